@@ -1,0 +1,62 @@
+// Package mutation produces child prompts from a parent prompt and decides
+// which of them may join a portfolio.
+//
+// It has three parts that the controller combines through [Generate]:
+//
+//   - a [Mutator] proposes candidates: [OpenAI] asks any OpenAI-compatible
+//     chat-completions endpoint (OpenAI, Azure OpenAI, vLLM, Ollama, LiteLLM),
+//     and [Offline] rewrites the prompt with deterministic operators and no
+//     network;
+//   - [Guardrails] admit or reject one candidate against the parent and every
+//     prompt the portfolio ever had, with a stable [Reason];
+//   - [Generate] asks a mutator repeatedly, within bounds, until enough
+//     candidates are admitted, and reports every rejection and the mutator
+//     error separately so that selection keeps working while the mutator
+//     fails.
+//
+// The package imports nothing from Kubernetes; the controller translates its
+// results into PromptArms and conditions.
+package mutation
+
+import "context"
+
+// Request asks a [Mutator] for children of one parent prompt.
+type Request struct {
+	// Parent is the text of the parent prompt, normally the portfolio's best
+	// arm.
+	Parent string
+	// Count is the number of children wanted. A mutator returns at most Count
+	// candidates; zero or negative asks for none.
+	Count int
+	// Instructions are the portfolio's extra instructions for the mutator, for
+	// example "address the reader informally". Empty means none.
+	Instructions string
+	// Seed makes deterministic mutators reproducible. The controller derives it
+	// from the portfolio and its evolution generation, so that a repeated cycle
+	// proposes the same children and the next generation proposes new ones.
+	Seed uint64
+}
+
+// Candidate is one proposed child prompt.
+type Candidate struct {
+	// Text is the full text of the proposed prompt.
+	Text string
+	// Operator names what produced the text: "llm" for a language model, or
+	// the offline operators applied, joined by "+" in order of application
+	// (for example "tone+ordering").
+	Operator string
+}
+
+// Mutator proposes children of a parent prompt. Implementations are safe for
+// concurrent use.
+type Mutator interface {
+	// Name identifies the kind of mutator: "offline" or "openai".
+	Name() string
+	// Model is the language model in use, or "" when there is none.
+	Model() string
+	// Mutate returns at most req.Count candidates. It may return candidates
+	// together with an error: the candidates are usable, and the error says
+	// why there are fewer than asked for. Candidates are not yet checked by
+	// any guardrail.
+	Mutate(ctx context.Context, req Request) ([]Candidate, error)
+}
