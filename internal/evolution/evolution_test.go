@@ -1,0 +1,461 @@
+package evolution
+
+import (
+	"fmt"
+	"math"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/promptfolio/promptfolio/internal/bandit"
+)
+
+var epoch = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// arm is an active seed arm with a Beta(1, 1) prior, created age minutes after epoch.
+func arm(name string, successes, failures int64, age int) Arm {
+	return Arm{
+		Name: name, PriorAlpha: 1, PriorBeta: 1, Successes: successes, Failures: failures,
+		Active: true, Created: epoch.Add(time.Duration(age) * time.Minute),
+	}
+}
+
+func retired(a Arm) Arm { a.Active = false; return a }
+
+func policy(edit func(*Policy)) Policy {
+	p := DefaultPolicy()
+	if edit != nil {
+		edit(&p)
+	}
+	return p
+}
+
+func names(p Plan) (retire, children []string) {
+	for _, r := range p.Retire {
+		retire = append(retire, r.Arm)
+	}
+	for _, c := range p.Children {
+		children = append(children, c.Name)
+	}
+	return retire, children
+}
+
+func TestDecide(t *testing.T) {
+	tests := []struct {
+		name         string
+		arms         []Arm
+		policy       Policy
+		wantBest     string
+		wantRetire   []string
+		wantChildren []string
+		wantAfter    int
+	}{
+		{
+			name:     "no arms plans nothing",
+			policy:   DefaultPolicy(),
+			wantBest: "",
+		},
+		{
+			name:      "only retired arms plans nothing",
+			arms:      []Arm{retired(arm("pf-a", 90, 10, 0))},
+			policy:    DefaultPolicy(),
+			wantBest:  "",
+			wantAfter: 0,
+		},
+		{
+			name:         "no trials yet: equal means and trials, the oldest is best",
+			arms:         []Arm{arm("pf-b", 0, 0, 1), arm("pf-c", 0, 0, 2), arm("pf-a", 0, 0, 3)},
+			policy:       DefaultPolicy(),
+			wantBest:     "pf-b",
+			wantChildren: []string{"pf-g4-1", "pf-g4-2"},
+			wantAfter:    3,
+		},
+		{
+			name:         "all arms equal and created together: the first name is best",
+			arms:         []Arm{arm("pf-c", 50, 50, 0), arm("pf-a", 50, 50, 0), arm("pf-b", 50, 50, 0)},
+			policy:       DefaultPolicy(),
+			wantBest:     "pf-a",
+			wantChildren: []string{"pf-g4-1", "pf-g4-2"},
+			wantAfter:    3,
+		},
+		{
+			name:         "equal means: more trials is best, before age",
+			arms:         []Arm{arm("pf-old", 5, 5, 0), arm("pf-new", 50, 50, 9)},
+			policy:       DefaultPolicy(),
+			wantBest:     "pf-new",
+			wantChildren: []string{"pf-g4-1", "pf-g4-2"},
+			wantAfter:    2,
+		},
+		{
+			name:         "a single arm is best, never retired, and mutated",
+			arms:         []Arm{arm("pf-a", 1, 999, 0)},
+			policy:       DefaultPolicy(),
+			wantBest:     "pf-a",
+			wantChildren: []string{"pf-g4-1", "pf-g4-2"},
+			wantAfter:    1,
+		},
+		{
+			name:         "a retired arm with a higher mean is not best",
+			arms:         []Arm{retired(arm("pf-gone", 99, 1, 0)), arm("pf-a", 60, 40, 1), arm("pf-b", 50, 50, 2)},
+			policy:       DefaultPolicy(),
+			wantBest:     "pf-a",
+			wantChildren: []string{"pf-g4-1", "pf-g4-2"},
+			wantAfter:    2,
+		},
+		{
+			name:         "a clear loser with enough trials retires",
+			arms:         []Arm{arm("pf-a", 60, 40, 0), arm("pf-b", 30, 70, 1), arm("pf-c", 58, 42, 2)},
+			policy:       DefaultPolicy(),
+			wantBest:     "pf-a",
+			wantRetire:   []string{"pf-b"},
+			wantChildren: []string{"pf-g4-1", "pf-g4-2"},
+			wantAfter:    2,
+		},
+		{
+			name:         "MinTrials not reached: the loser stays",
+			arms:         []Arm{arm("pf-a", 60, 40, 0), arm("pf-b", 30, 69, 1), arm("pf-c", 58, 42, 2)},
+			policy:       DefaultPolicy(),
+			wantBest:     "pf-a",
+			wantChildren: []string{"pf-g4-1", "pf-g4-2"},
+			wantAfter:    3,
+		},
+		{
+			name:         "MinTrials reached exactly: the loser retires",
+			arms:         []Arm{arm("pf-a", 60, 40, 0), arm("pf-b", 30, 69, 1), arm("pf-c", 58, 42, 2)},
+			policy:       policy(func(p *Policy) { p.MinTrials = 99 }),
+			wantBest:     "pf-a",
+			wantRetire:   []string{"pf-b"},
+			wantChildren: []string{"pf-g4-1", "pf-g4-2"},
+			wantAfter:    2,
+		},
+		{
+			name:         "MinTrials 0 judges arms with no trials",
+			arms:         []Arm{arm("pf-a", 100, 0, 0), arm("pf-b", 0, 0, 1)},
+			policy:       policy(func(p *Policy) { p.MinTrials = 0; p.MinActiveArms = 1 }),
+			wantBest:     "pf-a",
+			wantRetire:   []string{"pf-b"},
+			wantChildren: []string{"pf-g4-1", "pf-g4-2"},
+			wantAfter:    1,
+		},
+		{
+			name:         "close arms are not retired",
+			arms:         []Arm{arm("pf-a", 52, 48, 0), arm("pf-b", 48, 52, 1), arm("pf-c", 50, 50, 2)},
+			policy:       DefaultPolicy(),
+			wantBest:     "pf-a",
+			wantChildren: []string{"pf-g4-1", "pf-g4-2"},
+			wantAfter:    3,
+		},
+		{
+			name: "MinActiveArms: the lowest probabilities retire first, the floor stays",
+			arms: []Arm{
+				arm("pf-a", 80, 20, 0), arm("pf-b", 10, 90, 1), arm("pf-c", 40, 60, 2),
+				arm("pf-d", 20, 80, 3), arm("pf-e", 30, 70, 4),
+			},
+			policy:       policy(func(p *Policy) { p.MinActiveArms = 3 }),
+			wantBest:     "pf-a",
+			wantRetire:   []string{"pf-b", "pf-d"},
+			wantChildren: []string{"pf-g4-1", "pf-g4-2"},
+			wantAfter:    3,
+		},
+		{
+			name:      "already below MinActiveArms: nothing retires",
+			arms:      []Arm{arm("pf-a", 90, 10, 0), arm("pf-b", 10, 90, 1)},
+			policy:    policy(func(p *Policy) { p.MinActiveArms = 3; p.MaxActiveArms = 3; p.MutationsPerCycle = 0 }),
+			wantBest:  "pf-a",
+			wantAfter: 2,
+		},
+		{
+			name: "MaxActiveArms reached: no children",
+			arms: []Arm{
+				arm("pf-a", 50, 50, 0), arm("pf-b", 50, 50, 1), arm("pf-c", 50, 50, 2), arm("pf-d", 50, 50, 3),
+			},
+			policy:    policy(func(p *Policy) { p.MaxActiveArms = 4 }),
+			wantBest:  "pf-a",
+			wantAfter: 4,
+		},
+		{
+			name:         "MaxActiveArms leaves room for one child",
+			arms:         []Arm{arm("pf-a", 50, 50, 0), arm("pf-b", 50, 50, 1), arm("pf-c", 50, 50, 2)},
+			policy:       policy(func(p *Policy) { p.MaxActiveArms = 4; p.MutationsPerCycle = 3 }),
+			wantBest:     "pf-a",
+			wantChildren: []string{"pf-g4-1"},
+			wantAfter:    3,
+		},
+		{
+			name: "more active arms than MaxActiveArms: no children, never negative",
+			arms: []Arm{
+				arm("pf-a", 50, 50, 0), arm("pf-b", 50, 50, 1), arm("pf-c", 50, 50, 2),
+			},
+			policy:    policy(func(p *Policy) { p.MinActiveArms = 1; p.MaxActiveArms = 2 }),
+			wantBest:  "pf-a",
+			wantAfter: 3,
+		},
+		{
+			name:         "retirement makes room for children",
+			arms:         []Arm{arm("pf-a", 60, 40, 0), arm("pf-b", 30, 70, 1), arm("pf-c", 58, 42, 2)},
+			policy:       policy(func(p *Policy) { p.MaxActiveArms = 3; p.MutationsPerCycle = 5 }),
+			wantBest:     "pf-a",
+			wantRetire:   []string{"pf-b"},
+			wantChildren: []string{"pf-g4-1"},
+			wantAfter:    2,
+		},
+		{
+			name:       "zero mutations per cycle still retires",
+			arms:       []Arm{arm("pf-a", 60, 40, 0), arm("pf-b", 30, 70, 1), arm("pf-c", 58, 42, 2)},
+			policy:     policy(func(p *Policy) { p.MutationsPerCycle = 0 }),
+			wantBest:   "pf-a",
+			wantRetire: []string{"pf-b"},
+			wantAfter:  2,
+		},
+		{
+			name:         "threshold 0 never retires",
+			arms:         []Arm{arm("pf-a", 100, 0, 0), arm("pf-b", 0, 100, 1), arm("pf-c", 0, 100, 2)},
+			policy:       policy(func(p *Policy) { p.RetirementThreshold = 0; p.MinActiveArms = 1 }),
+			wantBest:     "pf-a",
+			wantChildren: []string{"pf-g4-1", "pf-g4-2"},
+			wantAfter:    3,
+		},
+		{
+			name:         "threshold 1 retires every arm that may go, down to the floor",
+			arms:         []Arm{arm("pf-a", 51, 49, 0), arm("pf-b", 50, 50, 1), arm("pf-c", 49, 51, 2)},
+			policy:       policy(func(p *Policy) { p.RetirementThreshold = 1; p.MinActiveArms = 1 }),
+			wantBest:     "pf-a",
+			wantRetire:   []string{"pf-c", "pf-b"},
+			wantChildren: []string{"pf-g4-1", "pf-g4-2"},
+			wantAfter:    1,
+		},
+		{
+			name: "counts at 1e7 with integer and non-integer priors",
+			arms: []Arm{
+				arm("pf-a", 6_000_000, 4_000_000, 0), arm("pf-b", 5_990_000, 4_010_000, 1),
+				{Name: "pf-c", PriorAlpha: 0.5, PriorBeta: 2.25, Successes: 6_000_000, Failures: 4_000_000, Active: true, Created: epoch},
+			},
+			policy:       DefaultPolicy(),
+			wantBest:     "pf-a",
+			wantRetire:   []string{"pf-b"},
+			wantChildren: []string{"pf-g4-1", "pf-g4-2"},
+			wantAfter:    2,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			plan, err := Decide(Input{Portfolio: "pf", Generation: 4, Arms: tt.arms, Policy: tt.policy})
+			if err != nil {
+				t.Fatalf("Decide: %v", err)
+			}
+			if plan.Best != tt.wantBest {
+				t.Errorf("Best = %q, want %q", plan.Best, tt.wantBest)
+			}
+			retire, children := names(plan)
+			if !reflect.DeepEqual(retire, tt.wantRetire) {
+				t.Errorf("Retire = %v, want %v", retire, tt.wantRetire)
+			}
+			if !reflect.DeepEqual(children, tt.wantChildren) {
+				t.Errorf("Children = %v, want %v", children, tt.wantChildren)
+			}
+			if plan.ActiveAfter != tt.wantAfter {
+				t.Errorf("ActiveAfter = %d, want %d", plan.ActiveAfter, tt.wantAfter)
+			}
+			checkPlan(t, plan, Input{Portfolio: "pf", Generation: 4, Arms: tt.arms, Policy: tt.policy})
+		})
+	}
+}
+
+// checkPlan checks the invariants every plan keeps, whatever its input.
+func checkPlan(t *testing.T, plan Plan, in Input) {
+	t.Helper()
+	byName := map[string]Arm{}
+	active := 0
+	for _, a := range in.Arms {
+		byName[a.Name] = a
+		if a.Active {
+			active++
+		}
+	}
+	if plan.ActiveBefore != active || plan.ActiveAfter != active-len(plan.Retire) {
+		t.Errorf("ActiveBefore, ActiveAfter = %d, %d for %d active arms and %d retirements",
+			plan.ActiveBefore, plan.ActiveAfter, active, len(plan.Retire))
+	}
+	if len(plan.Retire) > 0 && plan.ActiveAfter < in.Policy.MinActiveArms {
+		t.Errorf("retired below MinActiveArms: %d left", plan.ActiveAfter)
+	}
+	if plan.Best != "" {
+		best := byName[plan.Best]
+		if got := best.Posterior().Mean(); got != plan.BestMean {
+			t.Errorf("BestMean = %v, want %v", plan.BestMean, got)
+		}
+		for _, a := range in.Arms {
+			if a.Active && a.Posterior().Mean() > plan.BestMean {
+				t.Errorf("%s has a higher mean than best %s", a.Name, plan.Best)
+			}
+		}
+	}
+	for i, r := range plan.Retire {
+		a := byName[r.Arm]
+		if r.Arm == plan.Best || !a.Active || a.Trials() < in.Policy.MinTrials {
+			t.Errorf("retirement of %s breaks a rule", r.Arm)
+		}
+		want := bandit.ProbGreater(a.Posterior(), byName[plan.Best].Posterior())
+		if r.ProbBetter != want || !(r.ProbBetter < in.Policy.RetirementThreshold) {
+			t.Errorf("%s: ProbBetter = %v, want %v below %v", r.Arm, r.ProbBetter, want, in.Policy.RetirementThreshold)
+		}
+		if i > 0 && r.ProbBetter < plan.Retire[i-1].ProbBetter {
+			t.Errorf("retirements not in increasing probability: %v", plan.Retire)
+		}
+		if r.Reason != ReasonWorseThanBest || !strings.Contains(r.Message, fmt.Sprintf("%.3g", r.ProbBetter)) {
+			t.Errorf("%s: reason %q, message %q", r.Arm, r.Reason, r.Message)
+		}
+	}
+	if n := len(plan.Children); n > in.Policy.MutationsPerCycle || (n > 0 && plan.ActiveAfter+n > in.Policy.MaxActiveArms) {
+		t.Errorf("%d children with %d active after retirement", n, plan.ActiveAfter)
+	}
+	for i, c := range plan.Children {
+		wantA, wantB := ChildPrior(plan.BestMean, in.Policy.ChildPriorStrength)
+		if c.Parent != plan.Best || c.Index != i+1 || c.Generation != in.Generation ||
+			c.Name != ChildName(in.Portfolio, in.Generation, i+1) || c.PriorAlpha != wantA || c.PriorBeta != wantB {
+			t.Errorf("child %d = %+v", i, c)
+		}
+	}
+}
+
+func TestDecideIgnoresArmOrder(t *testing.T) {
+	arms := []Arm{
+		arm("pf-a", 80, 20, 0), arm("pf-b", 10, 90, 1), arm("pf-c", 40, 60, 2),
+		arm("pf-d", 20, 80, 3), arm("pf-e", 20, 80, 3), arm("pf-f", 80, 20, 0),
+	}
+	in := Input{Portfolio: "pf", Generation: 2, Arms: arms, Policy: policy(func(p *Policy) { p.MinActiveArms = 3 })}
+	want, err := Decide(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for shift := 1; shift < len(arms); shift++ {
+		rotated := append(append([]Arm{}, arms[shift:]...), arms[:shift]...)
+		in.Arms = rotated
+		got, err := Decide(in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("rotation %d: plan %+v, want %+v", shift, got, want)
+		}
+	}
+	if want.Best != "pf-a" {
+		t.Errorf("Best = %s, want pf-a (same mean, trials and age as pf-f; first name)", want.Best)
+	}
+	if retire, _ := names(want); !reflect.DeepEqual(retire, []string{"pf-b", "pf-d", "pf-e"}) {
+		t.Errorf("Retire = %v, want [pf-b pf-d pf-e] (pf-d and pf-e tie; names decide)", retire)
+	}
+}
+
+func TestChildPrior(t *testing.T) {
+	tests := []struct {
+		name             string
+		mean, n0         float64
+		wantAlpha, wantB float64
+	}{
+		{"even", 0.5, 10, 5, 5},
+		{"rounded to 6 decimals", 1.0 / 3, 10, 3.333333, 6.666667},
+		{"strength below one", 0.25, 0.5, 0.125, 0.375},
+		{"mean near 1 keeps beta proper", 1 - 1e-9, 10, 10, 1e-6},
+		{"mean near 0 keeps alpha proper", 1e-9, 10, 1e-6, 10},
+		{"mean above 1 is clamped", 1.5, 4, 4, 1e-6},
+		{"mean below 0 is clamped", -0.5, 4, 1e-6, 4},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			a, b := ChildPrior(tt.mean, tt.n0)
+			if a != tt.wantAlpha || b != tt.wantB {
+				t.Errorf("ChildPrior(%v, %v) = %v, %v; want %v, %v", tt.mean, tt.n0, a, b, tt.wantAlpha, tt.wantB)
+			}
+			if !(a > 0 && b > 0) {
+				t.Errorf("improper prior %v, %v", a, b)
+			}
+		})
+	}
+}
+
+func TestDecideChildPriorFromParentPosterior(t *testing.T) {
+	parent := Arm{Name: "pf-a", PriorAlpha: 2, PriorBeta: 3, Successes: 40, Failures: 25, Active: true}
+	plan, err := Decide(Input{Portfolio: "pf", Generation: 1, Arms: []Arm{parent},
+		Policy: policy(func(p *Policy) { p.ChildPriorStrength = 7; p.MutationsPerCycle = 1 })})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Posterior Beta(42, 28): mean 0.6, so the child's prior is Beta(4.2, 2.8).
+	want := []Child{{Name: "pf-g1-1", Parent: "pf-a", Generation: 1, Index: 1, PriorAlpha: 4.2, PriorBeta: 2.8}}
+	if !reflect.DeepEqual(plan.Children, want) {
+		t.Errorf("Children = %+v, want %+v", plan.Children, want)
+	}
+}
+
+func TestChildName(t *testing.T) {
+	longest := strings.Repeat("p", MaxPortfolioNameLength)
+	tests := []struct {
+		portfolio  string
+		generation int64
+		index      int
+		want       string
+	}{
+		{"checkout", 1, 1, "checkout-g1-1"},
+		{"checkout", 12, 3, "checkout-g12-3"},
+		{longest, 999_999_999, 9_999, longest + "-g999999999-9999"},
+	}
+	for _, tt := range tests {
+		got := ChildName(tt.portfolio, tt.generation, tt.index)
+		if got != tt.want {
+			t.Errorf("ChildName(%q, %d, %d) = %q, want %q", tt.portfolio, tt.generation, tt.index, got, tt.want)
+		}
+		if len(got) > MaxNameLength {
+			t.Errorf("%q is %d characters, longer than %d", got, len(got), MaxNameLength)
+		}
+	}
+}
+
+func TestDecideErrors(t *testing.T) {
+	ok := []Arm{arm("pf-a", 1, 1, 0)}
+	tests := []struct {
+		name string
+		in   Input
+		want string
+	}{
+		{"no portfolio", Input{Generation: 1, Arms: ok, Policy: DefaultPolicy()}, "no name"},
+		{"generation 0", Input{Portfolio: "pf", Arms: ok, Policy: DefaultPolicy()}, "generation 0"},
+		{"threshold above 1", Input{"pf", 1, ok, policy(func(p *Policy) { p.RetirementThreshold = 1.5 })}, "retirementThreshold"},
+		{"threshold NaN", Input{"pf", 1, ok, policy(func(p *Policy) { p.RetirementThreshold = math.NaN() })}, "retirementThreshold"},
+		{"negative MinTrials", Input{"pf", 1, ok, policy(func(p *Policy) { p.MinTrials = -1 })}, "minTrials"},
+		{"MinActiveArms 0", Input{"pf", 1, ok, policy(func(p *Policy) { p.MinActiveArms = 0 })}, "minActiveArms"},
+		{"Max below Min", Input{"pf", 1, ok, policy(func(p *Policy) { p.MaxActiveArms = 1 })}, "maxActiveArms"},
+		{"negative mutations", Input{"pf", 1, ok, policy(func(p *Policy) { p.MutationsPerCycle = -1 })}, "mutationsPerCycle"},
+		{"strength 0", Input{"pf", 1, ok, policy(func(p *Policy) { p.ChildPriorStrength = 0 })}, "childPriorStrength"},
+		{"strength Inf", Input{"pf", 1, ok, policy(func(p *Policy) { p.ChildPriorStrength = math.Inf(1) })}, "childPriorStrength"},
+		{"duplicate names", Input{"pf", 1, []Arm{arm("pf-a", 0, 0, 0), retired(arm("pf-a", 0, 0, 1))}, DefaultPolicy()}, "two arms"},
+		{"no arm name", Input{"pf", 1, []Arm{arm("", 0, 0, 0)}, DefaultPolicy()}, "no name"},
+		{"zero prior", Input{"pf", 1, []Arm{{Name: "pf-a", PriorAlpha: 0, PriorBeta: 1}}, DefaultPolicy()}, "prior"},
+		{"negative counts", Input{"pf", 1, []Arm{arm("pf-a", -1, 0, 0)}, DefaultPolicy()}, "negative counts"},
+		{"child name too long", Input{strings.Repeat("p", 60), 1, ok, DefaultPolicy()}, "longer than 63"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Decide(tt.in)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("Decide error = %v, want one containing %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestPlanSummary(t *testing.T) {
+	plan, err := Decide(Input{Portfolio: "pf", Generation: 3, Policy: DefaultPolicy(),
+		Arms: []Arm{arm("pf-a", 60, 40, 0), arm("pf-b", 30, 70, 1), arm("pf-c", 58, 42, 2)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "best pf-a (mean 0.5980); retired 1 (pf-b); 2 new children of pf-a"
+	if got := plan.Summary(); got != want {
+		t.Errorf("Summary() = %q, want %q", got, want)
+	}
+	if got := (Plan{}).Summary(); got != "no active arm" {
+		t.Errorf("empty Summary() = %q", got)
+	}
+}
