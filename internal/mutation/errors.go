@@ -114,11 +114,12 @@ const maxDetail = 200
 const redacted = "[REDACTED]"
 
 // credentialREs find things that look like credentials even when they are not
-// the configured key: bearer tokens, key-value pairs named like keys, and
-// OpenAI-style secret keys.
+// the configured key: bearer and basic credentials, key-value pairs named like
+// keys, and OpenAI-style secret keys.
 var credentialREs = []*regexp.Regexp{
-	regexp.MustCompile(`(?i)(bearer\s+)[^\s"',;]+`),
-	regexp.MustCompile(`(?i)((?:api[-_]?key|authorization|token|secret|password)["']?\s*[:=]\s*["']?)[^\s"',;]+`),
+	regexp.MustCompile(`(?i)\b(bearer\s+)[^\s"',;]+`),
+	regexp.MustCompile(`(?i)\b(basic\s+)[A-Za-z0-9+/=]{8,}`),
+	regexp.MustCompile(`(?i)((?:api[-_]?key|token|secret|password)["']?\s*[:=]\s*["']?)[^\s"',;]+`),
 	regexp.MustCompile(`\bsk-[A-Za-z0-9_\-]{6,}`),
 }
 
