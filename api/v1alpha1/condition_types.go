@@ -1,0 +1,79 @@
+package v1alpha1
+
+// Condition types set on a PromptPortfolio. They follow kstatus: Ready is the summary; Reconciling
+// and Stalled are present and True only while that is so.
+const (
+	// ConditionReady is True when the portfolio's arms exist, their statistics are current and
+	// selectors can serve it.
+	ConditionReady = "Ready"
+
+	// ConditionReconciling is True while the controller is bringing the portfolio to its spec,
+	// for example while an evolution cycle is in progress.
+	ConditionReconciling = "Reconciling"
+
+	// ConditionStalled is True when the controller cannot make progress without a change to the
+	// spec (an invalid schedule or guardrail pattern, for example).
+	ConditionStalled = "Stalled"
+
+	// ConditionMutatorFailing is True when the last evolution cycle could not get children from
+	// the mutator (LLM unreachable, rate limited, or every candidate rejected). Selection keeps
+	// working on the existing arms; the portfolio stays Ready.
+	ConditionMutatorFailing = "MutatorFailing"
+)
+
+// Condition reasons. They are CamelCase machine words; the condition message carries the detail.
+const (
+	// ReasonSucceeded means the portfolio is reconciled and its statistics are current.
+	ReasonSucceeded = "Succeeded"
+	// ReasonProgressing means work toward the spec is under way.
+	ReasonProgressing = "Progressing"
+	// ReasonCycleInProgress means an evolution cycle has started and not yet completed.
+	ReasonCycleInProgress = "CycleInProgress"
+	// ReasonInvalidSpec means the spec passed admission but cannot be acted on.
+	ReasonInvalidSpec = "InvalidSpec"
+	// ReasonMutatorError means the mutator returned an error (timeout, HTTP error, bad output).
+	ReasonMutatorError = "MutatorError"
+	// ReasonAllCandidatesRejected means the mutator answered but the guardrails admitted nothing.
+	ReasonAllCandidatesRejected = "AllCandidatesRejected"
+	// ReasonMutatorHealthy means the last cycle admitted the children it asked for.
+	ReasonMutatorHealthy = "MutatorHealthy"
+	// ReasonSecretNotFound means apiKeySecretRef names a Secret or key that does not exist.
+	ReasonSecretNotFound = "SecretNotFound"
+)
+
+// Reasons an arm is retired, recorded in PromptArm status.retirement.reason.
+const (
+	// RetiredWorseThanBest: P(arm > best) fell below the portfolio's retirementThreshold.
+	RetiredWorseThanBest = "WorseThanBest"
+	// RetiredSeedChanged: the seed prompt's text changed in spec; a new arm carries the new text.
+	RetiredSeedChanged = "SeedChanged"
+	// RetiredSeedRemoved: the seed prompt was removed from spec.
+	RetiredSeedRemoved = "SeedRemoved"
+)
+
+// Event reasons emitted on PromptPortfolio objects.
+const (
+	EventArmCreated       = "ArmCreated"
+	EventArmRetired       = "ArmRetired"
+	EventMutationRejected = "MutationRejected"
+	EventCycleStarted     = "CycleStarted"
+	EventCycleCompleted   = "CycleCompleted"
+	EventMutatorFailed    = "MutatorFailed"
+	EventInvalidSpec      = "InvalidSpec"
+)
+
+// Well-known labels and annotations.
+const (
+	// LabelPortfolio is set on every PromptArm to the name of its PromptPortfolio. Arms a person
+	// creates with this label are adopted by the portfolio.
+	LabelPortfolio = "promptfolio.dev/portfolio"
+
+	// AnnotationRunCycle requests an evolution cycle now: set it to any new value (a timestamp,
+	// for example). The controller records the last value it acted on in
+	// status.lastHandledCycleRequest, so each value runs at most one cycle.
+	AnnotationRunCycle = "promptfolio.dev/run-cycle"
+
+	// FieldManagerController is the server-side-apply field manager of the controller. Selectors
+	// use their own managers ("promptfolio-selector-<writer>") for their counter entries.
+	FieldManagerController = "promptfolio-controller"
+)

@@ -1,0 +1,267 @@
+package v1alpha1
+
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// ArmOriginType says where an arm's prompt came from.
+// +kubebuilder:validation:Enum=Seed;Mutation;Manual
+type ArmOriginType string
+
+const (
+	// OriginSeed arms come from the portfolio's spec.prompts.
+	OriginSeed ArmOriginType = "Seed"
+	// OriginMutation arms were written by the mutator from a parent arm.
+	OriginMutation ArmOriginType = "Mutation"
+	// OriginManual arms were created by a person with the promptfolio.dev/portfolio label.
+	OriginManual ArmOriginType = "Manual"
+)
+
+// ArmPhase is the lifecycle phase of an arm.
+// +kubebuilder:validation:Enum=Active;Retired
+type ArmPhase string
+
+const (
+	// ArmActive arms are served by selectors.
+	ArmActive ArmPhase = "Active"
+	// ArmRetired arms are no longer served. Rewards for decisions made before retirement are still
+	// counted. Retired arms are kept, so that their texts are never proposed again.
+	ArmRetired ArmPhase = "Retired"
+)
+
+// ArmOrigin records where an arm came from.
+// +kubebuilder:validation:XValidation:rule="self.type != 'Mutation' || (has(self.parent) && self.parent != '')",message="a Mutation arm must name its parent arm"
+type ArmOrigin struct {
+	// type is Seed, Mutation or Manual. Default Manual (an arm a person created).
+	// +optional
+	// +kubebuilder:default=Manual
+	Type ArmOriginType `json:"type,omitempty"`
+	// parent is the arm this one was mutated from.
+	// +optional
+	// +kubebuilder:validation:MaxLength=253
+	Parent string `json:"parent,omitempty"`
+	// generation is the evolution generation that created the arm; 0 for seeds and manual arms.
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	Generation int32 `json:"generation,omitempty"`
+	// mutator that wrote the prompt: "offline" or "openai".
+	// +optional
+	// +kubebuilder:validation:MaxLength=63
+	Mutator string `json:"mutator,omitempty"`
+	// model that wrote the prompt, for LLM mutators.
+	// +optional
+	// +kubebuilder:validation:MaxLength=253
+	Model string `json:"model,omitempty"`
+	// operator names the rewriting operation that produced the text, for the Offline mutator.
+	// +optional
+	// +kubebuilder:validation:MaxLength=253
+	Operator string `json:"operator,omitempty"`
+}
+
+// PromptArmSpec is one prompt of a portfolio. The prompt, portfolio and prior are immutable: an
+// arm's posterior is evidence about exactly this text.
+// +kubebuilder:validation:XValidation:rule="self.prompt == oldSelf.prompt",message="prompt is immutable: create a new arm for a new text"
+// +kubebuilder:validation:XValidation:rule="self.portfolio == oldSelf.portfolio",message="portfolio is immutable"
+// +kubebuilder:validation:XValidation:rule="self.prior == oldSelf.prior",message="prior is immutable: the posterior was learned under it"
+type PromptArmSpec struct {
+	// portfolio is the name of the PromptPortfolio in the same namespace. The arm must also carry
+	// the label promptfolio.dev/portfolio with this value.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=40
+	// +kubebuilder:validation:XValidation:rule="self.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?$')",message="portfolio must be the name of a PromptPortfolio: a lowercase DNS label"
+	Portfolio string `json:"portfolio"`
+
+	// prompt is the text served to the workload. Immutable; at most 16384 characters.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=16384
+	// +kubebuilder:validation:XValidation:rule="self.trim().size() > 0",message="prompt text must not be blank"
+	Prompt string `json:"prompt"`
+
+	// prior of the arm's posterior. Seeds get the portfolio's selection prior; children a cautious
+	// prior inherited from their parent. Default Beta(1,1).
+	// +optional
+	// +kubebuilder:default={alpha: 1, beta: 1}
+	Prior BetaPrior `json:"prior,omitempty"`
+
+	// origin records where the prompt came from.
+	// +optional
+	// +kubebuilder:default={type: Manual}
+	Origin ArmOrigin `json:"origin,omitempty"`
+}
+
+// RewardCount is a pair of reward counters.
+type RewardCount struct {
+	// successes counted.
+	// +kubebuilder:validation:Minimum=0
+	Successes int64 `json:"successes"`
+	// failures counted.
+	// +kubebuilder:validation:Minimum=0
+	Failures int64 `json:"failures"`
+}
+
+// WriterCount is the cumulative count of one selector process (a writer). Each writer owns its
+// entry through its own server-side-apply field manager and only ever raises it, so writes are
+// idempotent and writers never conflict.
+type WriterCount struct {
+	// writer identifies the selector process, for example "<pod>-<start nonce>".
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	Writer string `json:"writer"`
+	// successes acknowledged by this writer since it started.
+	// +kubebuilder:validation:Minimum=0
+	Successes int64 `json:"successes"`
+	// failures acknowledged by this writer since it started.
+	// +kubebuilder:validation:Minimum=0
+	Failures int64 `json:"failures"`
+	// updateTime is when the writer last flushed.
+	// +optional
+	UpdateTime *metav1.Time `json:"updateTime,omitempty"`
+}
+
+// RewardCounters is a grow-only counter (G-counter): totals = base + the sum of writers' entries.
+// Writers fold their entry into base when they stop; the controller folds entries of writers that
+// are gone. folded remembers what was folded so a late flush of a folded writer is counted only
+// beyond what base already holds.
+type RewardCounters struct {
+	// base holds the counts of writers that were folded.
+	// +optional
+	Base RewardCount `json:"base,omitempty"`
+	// writers holds one entry per live selector process.
+	// +optional
+	// +listType=map
+	// +listMapKey=writer
+	// +kubebuilder:validation:MaxItems=1000
+	Writers []WriterCount `json:"writers,omitempty"`
+	// folded lists recently folded writers with the counts that were moved into base.
+	// +optional
+	// +listType=map
+	// +listMapKey=writer
+	// +kubebuilder:validation:MaxItems=1000
+	Folded []WriterCount `json:"folded,omitempty"`
+}
+
+// CredibleInterval is an equal-tailed Bayesian credible interval of the success rate.
+type CredibleInterval struct {
+	// level of the interval, 0.95 for a 95% interval.
+	Level float64 `json:"level"`
+	// lower bound of the success rate.
+	Lower float64 `json:"lower"`
+	// upper bound of the success rate.
+	Upper float64 `json:"upper"`
+}
+
+// Retirement records why and when an arm was retired.
+type Retirement struct {
+	// time the arm was retired.
+	Time metav1.Time `json:"time"`
+	// reason is WorseThanBest, SeedChanged or SeedRemoved.
+	Reason string `json:"reason"`
+	// message for people, for example "P(arm > best) = 0.0123 < 0.05".
+	// +optional
+	// +kubebuilder:validation:MaxLength=1024
+	Message string `json:"message,omitempty"`
+	// generation is the evolution generation that retired the arm, if a cycle did.
+	// +optional
+	Generation int32 `json:"generation,omitempty"`
+}
+
+// PromptArmStatus has two writers with disjoint fields: selectors own counters.writers (one
+// entry each) and the controller owns everything else. Derived numbers (mean, interval,
+// probabilities, share) are rounded to 6 decimals; alpha and beta are exact.
+type PromptArmStatus struct {
+	// observedGeneration is the metadata.generation the controller last acted on.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+
+	// phase is Active (served) or Retired (not served; kept for history). A new arm is Active.
+	// +optional
+	Phase ArmPhase `json:"phase,omitempty"`
+	// retirement is set when phase is Retired.
+	// +optional
+	Retirement *Retirement `json:"retirement,omitempty"`
+
+	// counters are the raw reward counts written by selectors.
+	// +optional
+	Counters *RewardCounters `json:"counters,omitempty"`
+
+	// successes is the total of successes: base plus every writer's entry.
+	// +optional
+	Successes int64 `json:"successes"`
+	// failures is the total of failures.
+	// +optional
+	Failures int64 `json:"failures"`
+	// trials is successes plus failures.
+	// +optional
+	Trials int64 `json:"trials"`
+
+	// alpha of the posterior Beta(alpha, beta): prior alpha plus successes.
+	// +optional
+	Alpha float64 `json:"alpha,omitempty"`
+	// beta of the posterior: prior beta plus failures.
+	// +optional
+	Beta float64 `json:"beta,omitempty"`
+	// mean of the posterior, alpha/(alpha+beta): the expected success rate.
+	// +optional
+	Mean float64 `json:"mean,omitempty"`
+	// credibleInterval is the 95% equal-tailed credible interval of the success rate.
+	// +optional
+	CredibleInterval *CredibleInterval `json:"credibleInterval,omitempty"`
+	// probBest is the probability that this arm has the highest success rate of the Active arms
+	// (0 for Retired arms).
+	// +optional
+	ProbBest float64 `json:"probBest,omitempty"`
+	// trafficShare is the share of this portfolio's recent trials that went to this arm.
+	// +optional
+	TrafficShare float64 `json:"trafficShare,omitempty"`
+
+	// conditions of the arm.
+	// +optional
+	// +listType=map
+	// +listMapKey=type
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+}
+
+// PromptArm is one prompt of a PromptPortfolio and what production has learned about it: a
+// Beta-Binomial posterior of its success rate. Arms are created by the controller (seeds and
+// mutations) or by people (with the promptfolio.dev/portfolio label), and never deleted by the
+// controller: retiring only sets status.phase.
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:shortName=arm,categories=promptfolio
+// +kubebuilder:printcolumn:name="Portfolio",type=string,JSONPath=`.spec.portfolio`
+// +kubebuilder:printcolumn:name="Phase",type=string,JSONPath=`.status.phase`
+// +kubebuilder:printcolumn:name="Trials",type=integer,JSONPath=`.status.trials`
+// +kubebuilder:printcolumn:name="Alpha",type=number,JSONPath=`.status.alpha`
+// +kubebuilder:printcolumn:name="Beta",type=number,JSONPath=`.status.beta`
+// +kubebuilder:printcolumn:name="Mean",type=number,JSONPath=`.status.mean`
+// +kubebuilder:printcolumn:name="P(Best)",type=number,JSONPath=`.status.probBest`
+// +kubebuilder:printcolumn:name="Gen",type=integer,JSONPath=`.spec.origin.generation`
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+// +kubebuilder:validation:XValidation:rule="has(self.metadata.labels) && 'promptfolio.dev/portfolio' in self.metadata.labels && self.metadata.labels['promptfolio.dev/portfolio'] == self.spec.portfolio",message="an arm must carry the label promptfolio.dev/portfolio set to spec.portfolio"
+type PromptArm struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	// spec is the prompt and its prior; immutable once created.
+	// +required
+	Spec PromptArmSpec `json:"spec"`
+
+	// status is the learned posterior and the arm's phase.
+	// +optional
+	Status PromptArmStatus `json:"status,omitempty"`
+}
+
+// PromptArmList is a list of PromptArm.
+// +kubebuilder:object:root=true
+type PromptArmList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []PromptArm `json:"items"`
+}
+
+func init() {
+	SchemeBuilder.Register(&PromptArm{}, &PromptArmList{})
+}
