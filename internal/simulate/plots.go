@@ -235,12 +235,12 @@ func posteriorDensities(res *Result, days []int, subtitle string) func(draw.Canv
 			f.Samples = 400
 			f.LineStyle = armStyle(i)
 			p.Add(f)
-			p.Legend.Add(fmt.Sprintf("%s %d/%d", a.Name, c.Successes, c.Successes+c.Failures), f)
+			p.Legend.Add(fmt.Sprintf("%s: %d of %d", a.Name, c.Successes, c.Successes+c.Failures), f)
 			top = math.Max(top, betaPeak(beta))
 		}
 		p.Legend.Top = true
 		p.Legend.TextStyle.Font.Size = vg.Points(9)
-		p.X.Min, p.X.Max, p.Y.Min, p.Y.Max = 0, 1, 0, top*1.05
+		p.X.Min, p.X.Max, p.Y.Min, p.Y.Max = 0, 1, 0, top*1.3
 		plots[0] = append(plots[0], p)
 	}
 	return func(c draw.Canvas) {

@@ -22,7 +22,7 @@ func (s Scenario) Describe(w io.Writer) {
 	}
 	e := s.Evolution
 	fmt.Fprintf(w, "evolution: a cycle a day, child rate = parent's + Normal(0, %g); retire below %g after %d trials, "+
-		"%d..%d active arms, up to %d children per cycle, child prior strength %g\n",
+		"%d..%d active arms, children per cycle: up to %d, child prior strength %g\n",
 		e.Sigma, e.RetirementThreshold, e.MinTrials, e.MinActiveArms, e.MaxActiveArms, e.MutationsPerCycle, e.ChildPriorStrength)
 }
 
