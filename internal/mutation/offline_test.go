@@ -15,10 +15,10 @@ var samplePrompts = map[string]string{
 		"Explain any policy in plain words. Keep it short.\n\nQuestion: {{ question }}",
 	"list and code": "Summarise the following article for a newsletter.\n\n- Use at most three sentences\n- Mention the author {{author}}\n- Do not include links\n\n" +
 		"```\n{{article}}\n\nIt's   spaced   *exactly* like this. Please keep it.\n```",
-	"one sentence":  "Write a product description for {{product}}.",
+	"one sentence":    "Write a product description for {{product}}.",
 	"no placeholders": "Translate the user's message into French. Keep names unchanged. Do not add explanations.",
-	"lines": "Act as a travel planner.\nSuggest three day trips.\nDestination: {{city}}\nBudget: {{budget}}",
-	"numbered steps": "Follow these steps:\n1. Read the ticket {{ticket.id}}\n2. Find the product it concerns\n3. Draft a reply for {{agent_name}}",
+	"lines":           "Act as a travel planner.\nSuggest three day trips.\nDestination: {{city}}\nBudget: {{budget}}",
+	"numbered steps":  "Follow these steps:\n1. Read the ticket {{ticket.id}}\n2. Find the product it concerns\n3. Draft a reply for {{agent_name}}",
 }
 
 // rawPlaceholders returns every placeholder as written, spacing included.

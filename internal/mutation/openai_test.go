@@ -308,10 +308,10 @@ func TestOpenAIFaults(t *testing.T) {
 			},
 		},
 		{
-			name:      "Retry-After beyond MaxBackoff stops without waiting",
-			script:    []reply{rateLimited("3600")},
-			count:     1,
-			wantKind:  KindRateLimited, wantCalls: 1,
+			name:     "Retry-After beyond MaxBackoff stops without waiting",
+			script:   []reply{rateLimited("3600")},
+			count:    1,
+			wantKind: KindRateLimited, wantCalls: 1,
 			checkWait: func(t *testing.T, waits []time.Duration) {
 				if len(waits) != 0 {
 					t.Errorf("waited %v", waits)
@@ -517,10 +517,10 @@ func TestGenerateWithOpenAI(t *testing.T) {
 	}
 	good := "As the {{company}} support team, reply to {{question}} in two friendly sentences without promising refunds."
 	m, fake, _ := startLLM(t, []reply{
-		{content: "You are a support agent for {{company}}. Answer politely and never promise refunds."},                      // drops a placeholder
-		{content: "You are a support agent for {{company}}. We guarantee a full refund!\n\nQuestion: {{question}}"},          // forbidden
-		{content: history[1]},                                                                                                // copies history
-		{content: "```\n" + history[1] + "\n```"},                                                                            // copies history in a fence
+		{content: "You are a support agent for {{company}}. Answer politely and never promise refunds."},            // drops a placeholder
+		{content: "You are a support agent for {{company}}. We guarantee a full refund!\n\nQuestion: {{question}}"}, // forbidden
+		{content: history[1]},                     // copies history
+		{content: "```\n" + history[1] + "\n```"}, // copies history in a fence
 		{content: "You are a support agent for {{company}} and {{brand}}. Answer politely, never promise refunds. {{question}}"}, // invents
 		{content: good},
 		{content: good}, // a duplicate of what was just admitted
