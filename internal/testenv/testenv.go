@@ -1,0 +1,257 @@
+// Package testenv starts a real control plane for tests: etcd and kube-apiserver through
+// controller-runtime's envtest, with the promptfolio CRDs installed, and optionally
+// kube-controller-manager so that garbage collection of owned objects really happens.
+//
+// The binaries come from $KUBEBUILDER_ASSETS, or from <repo>/bin/k8s/<version> where
+// `make envtest-assets` builds them from source.
+package testenv
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apiruntime "k8s.io/apimachinery/pkg/runtime"
+	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+
+	promptsv1alpha1 "github.com/promptfolio/promptfolio/api/v1alpha1"
+)
+
+// KubeVersion is the version of the control plane built by `make envtest-assets`.
+const KubeVersion = "v1.37.2"
+
+// Options say what to start besides etcd and kube-apiserver.
+type Options struct {
+	// ControllerManager also starts kube-controller-manager with the garbage collector and the
+	// namespace controller, so that owner references and namespace deletion behave as in a cluster.
+	ControllerManager bool
+}
+
+// Env is a running control plane.
+type Env struct {
+	// Config is an admin rest.Config for the API server.
+	Config *rest.Config
+	// Client is a controller-runtime client with Scheme.
+	Client client.Client
+	// Scheme knows the Kubernetes built-in types and the promptfolio API.
+	Scheme *apiruntime.Scheme
+	// Kubeconfig is the path of an admin kubeconfig file for kubectl and other processes.
+	Kubeconfig string
+	// AssetsDir holds etcd, kube-apiserver, kube-controller-manager and kubectl.
+	AssetsDir string
+
+	env     *envtest.Environment
+	dir     string
+	kcm     *exec.Cmd
+	kcmLog  *lockedBuffer
+	kcmDone chan error
+}
+
+// RepoRoot returns the root of the repository, found from this source file's location.
+func RepoRoot() string {
+	_, file, _, ok := runtime.Caller(0)
+	if !ok {
+		return "."
+	}
+	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", ".."))
+}
+
+// AssetsDir returns where the control-plane binaries are: $KUBEBUILDER_ASSETS when set, else
+// <repo>/bin/k8s/<KubeVersion>.
+func AssetsDir() string {
+	if dir := os.Getenv("KUBEBUILDER_ASSETS"); dir != "" {
+		return dir
+	}
+	return filepath.Join(RepoRoot(), "bin", "k8s", KubeVersion)
+}
+
+// NewScheme returns a scheme with the Kubernetes built-in types and the promptfolio API.
+func NewScheme() *apiruntime.Scheme {
+	s := apiruntime.NewScheme()
+	utilruntime.Must(clientgoscheme.AddToScheme(s))
+	utilruntime.Must(promptsv1alpha1.AddToScheme(s))
+	return s
+}
+
+// Start starts etcd and kube-apiserver, installs the CRDs of config/crd/bases and, if asked,
+// kube-controller-manager. It fails with a hint when the binaries are missing.
+func Start(opts Options) (*Env, error) {
+	assets := AssetsDir()
+	for _, bin := range []string{"etcd", "kube-apiserver"} {
+		if _, err := os.Stat(filepath.Join(assets, bin)); err != nil {
+			return nil, fmt.Errorf("control-plane binary %s not found in %s: run `make envtest-assets` (or set KUBEBUILDER_ASSETS)", bin, assets)
+		}
+	}
+	e := &Env{Scheme: NewScheme(), AssetsDir: assets}
+	e.env = &envtest.Environment{
+		BinaryAssetsDirectory:    assets,
+		CRDDirectoryPaths:        []string{filepath.Join(RepoRoot(), "config", "crd", "bases")},
+		ErrorIfCRDPathMissing:    true,
+		Scheme:                   e.Scheme,
+		ControlPlaneStartTimeout: 2 * time.Minute,
+		ControlPlaneStopTimeout:  time.Minute,
+	}
+	cfg, err := e.env.Start()
+	if err != nil {
+		return nil, fmt.Errorf("starting envtest control plane: %w", err)
+	}
+	e.Config = cfg
+	if e.Client, err = client.New(cfg, client.Options{Scheme: e.Scheme}); err != nil {
+		_ = e.Stop()
+		return nil, fmt.Errorf("creating client: %w", err)
+	}
+	if e.dir, err = os.MkdirTemp("", "promptfolio-testenv-"); err != nil {
+		_ = e.Stop()
+		return nil, err
+	}
+	e.Kubeconfig = filepath.Join(e.dir, "kubeconfig")
+	if err := os.WriteFile(e.Kubeconfig, e.env.KubeConfig, 0o600); err != nil {
+		_ = e.Stop()
+		return nil, err
+	}
+	if opts.ControllerManager {
+		if err := e.startControllerManager(); err != nil {
+			_ = e.Stop()
+			return nil, err
+		}
+	}
+	return e, nil
+}
+
+// startControllerManager runs kube-controller-manager against the test API server with the
+// controllers tests rely on, and waits until the garbage collector has synced its graph.
+func (e *Env) startControllerManager() error {
+	bin := filepath.Join(e.AssetsDir, "kube-controller-manager")
+	if _, err := os.Stat(bin); err != nil {
+		return fmt.Errorf("kube-controller-manager not found in %s: run `make envtest-assets`", e.AssetsDir)
+	}
+	e.kcmLog = &lockedBuffer{}
+	e.kcm = exec.Command(bin,
+		"--kubeconfig="+e.Kubeconfig,
+		"--authentication-kubeconfig="+e.Kubeconfig,
+		"--authorization-kubeconfig="+e.Kubeconfig,
+		"--controllers=garbagecollector,namespace,serviceaccount-token",
+		"--leader-elect=false",
+		"--secure-port=0",
+		"--concurrent-gc-syncs=5",
+		"--v=1",
+	)
+	e.kcm.Stdout, e.kcm.Stderr = e.kcmLog, e.kcmLog
+	if err := e.kcm.Start(); err != nil {
+		return fmt.Errorf("starting kube-controller-manager: %w", err)
+	}
+	e.kcmDone = make(chan error, 1)
+	go func() { e.kcmDone <- e.kcm.Wait() }()
+	// The garbage collector logs once its dependency graph is synced; wait for it, bounded.
+	deadline := time.After(90 * time.Second)
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case err := <-e.kcmDone:
+			e.kcmDone <- err
+			return fmt.Errorf("kube-controller-manager exited early (%v): %s", err, e.kcmLog.tail(2000))
+		case <-deadline:
+			return fmt.Errorf("kube-controller-manager's garbage collector did not sync within 90s: %s", e.kcmLog.tail(2000))
+		case <-tick.C:
+			if e.kcmLog.contains("synced garbage collector") || e.kcmLog.contains("All resource monitors have synced") {
+				return nil
+			}
+		}
+	}
+}
+
+// ControllerManagerLog returns the tail of kube-controller-manager's output, for failure messages.
+func (e *Env) ControllerManagerLog() string {
+	if e.kcmLog == nil {
+		return ""
+	}
+	return e.kcmLog.tail(4000)
+}
+
+// CreateNamespace creates a namespace with a generated name and returns its name.
+func (e *Env) CreateNamespace(ctx context.Context, prefix string) (string, error) {
+	ns := &corev1.Namespace{}
+	ns.GenerateName = prefix + "-"
+	if err := e.Client.Create(ctx, ns); err != nil {
+		return "", err
+	}
+	return ns.Name, nil
+}
+
+// Kubectl runs the built kubectl against the test API server and returns its combined output.
+func (e *Env) Kubectl(ctx context.Context, args ...string) (string, error) {
+	cmd := exec.CommandContext(ctx, filepath.Join(e.AssetsDir, "kubectl"), append([]string{"--kubeconfig=" + e.Kubeconfig}, args...)...)
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+// Stop stops kube-controller-manager, kube-apiserver and etcd and removes temporary files.
+func (e *Env) Stop() error {
+	var errs []error
+	if e.kcm != nil && e.kcm.Process != nil {
+		_ = e.kcm.Process.Signal(os.Interrupt)
+		select {
+		case <-e.kcmDone:
+		case <-time.After(10 * time.Second):
+			_ = e.kcm.Process.Kill()
+			<-e.kcmDone
+		}
+	}
+	if e.env != nil {
+		if err := e.env.Stop(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if e.dir != "" {
+		errs = append(errs, os.RemoveAll(e.dir))
+	}
+	return errors.Join(errs...)
+}
+
+// lockedBuffer collects a process's output for waiting on a line and for failure messages.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	// Keep memory bounded on long runs: drop the oldest half past 4 MiB.
+	if b.buf.Len() > 4<<20 {
+		rest := append([]byte(nil), b.buf.Bytes()[b.buf.Len()/2:]...)
+		b.buf.Reset()
+		b.buf.Write(rest)
+	}
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) contains(s string) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return bytes.Contains(b.buf.Bytes(), []byte(s))
+}
+
+func (b *lockedBuffer) tail(n int) string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	data := b.buf.Bytes()
+	if len(data) > n {
+		data = data[len(data)-n:]
+	}
+	return strconv.Quote(string(data))
+}
