@@ -21,8 +21,9 @@ const ReasonWorseThanBest = "WorseThanBest"
 const MaxNameLength = 63
 
 // MaxPortfolioNameLength is the longest portfolio name the API admits. With it, a child name fits
-// MaxNameLength for every generation up to 999,999,999 and every index up to 9,999
-// (40 + len("-g") + 9 + len("-") + 4 = 56 characters).
+// MaxNameLength for every generation the API can count (an int32: at most 10 digits) and every
+// index up to 99 (the API allows at most 20 mutations a cycle):
+// 40 + len("-g") + 10 + len("-") + 2 = 55 characters, 8 to spare.
 const MaxPortfolioNameLength = 40
 
 // priorDecimals is the number of decimal places child priors are rounded to.

@@ -399,7 +399,7 @@ func TestChildName(t *testing.T) {
 	}{
 		{"checkout", 1, 1, "checkout-g1-1"},
 		{"checkout", 12, 3, "checkout-g12-3"},
-		{longest, 999_999_999, 9_999, longest + "-g999999999-9999"},
+		{longest, math.MaxInt32, 99, longest + "-g2147483647-99"},
 	}
 	for _, tt := range tests {
 		got := ChildName(tt.portfolio, tt.generation, tt.index)
