@@ -33,7 +33,7 @@ func (s Summary) WriteTable(w io.Writer) error {
 	s.Scenario.Describe(w)
 	fmt.Fprintf(w, "%d runs, seed %d\n\n", s.Options.Runs, s.Options.Seed)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "metric\tstrategy\tmean\t95% CI\tmedian\t")
+	fmt.Fprintln(tw, "metric\tstrategy\tmean\t95% CI\tmedian")
 	early := fmt.Sprintf("best-arm share, trials 1-%d", min(s.Scenario.EarlyTrials, s.Scenario.Trials()))
 	late := fmt.Sprintf("best-arm share, trials %d-%d", s.Scenario.EarlyTrials+1, s.Scenario.Trials())
 	type row struct {
@@ -62,7 +62,7 @@ func (s Summary) WriteTable(w io.Writer) error {
 		for _, ss := range s.Strategies {
 			st := r.stat(ss)
 			f := func(x float64) string { return fmt.Sprintf(r.format, x) }
-			fmt.Fprintf(tw, "%s\t%s\t%s\t[%s, %s]\t%s\t\n", r.name, ss.Strategy, f(st.Mean), f(st.Low), f(st.High), f(st.Median))
+			fmt.Fprintf(tw, "%s\t%s\t%s\t[%s, %s]\t%s\n", r.name, ss.Strategy, f(st.Mean), f(st.Low), f(st.High), f(st.Median))
 		}
 	}
 	return tw.Flush()
