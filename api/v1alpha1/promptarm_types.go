@@ -30,7 +30,7 @@ const (
 )
 
 // ArmOrigin records where an arm came from.
-// +kubebuilder:validation:XValidation:rule="self.type != 'Mutation' || (has(self.parent) && self.parent != '')",message="a Mutation arm must name its parent arm"
+// +kubebuilder:validation:XValidation:rule="self.type != 'Mutation' || (has(self.parent) && self.parent != ”)",message="a Mutation arm must name its parent arm"
 type ArmOrigin struct {
 	// type is Seed, Mutation or Manual. Default Manual (an arm a person created).
 	// +optional

@@ -1,0 +1,129 @@
+# promptfolio — build, test and run a development cluster.
+# The two commands of the README: `make demo` and `make test`. `make help` lists the rest.
+
+SHELL := /usr/bin/env bash -o pipefail
+.SHELLFLAGS := -ec
+
+KUBE_VERSION ?= v1.37.2
+LOCALBIN ?= $(CURDIR)/bin
+ENVTEST_ASSETS ?= $(LOCALBIN)/k8s/$(KUBE_VERSION)
+export KUBEBUILDER_ASSETS ?= $(ENVTEST_ASSETS)
+KUBECTL ?= $(ENVTEST_ASSETS)/kubectl
+DEV_KUBECONFIG ?= $(LOCALBIN)/dev-cluster/kubeconfig
+
+CONTROLLER_GEN_VERSION ?= v0.23.0
+KUSTOMIZE_VERSION ?= v5.7.1
+HELM_VERSION ?= v3.22.0
+GOLANGCI_LINT_VERSION ?= v2.15.0
+
+CONTROLLER_GEN ?= $(LOCALBIN)/controller-gen-$(CONTROLLER_GEN_VERSION)
+KUSTOMIZE ?= $(LOCALBIN)/kustomize-$(KUSTOMIZE_VERSION)
+HELM ?= $(LOCALBIN)/helm-$(HELM_VERSION)
+GOLANGCI_LINT ?= $(LOCALBIN)/golangci-lint-$(GOLANGCI_LINT_VERSION)
+
+GO_TEST_FLAGS ?= -timeout 30m
+
+.DEFAULT_GOAL := help
+
+##@ General
+
+.PHONY: help
+help: ## Show this help.
+	@awk 'BEGIN {FS = ":.*##"; printf "Usage: make \033[36m<target>\033[0m\n"} /^[a-zA-Z_0-9-]+:.*?##/ { printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2 } /^##@/ { printf "\n\033[1m%s\033[0m\n", substr($$0, 5) }' $(MAKEFILE_LIST)
+
+##@ Quick start
+
+.PHONY: demo
+demo: build envtest-assets ## Start the dev cluster, install the CRDs, apply the sample portfolio and show it.
+	hack/demo.sh
+
+.PHONY: test
+test: verify envtest-assets ## Run unit and envtest tests against a real API server (builds the control plane when missing).
+	go test $(GO_TEST_FLAGS) ./...
+
+##@ Development
+
+.PHONY: manifests
+manifests: $(CONTROLLER_GEN) ## Generate the CRDs (config/crd/bases) and RBAC (config/rbac) from the Go types and markers.
+	$(CONTROLLER_GEN) crd:allowDangerousTypes=true paths=./api/... output:crd:artifacts:config=config/crd/bases
+	@if ls controllers/*.go >/dev/null 2>&1; then \
+		$(CONTROLLER_GEN) rbac:roleName=promptfolio-manager paths=./controllers/... output:rbac:artifacts:config=config/rbac; fi
+
+.PHONY: generate
+generate: $(CONTROLLER_GEN) ## Generate DeepCopy methods.
+	$(CONTROLLER_GEN) object:headerFile=hack/boilerplate.go.txt paths=./api/...
+
+.PHONY: fmt
+fmt: ## Run gofmt on the code.
+	gofmt -s -w $$(git ls-files '*.go')
+
+.PHONY: vet
+vet: ## Run go vet.
+	go vet ./...
+
+.PHONY: lint
+lint: $(GOLANGCI_LINT) ## Run golangci-lint (configuration in .golangci.yml).
+	$(GOLANGCI_LINT) run ./...
+
+.PHONY: verify
+verify: manifests generate ## Fail when generated files are stale or code is not gofmt'ed; run go vet.
+	@stale=$$(git status --porcelain -- api config | grep -v '^??' || true); \
+	untracked=$$(git status --porcelain -- api config | grep '^??' || true); \
+	if [ -n "$$stale$$untracked" ]; then echo "generated files are stale; run 'make manifests generate' and commit:"; echo "$$stale$$untracked"; git diff --stat -- api config; exit 1; fi
+	@unformatted=$$(gofmt -s -l $$(git ls-files '*.go')); \
+	if [ -n "$$unformatted" ]; then echo "not gofmt'ed: $$unformatted"; exit 1; fi
+	go vet ./...
+
+.PHONY: test-unit
+test-unit: ## Run only the tests that need no control plane (pure packages).
+	go test $(GO_TEST_FLAGS) ./internal/bandit/... ./internal/evolution/... ./internal/mutation/... ./internal/simulate/...
+
+.PHONY: bench
+bench: ## Run the Go benchmarks of the statistics core.
+	go test -run '^$$' -bench . -benchmem ./internal/bandit/...
+
+##@ Build
+
+.PHONY: build
+build: ## Build bin/promptfolio.
+	go build -o $(LOCALBIN)/promptfolio .
+
+##@ Control plane from source
+
+.PHONY: envtest-assets
+envtest-assets: ## Build etcd, kube-apiserver, kube-controller-manager and kubectl into bin/k8s/$(KUBE_VERSION).
+	KUBE_VERSION=$(KUBE_VERSION) ENVTEST_ASSETS_DIR=$(ENVTEST_ASSETS) hack/envtest-assets.sh
+
+.PHONY: dev-cluster-up
+dev-cluster-up: envtest-assets ## Start the dev cluster on loopback and install the CRDs.
+	hack/dev-cluster.sh up
+
+.PHONY: dev-cluster-down
+dev-cluster-down: ## Stop the dev cluster and remove its data.
+	hack/dev-cluster.sh down
+
+##@ Tools (pinned, installed into ./bin with go install)
+
+$(CONTROLLER_GEN):
+	$(call go-install-tool,$(CONTROLLER_GEN),sigs.k8s.io/controller-tools/cmd/controller-gen,$(CONTROLLER_GEN_VERSION))
+
+$(KUSTOMIZE):
+	$(call go-install-tool,$(KUSTOMIZE),sigs.k8s.io/kustomize/kustomize/v5,$(KUSTOMIZE_VERSION))
+
+$(HELM):
+	$(call go-install-tool,$(HELM),helm.sh/helm/v3/cmd/helm,$(HELM_VERSION))
+
+$(GOLANGCI_LINT):
+	$(call go-install-tool,$(GOLANGCI_LINT),github.com/golangci/golangci-lint/v2/cmd/golangci-lint,$(GOLANGCI_LINT_VERSION))
+
+.PHONY: tools
+tools: $(CONTROLLER_GEN) $(KUSTOMIZE) $(HELM) $(GOLANGCI_LINT) ## Install every pinned tool.
+
+# go-install-tool installs $(2)@$(3) as $(1), a versioned file, so a version bump reinstalls.
+define go-install-tool
+@set -e; tmp=$$(mktemp -d); \
+echo "installing $(2)@$(3)"; \
+GOBIN=$$tmp go install $(2)@$(3); \
+mkdir -p $(LOCALBIN); mv $$tmp/$$(basename $(2)) $(1); rm -rf $$tmp; \
+ln -sf $$(basename $(1)) $(LOCALBIN)/$$(basename $(2))
+endef

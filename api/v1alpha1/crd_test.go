@@ -1,0 +1,309 @@
+package v1alpha1_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	v1 "github.com/promptfolio/promptfolio/api/v1alpha1"
+	"github.com/promptfolio/promptfolio/internal/testenv"
+)
+
+var env *testenv.Env
+
+func TestMain(m *testing.M) {
+	var err error
+	env, err = testenv.Start(testenv.Options{ControllerManager: true})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	if err := env.Stop(); err != nil {
+		fmt.Fprintln(os.Stderr, "stopping control plane:", err)
+	}
+	os.Exit(code)
+}
+
+func newNamespace(t *testing.T) string {
+	t.Helper()
+	ns, err := env.CreateNamespace(context.Background(), "crd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ns
+}
+
+// validPortfolio returns a minimal portfolio that the API server accepts.
+func validPortfolio(ns string) *v1.PromptPortfolio {
+	return &v1.PromptPortfolio{
+		ObjectMeta: metav1.ObjectMeta{Name: "support", Namespace: ns},
+		Spec: v1.PromptPortfolioSpec{
+			Prompts: []v1.SeedPrompt{
+				{Name: "short", Text: "Answer {{question}} briefly."},
+				{Name: "long", Text: "Answer {{question}} in detail."},
+			},
+		},
+	}
+}
+
+// validArm returns a manual arm that the API server accepts.
+func validArm(ns string) *v1.PromptArm {
+	return &v1.PromptArm{
+		ObjectMeta: metav1.ObjectMeta{Name: "support-manual", Namespace: ns,
+			Labels: map[string]string{v1.LabelPortfolio: "support"}},
+		Spec: v1.PromptArmSpec{Portfolio: "support", Prompt: "Answer {{question}} with a list."},
+	}
+}
+
+func TestSamplesApplyWithKubectl(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	samples := filepath.Join(testenv.RepoRoot(), "config", "samples")
+	if out, err := env.Kubectl(ctx, "apply", "-f", samples); err != nil {
+		t.Fatalf("kubectl apply -f config/samples: %v\n%s", err, out)
+	}
+	out, err := env.Kubectl(ctx, "get", "promptfolio", "-A")
+	if err != nil {
+		t.Fatalf("kubectl get promptfolio -A: %v\n%s", err, out)
+	}
+	for _, want := range []string{"support-reply", "support-reply-manual-bullets", "ACTIVE", "BEST-MEAN", "P(BEST)"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("kubectl get promptfolio -A: %q missing in\n%s", want, out)
+		}
+	}
+	out, err = env.Kubectl(ctx, "get", "promptarms", "-n", "default")
+	if err != nil {
+		t.Fatalf("kubectl get promptarms: %v\n%s", err, out)
+	}
+	for _, col := range []string{"PORTFOLIO", "PHASE", "TRIALS", "ALPHA", "BETA", "MEAN", "P(BEST)", "GEN", "AGE"} {
+		if !strings.Contains(out, col) {
+			t.Errorf("kubectl get promptarms: column %s missing in\n%s", col, out)
+		}
+	}
+	out, err = env.Kubectl(ctx, "explain", "promptportfolio.spec.evolution")
+	if err != nil {
+		t.Fatalf("kubectl explain: %v\n%s", err, out)
+	}
+	for _, want := range []string{"retirementThreshold", "childPriorStrength", "cron", "Default"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("kubectl explain promptportfolio.spec.evolution: %q missing", want)
+		}
+	}
+
+	// The sample reads back with the values it was written with, and defaults filled in.
+	var pf v1.PromptPortfolio
+	if err := env.Client.Get(ctx, client.ObjectKey{Namespace: "default", Name: "support-reply"}, &pf); err != nil {
+		t.Fatal(err)
+	}
+	if got := pf.Spec.Evolution.RetirementThreshold; got != 0.05 {
+		t.Errorf("retirementThreshold = %v, want 0.05", got)
+	}
+	if got := pf.Spec.Evolution.Mutator.Timeout; got == nil || got.Duration != 30*time.Second {
+		t.Errorf("mutator.timeout default = %v, want 30s", got)
+	}
+}
+
+func TestDefaults(t *testing.T) {
+	ctx := context.Background()
+	pf := validPortfolio(newNamespace(t))
+	if err := env.Client.Create(ctx, pf); err != nil {
+		t.Fatal(err)
+	}
+	ev := pf.Spec.Evolution
+	checks := []struct {
+		name      string
+		got, want any
+	}{
+		{"selection.prior.alpha", pf.Spec.Selection.Prior.Alpha, 1.0},
+		{"selection.prior.beta", pf.Spec.Selection.Prior.Beta, 1.0},
+		{"evolution.schedule", ev.Schedule, "24h"},
+		{"evolution.retirementThreshold", ev.RetirementThreshold, 0.05},
+		{"evolution.minTrials", ev.MinTrials, int64(100)},
+		{"evolution.minActiveArms", ev.MinActiveArms, int32(2)},
+		{"evolution.maxActiveArms", ev.MaxActiveArms, int32(8)},
+		{"evolution.mutationsPerCycle", ptr.Deref(ev.MutationsPerCycle, -1), int32(2)},
+		{"evolution.childPriorStrength", ev.ChildPriorStrength, 10.0},
+		{"evolution.mutator.provider", ev.Mutator.Provider, v1.MutatorOffline},
+		{"evolution.mutator.maxCallsPerCycle", ev.Mutator.MaxCallsPerCycle, int32(10)},
+		{"evolution.guardrails.maxLength", ev.Guardrails.MaxLength, int32(4096)},
+		{"evolution.guardrails.preservePlaceholders", ptr.Deref(ev.Guardrails.PreservePlaceholders, false), true},
+		{"evolution.guardrails.minNovelty", ptr.Deref(ev.Guardrails.MinNovelty, -1), 0.15},
+	}
+	for _, c := range checks {
+		if c.got != c.want {
+			t.Errorf("default %s = %v, want %v", c.name, c.got, c.want)
+		}
+	}
+}
+
+// TestInvalidObjectsRejected sends objects that break one rule each to the real API server and
+// checks that it refuses them with the message a person needs.
+func TestInvalidObjectsRejected(t *testing.T) {
+	ctx := context.Background()
+	ns := newNamespace(t)
+	long := strings.Repeat("x", 16385)
+	cases := []struct {
+		name   string
+		mutate func(pf *v1.PromptPortfolio)
+		want   string
+	}{
+		{"duplicate seed names", func(pf *v1.PromptPortfolio) { pf.Spec.Prompts[1].Name = "short" }, "Duplicate value"},
+		{"seed name not a DNS label", func(pf *v1.PromptPortfolio) { pf.Spec.Prompts[0].Name = "Bad_Name" }, "prompt name must be a lowercase DNS label"},
+		{"seed name too long", func(pf *v1.PromptPortfolio) { pf.Spec.Prompts[0].Name = strings.Repeat("a", 23) }, "Too long"},
+		{"no seed prompts", func(pf *v1.PromptPortfolio) { pf.Spec.Prompts = []v1.SeedPrompt{} }, "should have at least 1 items"},
+		{"empty prompt text", func(pf *v1.PromptPortfolio) { pf.Spec.Prompts[0].Text = "" }, "should be at least 1 chars long"},
+		{"blank prompt text", func(pf *v1.PromptPortfolio) { pf.Spec.Prompts[0].Text = " \n\t" }, "prompt text must not be blank"},
+		{"prompt text too long", func(pf *v1.PromptPortfolio) { pf.Spec.Prompts[0].Text = long }, "Too long: may not be more than 16384"},
+		{"portfolio name over 40 characters", func(pf *v1.PromptPortfolio) { pf.Name = strings.Repeat("p", 41) }, "portfolio name must be at most 40 characters"},
+		{"retirement threshold 1.5", func(pf *v1.PromptPortfolio) { pf.Spec.Evolution.RetirementThreshold = 1.5 }, "retirementThreshold must be strictly between 0 and 1"},
+		{"retirement threshold negative", func(pf *v1.PromptPortfolio) { pf.Spec.Evolution.RetirementThreshold = -0.1 }, "retirementThreshold must be strictly between 0 and 1"},
+		{"minActiveArms above maxActiveArms", func(pf *v1.PromptPortfolio) {
+			pf.Spec.Evolution.MinActiveArms, pf.Spec.Evolution.MaxActiveArms = 5, 3
+		}, "minActiveArms must not exceed maxActiveArms"},
+		{"prior alpha negative", func(pf *v1.PromptPortfolio) { pf.Spec.Selection.Prior.Alpha = -1 }, "prior alpha must be greater than 0"},
+		{"prior beta negative", func(pf *v1.PromptPortfolio) { pf.Spec.Selection.Prior.Beta = -0.5 }, "prior beta must be greater than 0"},
+		{"schedule in words", func(pf *v1.PromptPortfolio) { pf.Spec.Evolution.Schedule = "every day" }, "schedule must be a duration like '24h'"},
+		{"schedule cron with four fields", func(pf *v1.PromptPortfolio) { pf.Spec.Evolution.Schedule = "0 3 * *" }, "schedule must be a duration like '24h'"},
+		{"schedule cron with a bad field", func(pf *v1.PromptPortfolio) { pf.Spec.Evolution.Schedule = "0 3 * * ?!" }, "schedule must be a duration like '24h'"},
+		{"schedule interval below 1s", func(pf *v1.PromptPortfolio) { pf.Spec.Evolution.Schedule = "500ms" }, "a schedule interval must be at least 1s"},
+		{"child prior strength negative", func(pf *v1.PromptPortfolio) { pf.Spec.Evolution.ChildPriorStrength = -3 }, "childPriorStrength must be greater than 0"},
+		{"min novelty above 1", func(pf *v1.PromptPortfolio) { pf.Spec.Evolution.Guardrails.MinNovelty = ptr.To(1.5) }, "minNovelty must be between 0 and 1"},
+		{"secret name not a DNS subdomain", func(pf *v1.PromptPortfolio) {
+			pf.Spec.Evolution.Mutator = v1.MutatorSpec{Provider: v1.MutatorOpenAI, APIKeySecretRef: &v1.SecretKeyReference{Name: "My Secret"}}
+		}, "secret name must be a lowercase DNS subdomain"},
+		{"secret key with a slash", func(pf *v1.PromptPortfolio) {
+			pf.Spec.Evolution.Mutator = v1.MutatorSpec{Provider: v1.MutatorOpenAI, APIKeySecretRef: &v1.SecretKeyReference{Name: "openai", Key: "a/b"}}
+		}, "secret key may contain only letters, digits"},
+		{"secret reference without name", func(pf *v1.PromptPortfolio) {
+			pf.Spec.Evolution.Mutator = v1.MutatorSpec{Provider: v1.MutatorOpenAI, APIKeySecretRef: &v1.SecretKeyReference{}}
+		}, "should be at least 1 chars long"},
+		{"OpenAI without key or baseURL", func(pf *v1.PromptPortfolio) {
+			pf.Spec.Evolution.Mutator = v1.MutatorSpec{Provider: v1.MutatorOpenAI}
+		}, "the OpenAI provider needs apiKeySecretRef"},
+		{"baseURL not http", func(pf *v1.PromptPortfolio) {
+			pf.Spec.Evolution.Mutator = v1.MutatorSpec{Provider: v1.MutatorOpenAI, BaseURL: "ftp://llm.local"}
+		}, "baseURL must be an http:// or https:// URL"},
+		{"unknown provider", func(pf *v1.PromptPortfolio) { pf.Spec.Evolution.Mutator.Provider = "Claude" }, "Unsupported value: \"Claude\""},
+		{"mutator timeout 0s", func(pf *v1.PromptPortfolio) {
+			pf.Spec.Evolution.Mutator.Timeout = &metav1.Duration{}
+		}, "timeout must be greater than 0s and at most 10m"},
+	}
+	for i, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			pf := validPortfolio(ns)
+			pf.Name = fmt.Sprintf("invalid-%d", i)
+			c.mutate(pf)
+			err := env.Client.Create(ctx, pf)
+			if err == nil {
+				t.Fatalf("created; want rejection with %q", c.want)
+			}
+			if !apierrors.IsInvalid(err) || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("error = %v\nwant Invalid containing %q", err, c.want)
+			}
+			t.Logf("rejected: %v", err)
+		})
+	}
+}
+
+func TestInvalidArmsRejected(t *testing.T) {
+	ctx := context.Background()
+	ns := newNamespace(t)
+	cases := []struct {
+		name   string
+		mutate func(a *v1.PromptArm)
+		want   string
+	}{
+		{"missing portfolio label", func(a *v1.PromptArm) { a.Labels = nil }, "an arm must carry the label promptfolio.dev/portfolio"},
+		{"label names another portfolio", func(a *v1.PromptArm) { a.Labels[v1.LabelPortfolio] = "other" }, "an arm must carry the label promptfolio.dev/portfolio"},
+		{"mutation without parent", func(a *v1.PromptArm) { a.Spec.Origin.Type = v1.OriginMutation }, "a Mutation arm must name its parent arm"},
+		{"prior beta negative", func(a *v1.PromptArm) { a.Spec.Prior.Beta = -2 }, "prior beta must be greater than 0"},
+		{"blank prompt", func(a *v1.PromptArm) { a.Spec.Prompt = "   " }, "prompt text must not be blank"},
+	}
+	for i, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			a := validArm(ns)
+			a.Name = fmt.Sprintf("invalid-arm-%d", i)
+			c.mutate(a)
+			err := env.Client.Create(ctx, a)
+			if err == nil || !apierrors.IsInvalid(err) || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("error = %v\nwant Invalid containing %q", err, c.want)
+			}
+			t.Logf("rejected: %v", err)
+		})
+	}
+}
+
+func TestArmSpecIsImmutable(t *testing.T) {
+	ctx := context.Background()
+	a := validArm(newNamespace(t))
+	if err := env.Client.Create(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name   string
+		mutate func(a *v1.PromptArm)
+		want   string
+	}{
+		{"prompt", func(a *v1.PromptArm) { a.Spec.Prompt = "Something else {{question}}" }, "prompt is immutable"},
+		{"prior", func(a *v1.PromptArm) { a.Spec.Prior.Alpha = 7 }, "prior is immutable"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			changed := a.DeepCopy()
+			c.mutate(changed)
+			err := env.Client.Update(ctx, changed)
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("error = %v, want %q", err, c.want)
+			}
+		})
+	}
+}
+
+func TestDeletingPortfolioCollectsItsArms(t *testing.T) {
+	ctx := context.Background()
+	ns := newNamespace(t)
+	pf := validPortfolio(ns)
+	if err := env.Client.Create(ctx, pf); err != nil {
+		t.Fatal(err)
+	}
+	owned := validArm(ns)
+	owned.OwnerReferences = []metav1.OwnerReference{{
+		APIVersion: v1.GroupVersion.String(), Kind: "PromptPortfolio", Name: pf.Name, UID: pf.UID,
+		Controller: ptr.To(true), BlockOwnerDeletion: ptr.To(true),
+	}}
+	if err := env.Client.Create(ctx, owned); err != nil {
+		t.Fatal(err)
+	}
+	unowned := validArm(ns)
+	unowned.Name = "support-unowned"
+	if err := env.Client.Create(ctx, unowned); err != nil {
+		t.Fatal(err)
+	}
+	if err := env.Client.Delete(ctx, pf, client.PropagationPolicy(metav1.DeletePropagationBackground)); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		err := env.Client.Get(ctx, client.ObjectKeyFromObject(owned), &v1.PromptArm{})
+		if apierrors.IsNotFound(err) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("owned arm still exists 60s after its portfolio was deleted (err=%v); kube-controller-manager log:\n%s", err, env.ControllerManagerLog())
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if err := env.Client.Get(ctx, client.ObjectKeyFromObject(unowned), &v1.PromptArm{}); err != nil {
+		t.Fatalf("an arm without owner reference must survive: %v", err)
+	}
+}
