@@ -159,6 +159,7 @@ func TestInvalidObjectsRejected(t *testing.T) {
 	}{
 		{"duplicate seed names", func(pf *v1.PromptPortfolio) { pf.Spec.Prompts[1].Name = "short" }, "Duplicate value"},
 		{"seed name not a DNS label", func(pf *v1.PromptPortfolio) { pf.Spec.Prompts[0].Name = "Bad_Name" }, "prompt name must be a lowercase DNS label"},
+		{"seed name reserved for children", func(pf *v1.PromptPortfolio) { pf.Spec.Prompts[0].Name = "g3-1" }, "reserved for children of mutations"},
 		{"seed name too long", func(pf *v1.PromptPortfolio) { pf.Spec.Prompts[0].Name = strings.Repeat("a", 23) }, "Too long"},
 		{"no seed prompts", func(pf *v1.PromptPortfolio) { pf.Spec.Prompts = []v1.SeedPrompt{} }, "should have at least 1 items"},
 		{"empty prompt text", func(pf *v1.PromptPortfolio) { pf.Spec.Prompts[0].Text = "" }, "should be at least 1 chars long"},

@@ -7,11 +7,13 @@ import (
 // SeedPrompt is one prompt a person wrote. It becomes the PromptArm "<portfolio>-<name>".
 type SeedPrompt struct {
 	// name identifies the prompt within the portfolio and names its arm "<portfolio>-<name>".
-	// A lowercase DNS label of at most 22 characters, so that arm names stay within 63.
+	// A lowercase DNS label of at most 22 characters, so that arm names stay within 63. Names
+	// like "g3-1" are reserved for children of mutations ("<portfolio>-g<generation>-<index>").
 	// +required
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=22
 	// +kubebuilder:validation:XValidation:rule="self.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?$')",message="prompt name must be a lowercase DNS label: letters, digits and '-', starting and ending with a letter or digit"
+	// +kubebuilder:validation:XValidation:rule="!self.matches('^g[0-9]+-[0-9]+$')",message="prompt names of the form 'g<generation>-<index>' are reserved for children of mutations"
 	Name string `json:"name"`
 
 	// text is the prompt. It may contain placeholders such as {{customer_name}}, which mutations
