@@ -1,0 +1,192 @@
+// Package metrics holds the Prometheus collectors of the promptfolio controller. They are
+// registered on controller-runtime's registry, so the manager's metrics endpoint serves them next
+// to the workqueue and client metrics.
+//
+// Per-arm gauges carry the labels namespace, portfolio and arm. RecordArms replaces the series of
+// one portfolio at a time, so series of arms that no longer exist disappear instead of reporting
+// their last value forever.
+package metrics
+
+import (
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+	crmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
+)
+
+const namespace = "promptfolio"
+
+var armLabels = []string{"namespace", "portfolio", "arm"}
+
+var (
+	armMean = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Namespace: namespace, Name: "arm_posterior_mean",
+		Help: "Posterior mean of an arm's success rate.",
+	}, armLabels)
+	armAlpha = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Namespace: namespace, Name: "arm_posterior_alpha",
+		Help: "Alpha of an arm's Beta posterior (prior alpha plus successes).",
+	}, armLabels)
+	armBeta = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Namespace: namespace, Name: "arm_posterior_beta",
+		Help: "Beta of an arm's Beta posterior (prior beta plus failures).",
+	}, armLabels)
+	armProbBest = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Namespace: namespace, Name: "arm_prob_best",
+		Help: "Probability that an arm has the highest success rate of its portfolio's active arms.",
+	}, armLabels)
+
+	cycles = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: namespace, Name: "evolution_cycles_total",
+		Help: "Evolution cycles completed, by trigger (Schedule, EveryTrials, Requested) and result (Succeeded, MutatorFailing).",
+	}, []string{"trigger", "result"})
+	cycleDuration = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Namespace: namespace, Name: "evolution_cycle_duration_seconds",
+		Help:    "Time from the start of an evolution cycle's work to its completion, within one reconcile.",
+		Buckets: []float64{0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300},
+	})
+	retirements = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: namespace, Name: "arm_retirements_total",
+		Help: "Arms retired, by reason (WorseThanBest, SeedChanged, SeedRemoved).",
+	}, []string{"reason"})
+	mutations = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: namespace, Name: "mutation_candidates_total",
+		Help: "Mutation candidates, by mutator and outcome: Admitted or the guardrail reason that rejected it.",
+	}, []string{"mutator", "outcome"})
+	mutationDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Namespace: namespace, Name: "mutation_duration_seconds",
+		Help:    "Time spent asking a mutator for the children of one cycle, guardrails included.",
+		Buckets: []float64{0.001, 0.005, 0.025, 0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300},
+	}, []string{"mutator"})
+	llmCalls = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: namespace, Name: "llm_requests_total",
+		Help: "HTTP calls to an OpenAI-compatible API, by status code (\"error\" when no response arrived).",
+	}, []string{"code"})
+	llmDuration = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Namespace: namespace, Name: "llm_request_duration_seconds",
+		Help:    "Latency of HTTP calls to an OpenAI-compatible API.",
+		Buckets: []float64{0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120},
+	})
+	statusWrites = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: namespace, Name: "status_writes_total",
+		Help: "Status writes the controller sent, by kind (PromptArm, PromptPortfolio).",
+	}, []string{"kind"})
+)
+
+func init() {
+	crmetrics.Registry.MustRegister(armMean, armAlpha, armBeta, armProbBest,
+		cycles, cycleDuration, retirements, mutations, mutationDuration, llmCalls, llmDuration, statusWrites)
+}
+
+// ArmSample is what the gauges show of one arm.
+type ArmSample struct {
+	Arm                         string
+	Mean, Alpha, Beta, ProbBest float64
+}
+
+// armSeries remembers which arms of each portfolio have series, to delete the ones that go away.
+var armSeries = struct {
+	sync.Mutex
+	byPortfolio map[string]map[string]bool
+}{byPortfolio: map[string]map[string]bool{}}
+
+// RecordArms sets the gauges of every arm of one portfolio and deletes the series of its arms that
+// are not in arms any more.
+func RecordArms(ns, portfolio string, arms []ArmSample) {
+	key := ns + "/" + portfolio
+	armSeries.Lock()
+	defer armSeries.Unlock()
+	now := make(map[string]bool, len(arms))
+	for _, a := range arms {
+		now[a.Arm] = true
+		armMean.WithLabelValues(ns, portfolio, a.Arm).Set(a.Mean)
+		armAlpha.WithLabelValues(ns, portfolio, a.Arm).Set(a.Alpha)
+		armBeta.WithLabelValues(ns, portfolio, a.Arm).Set(a.Beta)
+		armProbBest.WithLabelValues(ns, portfolio, a.Arm).Set(a.ProbBest)
+	}
+	for arm := range armSeries.byPortfolio[key] {
+		if !now[arm] {
+			deleteArm(ns, portfolio, arm)
+		}
+	}
+	armSeries.byPortfolio[key] = now
+}
+
+// ForgetPortfolio deletes the series of every arm of a portfolio that was deleted.
+func ForgetPortfolio(ns, portfolio string) {
+	key := ns + "/" + portfolio
+	armSeries.Lock()
+	defer armSeries.Unlock()
+	for arm := range armSeries.byPortfolio[key] {
+		deleteArm(ns, portfolio, arm)
+	}
+	delete(armSeries.byPortfolio, key)
+}
+
+func deleteArm(ns, portfolio, arm string) {
+	for _, g := range []*prometheus.GaugeVec{armMean, armAlpha, armBeta, armProbBest} {
+		g.DeleteLabelValues(ns, portfolio, arm)
+	}
+}
+
+// CycleCompleted counts one completed cycle and observes its duration.
+func CycleCompleted(trigger, result string, d time.Duration) {
+	cycles.WithLabelValues(trigger, result).Inc()
+	cycleDuration.Observe(d.Seconds())
+}
+
+// ArmRetired counts one retirement.
+func ArmRetired(reason string) { retirements.WithLabelValues(reason).Inc() }
+
+// MutationOutcome counts n candidates of a mutator with one outcome: "Admitted" or a rejection
+// reason.
+func MutationOutcome(mutator, outcome string, n int) {
+	if n > 0 {
+		mutations.WithLabelValues(mutator, outcome).Add(float64(n))
+	}
+}
+
+// MutationDuration observes the time one cycle spent with its mutator.
+func MutationDuration(mutator string, d time.Duration) {
+	mutationDuration.WithLabelValues(mutator).Observe(d.Seconds())
+}
+
+// StatusWrite counts one status write of the given kind.
+func StatusWrite(kind string) { statusWrites.WithLabelValues(kind).Inc() }
+
+// StatusWrites returns the number of status writes of a kind counted so far, for benchmarks and
+// tests.
+func StatusWrites(kind string) float64 {
+	var m dto.Metric
+	if err := statusWrites.WithLabelValues(kind).Write(&m); err != nil {
+		return 0
+	}
+	return m.GetCounter().GetValue()
+}
+
+// InstrumentTransport wraps next so that every HTTP call through it is counted and timed as an
+// LLM call. A nil next means http.DefaultTransport.
+func InstrumentTransport(next http.RoundTripper) http.RoundTripper {
+	if next == nil {
+		next = http.DefaultTransport
+	}
+	return roundTripperFunc(func(req *http.Request) (*http.Response, error) {
+		start := time.Now()
+		resp, err := next.RoundTrip(req)
+		llmDuration.Observe(time.Since(start).Seconds())
+		code := "error"
+		if err == nil {
+			code = strconv.Itoa(resp.StatusCode)
+		}
+		llmCalls.WithLabelValues(code).Inc()
+		return resp, err
+	})
+}
+
+type roundTripperFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripperFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
