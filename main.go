@@ -23,6 +23,7 @@ type command struct {
 // commands lists the subcommands in the order `promptfolio help` prints them.
 var commands = []command{
 	{name: "manager", summary: "run the controller manager (reconciles PromptPortfolios and PromptArms)", run: runManager},
+	{name: "selector", summary: "run the selector sidecar: Thompson draws and rewards over HTTP (see docs/api.md)", run: runSelector},
 	{name: "simulate", summary: "simulate a portfolio with known true rates; compare strategies and plot (see docs/simulate.md)", run: runSimulate},
 }
 

@@ -1,0 +1,80 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"strings"
+
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+
+	"github.com/promptfolio/promptfolio/internal/selector"
+)
+
+// selectorOptions are the flags of `promptfolio selector`.
+type selectorOptions struct {
+	cfg        selector.Config
+	portfolios string
+	kubeconfig string
+	zap        zap.Options
+}
+
+func (o *selectorOptions) bind(fs *flag.FlagSet) {
+	ns := os.Getenv("POD_NAMESPACE")
+	if ns == "" {
+		ns = "default"
+	}
+	c := &o.cfg
+	fs.StringVar(&c.Namespace, "namespace", ns, "namespace of the portfolios (default: $POD_NAMESPACE, else \"default\")")
+	fs.StringVar(&o.portfolios, "portfolios", "", "comma-separated portfolio names to serve; empty serves every portfolio whose arms match -selector")
+	fs.StringVar(&c.LabelSelector, "selector", "", "label selector that further restricts the watched PromptArms")
+	fs.StringVar(&c.Addr, "listen", "127.0.0.1:8088", "address of the HTTP API (draw, reward, healthz, readyz, metrics)")
+	fs.StringVar(&c.Writer, "writer", "", "counter writer id, unique per process start (default: <pod or host name>-<random suffix>)")
+	fs.StringVar(&c.KeyFile, "decision-key-file", "", "file with the decision signing key (32+ bytes, raw or base64); default: a Secret <portfolio>-decision-key per portfolio, created when missing")
+	fs.DurationVar(&c.KeyRefresh, "decision-key-refresh", 0, "how often the key file or Secrets are reread (default 30s)")
+	fs.DurationVar(&c.KeyGrace, "decision-key-grace", 0, "how long a replaced key still verifies decisions (default 1h)")
+	fs.DurationVar(&c.TokenTTL, "decision-ttl", 0, "how long a decision can be rewarded (default 10m)")
+	fs.DurationVar(&c.FlushInterval, "flush-interval", 0, "interval between counter writes (default 1s, with jitter)")
+	fs.Int64Var(&c.FlushAfter, "flush-after", 0, "rewards that start a flush before the interval ends (default 20000)")
+	fs.DurationVar(&c.LeaseDuration, "lease-duration", 0, "duration of the writer Lease, renewed every third (default 30s)")
+	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 0, "bound of the final flush and fold on SIGTERM (default 25s)")
+	fs.StringVar(&o.kubeconfig, "kubeconfig", "", "kubeconfig file (default: $KUBECONFIG or in-cluster)")
+	o.zap.BindFlags(fs)
+}
+
+func runSelector(ctx context.Context, args []string) error {
+	var opts selectorOptions
+	fs := flag.NewFlagSet("selector", flag.ContinueOnError)
+	opts.bind(fs)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	for _, p := range strings.Split(opts.portfolios, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			opts.cfg.Portfolios = append(opts.cfg.Portfolios, p)
+		}
+	}
+	logger := zap.New(zap.UseFlagOptions(&opts.zap)).WithName("selector")
+	ctrl.SetLogger(logger)
+
+	var cfg *rest.Config
+	var err error
+	if opts.kubeconfig != "" {
+		cfg, err = clientcmd.BuildConfigFromFlags("", opts.kubeconfig)
+	} else {
+		cfg, err = ctrl.GetConfig()
+	}
+	if err != nil {
+		return fmt.Errorf("loading kubeconfig: %w", err)
+	}
+	sel, err := selector.New(opts.cfg, cfg, newScheme())
+	if err != nil {
+		return err
+	}
+	return sel.Run(log.IntoContext(ctx, logger))
+}

@@ -1,0 +1,312 @@
+package selector
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/promptfolio/promptfolio/internal/bandit"
+)
+
+// Paths of the HTTP API; docs/api.md and docs/openapi.yaml describe them.
+const (
+	PathDraw    = "/v1/draw"
+	PathReward  = "/v1/reward"
+	PathHealthz = "/healthz"
+	PathReadyz  = "/readyz"
+	PathMetrics = "/metrics"
+)
+
+// maxClockSkew is how far in the future a decision's issue time may lie: selectors of a portfolio
+// run on different nodes whose clocks differ a little.
+const maxClockSkew = time.Minute
+
+// api serves the HTTP API over a registry. Draws and rewards take no global lock: they read the
+// registry's published lists and change per-arm atomics.
+type api struct {
+	reg     *registry
+	sampler *bandit.Sampler
+	replay  *replayCache
+	metrics *metrics
+	ttl     time.Duration
+	maxBody int64
+	now     func() time.Time
+	// synced reports whether the informer's cache has synced.
+	synced func() bool
+
+	// accepting is cleared when shutdown begins; inflight counts rewards being recorded, so that
+	// the final flush starts only after every acknowledged reward is in the counts.
+	accepting atomic.Bool
+	inflight  atomic.Int64
+
+	// flushAfter and sinceFlush trigger an early flush through kick.
+	flushAfter int64
+	sinceFlush atomic.Int64
+	kick       chan struct{}
+
+	buffers sync.Pool
+	metricsHandler http.Handler
+}
+
+func newAPI(reg *registry, m *metrics, ttl time.Duration, maxBody int64, flushAfter int64, synced func() bool) *api {
+	a := &api{
+		reg:        reg,
+		sampler:    bandit.NewSampler(rand.Uint64()),
+		replay:     newReplayCache(ttl),
+		metrics:    m,
+		ttl:        ttl,
+		maxBody:    maxBody,
+		now:        time.Now,
+		synced:     synced,
+		flushAfter: flushAfter,
+		kick:       make(chan struct{}, 1),
+		metricsHandler: promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{}),
+	}
+	a.buffers.New = func() any { b := make([]byte, 0, 1024); return &b }
+	a.accepting.Store(true)
+	return a
+}
+
+var (
+	jsonContentType = []string{"application/json"}
+	acceptedBody    = []byte(`{"accepted":true}` + "\n")
+	okBody          = []byte(`{"status":"ok"}` + "\n")
+)
+
+// ServeHTTP routes a request. It never panics on any request.
+func (a *api) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	switch r.URL.Path {
+	case PathDraw:
+		if r.Method != http.MethodGet && r.Method != http.MethodPost {
+			a.fail(w, http.StatusMethodNotAllowed, ReasonMethod, "use GET or POST")
+			return
+		}
+		a.draw(w, r)
+	case PathReward:
+		if r.Method != http.MethodPost {
+			a.fail(w, http.StatusMethodNotAllowed, ReasonMethod, "use POST")
+			return
+		}
+		a.reward(w, r)
+	case PathHealthz:
+		a.write(w, http.StatusOK, okBody)
+	case PathReadyz:
+		switch {
+		case !a.accepting.Load():
+			a.fail(w, http.StatusServiceUnavailable, ReasonShuttingDown, "the selector is shutting down")
+		case !a.synced():
+			a.fail(w, http.StatusServiceUnavailable, ReasonNotReady, "the PromptArm cache has not synced yet")
+		default:
+			a.write(w, http.StatusOK, okBody)
+		}
+	case PathMetrics:
+		a.metricsHandler.ServeHTTP(w, r)
+	default:
+		a.fail(w, http.StatusNotFound, ReasonNotFound, "no such path")
+	}
+}
+
+// draw answers {portfolio, arm, prompt, decision} for one Thompson draw.
+func (a *api) draw(w http.ResponseWriter, r *http.Request) {
+	if !a.synced() {
+		a.fail(w, http.StatusServiceUnavailable, ReasonNotReady, "the PromptArm cache has not synced yet")
+		return
+	}
+	name := r.URL.Query().Get("portfolio")
+	if r.Method == http.MethodPost {
+		var req struct {
+			Portfolio string `json:"portfolio"`
+		}
+		if status, reason, msg := a.readJSON(w, r, &req); status != 0 {
+			a.fail(w, status, reason, msg)
+			return
+		}
+		name = req.Portfolio
+	}
+	if name == "" {
+		a.fail(w, http.StatusBadRequest, ReasonMalformed, "portfolio is required")
+		return
+	}
+	p := a.reg.portfolio(name)
+	if p == nil {
+		a.fail(w, http.StatusNotFound, ReasonUnknownPortfolio, "no arms of this portfolio are watched")
+		return
+	}
+	key := p.keys.signer()
+	if key == nil {
+		a.fail(w, http.StatusServiceUnavailable, ReasonKeyUnavailable, "the portfolio's decision key is not loaded yet")
+		return
+	}
+	arms := *p.active.Load()
+	if len(arms) == 0 {
+		a.fail(w, http.StatusServiceUnavailable, ReasonNoActiveArms, "the portfolio has no Active arm")
+		return
+	}
+	var stack [32]bandit.Posterior
+	posts := stack[:0]
+	if len(arms) > len(stack) {
+		posts = make([]bandit.Posterior, 0, len(arms))
+	}
+	for _, arm := range arms {
+		posts = append(posts, arm.posterior())
+	}
+	i := a.sampler.Draw(posts)
+	if i < 0 {
+		a.fail(w, http.StatusServiceUnavailable, ReasonNoActiveArms, "no arm has a valid posterior")
+		return
+	}
+	arm := arms[i]
+	bp := a.buffers.Get().(*[]byte)
+	b := append((*bp)[:0], '{')
+	b = append(b, arm.entry...)
+	b = append(b, `,"decision":"`...)
+	b = appendToken(b, key, Decision{Portfolio: p.name, Arm: arm.name, IssuedAt: a.now(), Nonce: rand.Uint64()})
+	b = append(b, "\"}\n"...)
+	a.write(w, http.StatusOK, b)
+	*bp = b
+	a.buffers.Put(bp)
+	p.draws.Inc()
+}
+
+// rewardRequest is the body of a reward.
+type rewardRequest struct {
+	Decision string `json:"decision"`
+	Success  *bool  `json:"success"`
+}
+
+// reward records the outcome of a decision and answers 202 once it is in the counts that the
+// flusher writes.
+func (a *api) reward(w http.ResponseWriter, r *http.Request) {
+	a.inflight.Add(1)
+	defer a.inflight.Add(-1)
+	if !a.accepting.Load() {
+		a.fail(w, http.StatusServiceUnavailable, ReasonShuttingDown, "the selector is shutting down; send the reward to another selector or retry")
+		return
+	}
+	if !a.synced() {
+		a.fail(w, http.StatusServiceUnavailable, ReasonNotReady, "the PromptArm cache has not synced yet")
+		return
+	}
+	var req rewardRequest
+	if status, reason, msg := a.readJSON(w, r, &req); status != 0 {
+		a.fail(w, status, reason, msg)
+		return
+	}
+	if req.Decision == "" || req.Success == nil {
+		a.fail(w, http.StatusBadRequest, ReasonMalformed, "decision and success are required")
+		return
+	}
+	tok, err := parseToken(req.Decision)
+	if err != nil {
+		a.fail(w, http.StatusBadRequest, ReasonMalformed, "decision is not a decision token")
+		return
+	}
+	p := a.reg.portfolio(tok.Portfolio)
+	if p == nil {
+		a.fail(w, http.StatusNotFound, ReasonUnknownPortfolio, "no arms of this portfolio are watched")
+		return
+	}
+	now := a.now()
+	if err := p.keys.verify(&tok, now); err != nil {
+		a.fail(w, http.StatusUnauthorized, ReasonBadSignature, "the decision's signature does not match a key of the portfolio")
+		return
+	}
+	expires := tok.IssuedAt.Add(a.ttl)
+	if !now.Before(expires) {
+		a.fail(w, http.StatusGone, ReasonExpired, "the decision expired")
+		return
+	}
+	if tok.IssuedAt.After(now.Add(maxClockSkew)) {
+		a.fail(w, http.StatusBadRequest, ReasonMalformed, "the decision was issued in the future")
+		return
+	}
+	arm := (*p.all.Load())[tok.Arm]
+	if arm == nil || arm.deleted.Load() {
+		a.fail(w, http.StatusNotFound, ReasonUnknownArm, "the decision's arm is not watched")
+		return
+	}
+	if !a.replay.firstUse(&tok.Decision, expires, now) {
+		a.fail(w, http.StatusConflict, ReasonDuplicate, "this decision was already rewarded")
+		return
+	}
+	if *req.Success {
+		arm.ackedS.Add(1)
+		p.successes.Inc()
+	} else {
+		arm.ackedF.Add(1)
+		p.fails.Inc()
+	}
+	if a.sinceFlush.Add(1) >= a.flushAfter {
+		select {
+		case a.kick <- struct{}{}:
+		default:
+		}
+	}
+	a.write(w, http.StatusAccepted, acceptedBody)
+}
+
+// readJSON decodes a JSON body of at most maxBody bytes into v. It returns a zero status on
+// success, and the status, reason and message of the error otherwise.
+func (a *api) readJSON(w http.ResponseWriter, r *http.Request, v any) (int, string, string) {
+	if r.ContentLength > a.maxBody {
+		return http.StatusRequestEntityTooLarge, ReasonTooLarge, "the body is too large"
+	}
+	bp := a.buffers.Get().(*[]byte)
+	defer a.buffers.Put(bp)
+	buf := bytes.NewBuffer((*bp)[:0])
+	_, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, a.maxBody))
+	*bp = buf.Bytes()
+	var tooLarge *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooLarge):
+		return http.StatusRequestEntityTooLarge, ReasonTooLarge, "the body is too large"
+	case err != nil && !errors.Is(err, io.EOF):
+		return http.StatusBadRequest, ReasonMalformed, "the body could not be read"
+	}
+	if err := json.Unmarshal(buf.Bytes(), v); err != nil {
+		return http.StatusBadRequest, ReasonMalformed, "the body is not the expected JSON object"
+	}
+	return 0, "", ""
+}
+
+// errorBody is the JSON body of every error answer.
+type errorBody struct {
+	Error  string `json:"error"`
+	Reason string `json:"reason"`
+}
+
+func (a *api) fail(w http.ResponseWriter, status int, reason, msg string) {
+	if c := a.metrics.rejections[reason]; c != nil {
+		c.Inc()
+	}
+	b, _ := json.Marshal(errorBody{Error: msg, Reason: reason})
+	a.write(w, status, append(b, '\n'))
+}
+
+func (a *api) write(w http.ResponseWriter, status int, body []byte) {
+	h := w.Header()
+	h["Content-Type"] = jsonContentType
+	w.WriteHeader(status)
+	_, _ = w.Write(body)
+}
+
+// shutdown stops accepting rewards and waits until rewards being recorded are recorded, or ctx
+// ends.
+func (a *api) stopAccepting(deadline <-chan struct{}) {
+	a.accepting.Store(false)
+	for a.inflight.Load() > 0 {
+		select {
+		case <-deadline:
+			return
+		case <-time.After(time.Millisecond):
+		}
+	}
+}

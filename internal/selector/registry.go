@@ -1,0 +1,201 @@
+package selector
+
+import (
+	"encoding/json"
+	"maps"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/promptfolio/promptfolio/api/v1alpha1"
+	"github.com/promptfolio/promptfolio/internal/bandit"
+	"github.com/promptfolio/promptfolio/internal/counters"
+)
+
+// armState is what this process knows about one PromptArm: the watched totals, and the rewards it
+// acknowledged itself. Fields that change are atomics, so draws and rewards take no lock.
+type armState struct {
+	namespace, name, portfolio string
+	priorAlpha, priorBeta      float64
+	// entry is the JSON fragment `"portfolio":"…","arm":"…","prompt":…` of draw answers.
+	entry []byte
+
+	active atomic.Bool
+	// watched holds counters.Totals of the last observed object, and seen what that object
+	// reflects of this writer (counters.Seen).
+	watchedS, watchedF atomic.Int64
+	seenS, seenF       atomic.Int64
+	// acked are the rewards this process acknowledged since it started: cumulative, only rising.
+	ackedS, ackedF atomic.Int64
+	// flushed are the cumulative counts last written to the API server.
+	flushedS, flushedF atomic.Int64
+	// deleted is set when the PromptArm disappeared.
+	deleted atomic.Bool
+}
+
+// posterior returns the arm's posterior from the watched totals plus what this process
+// acknowledged beyond what the watched object reflects of it.
+func (a *armState) posterior() bandit.Posterior {
+	s := a.watchedS.Load() + max(0, a.ackedS.Load()-a.seenS.Load())
+	f := a.watchedF.Load() + max(0, a.ackedF.Load()-a.seenF.Load())
+	return bandit.NewPosterior(a.priorAlpha, a.priorBeta, s, f)
+}
+
+// pending returns the acknowledged rewards not yet written.
+func (a *armState) pending() int64 {
+	return a.ackedS.Load() - a.flushedS.Load() + a.ackedF.Load() - a.flushedF.Load()
+}
+
+// portfolioState holds one portfolio's arms.
+type portfolioState struct {
+	name string
+	keys *Keyring
+	// active is the list draws sample from; all is every arm by name. Both are replaced, never
+	// changed, under registry.mu.
+	active atomic.Pointer[[]*armState]
+	all    atomic.Pointer[map[string]*armState]
+
+	draws            prometheus.Counter
+	successes, fails prometheus.Counter
+}
+
+// registry is the set of portfolios this process serves. Readers never lock; the informer's
+// handlers change it under mu by replacing maps and lists.
+type registry struct {
+	writer     string
+	mu         sync.Mutex
+	portfolios atomic.Pointer[map[string]*portfolioState]
+	// newPortfolio builds the state of a portfolio seen for the first time.
+	newPortfolio func(name string) *portfolioState
+}
+
+func newRegistry(writer string, newPortfolio func(name string) *portfolioState) *registry {
+	r := &registry{writer: writer, newPortfolio: newPortfolio}
+	empty := map[string]*portfolioState{}
+	r.portfolios.Store(&empty)
+	return r
+}
+
+// portfolio returns the named portfolio, or nil.
+func (r *registry) portfolio(name string) *portfolioState {
+	return (*r.portfolios.Load())[name]
+}
+
+// each calls f for every arm of every portfolio.
+func (r *registry) each(f func(p *portfolioState, a *armState)) {
+	for _, p := range *r.portfolios.Load() {
+		for _, a := range *p.all.Load() {
+			f(p, a)
+		}
+	}
+}
+
+// observe records the current state of a PromptArm from the informer.
+func (r *registry) observe(arm *v1alpha1.PromptArm) {
+	portfolio := arm.Spec.Portfolio
+	if portfolio == "" || arm.Name == "" {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	p := r.portfolio(portfolio)
+	if p == nil {
+		p = r.newPortfolio(portfolio)
+		next := cloneMap(*r.portfolios.Load())
+		next[portfolio] = p
+		r.portfolios.Store(&next)
+	}
+	a := (*p.all.Load())[arm.Name]
+	if a == nil {
+		a = newArmState(arm)
+		next := cloneMap(*p.all.Load())
+		next[arm.Name] = a
+		p.all.Store(&next)
+	}
+	totals := counters.Totals(arm.Status.Counters)
+	seen := counters.Seen(arm.Status.Counters, r.writer)
+	a.seenS.Store(seen.Successes)
+	a.seenF.Store(seen.Failures)
+	a.watchedS.Store(totals.Successes)
+	a.watchedF.Store(totals.Failures)
+	a.deleted.Store(false)
+	active := arm.Status.Phase != v1alpha1.ArmRetired
+	if a.active.Swap(active) != active || len(*p.active.Load()) == 0 {
+		p.rebuildActive()
+	}
+}
+
+// forget records that a PromptArm was deleted. Its state stays, so rewards it acknowledged but
+// has not written are still reported as pending, but it is no longer served or rewarded.
+func (r *registry) forget(namespace, name, portfolio string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	p := r.portfolio(portfolio)
+	if p == nil {
+		return
+	}
+	if a := (*p.all.Load())[name]; a != nil && a.namespace == namespace {
+		a.deleted.Store(true)
+		a.active.Store(false)
+		p.rebuildActive()
+	}
+}
+
+// rebuildActive replaces the list of arms draws sample from. Callers hold registry.mu.
+func (p *portfolioState) rebuildActive() {
+	var list []*armState
+	for _, a := range *p.all.Load() {
+		if a.active.Load() && !a.deleted.Load() {
+			list = append(list, a)
+		}
+	}
+	// A stable order keeps draws reproducible for a seeded sampler.
+	sortArms(list)
+	p.active.Store(&list)
+}
+
+func newArmState(arm *v1alpha1.PromptArm) *armState {
+	a := &armState{
+		namespace:  arm.Namespace,
+		name:       arm.Name,
+		portfolio:  arm.Spec.Portfolio,
+		priorAlpha: arm.Spec.Prior.Alpha,
+		priorBeta:  arm.Spec.Prior.Beta,
+	}
+	if !(a.priorAlpha > 0) {
+		a.priorAlpha = 1
+	}
+	if !(a.priorBeta > 0) {
+		a.priorBeta = 1
+	}
+	a.entry = appendJSONField(a.entry, "portfolio", arm.Spec.Portfolio)
+	a.entry = append(a.entry, ',')
+	a.entry = appendJSONField(a.entry, "arm", arm.Name)
+	a.entry = append(a.entry, ',')
+	a.entry = appendJSONField(a.entry, "prompt", arm.Spec.Prompt)
+	return a
+}
+
+// appendJSONField appends `"key":"value"` with value escaped as JSON.
+func appendJSONField(dst []byte, key, value string) []byte {
+	dst = append(dst, '"')
+	dst = append(dst, key...)
+	dst = append(dst, '"', ':')
+	v, _ := json.Marshal(value) // a string always marshals
+	return append(dst, v...)
+}
+
+func cloneMap[V any](m map[string]V) map[string]V {
+	next := maps.Clone(m)
+	if next == nil {
+		next = map[string]V{}
+	}
+	return next
+}
+
+func sortArms(list []*armState) {
+	slices.SortFunc(list, func(a, b *armState) int { return strings.Compare(a.name, b.name) })
+}

@@ -1,0 +1,237 @@
+package selector
+
+import (
+	"bytes"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/binary"
+	"errors"
+	"hash"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// A decision token names the portfolio and arm a draw served, when, and a nonce, signed with the
+// portfolio's key. It travels as base64url (no padding) of
+//
+//	version (1 byte, 1) | issued-at (8 bytes, Unix milliseconds, big endian) | nonce (8 bytes) |
+//	len(portfolio) (1 byte) | portfolio | len(arm) (1 byte) | arm | tag (16 bytes)
+//
+// where tag is HMAC-SHA256 over everything before it, truncated to 128 bits. A typical token is
+// about 80 characters long.
+const (
+	tokenVersion  = 1
+	tagSize       = 16
+	headerSize    = 1 + 8 + 8
+	maxNameLen    = 253
+	maxRawToken   = headerSize + 2 + 2*maxNameLen + tagSize
+	maxTokenChars = (maxRawToken*8 + 5) / 6
+	// MinKeyBytes is the shortest signing key accepted.
+	MinKeyBytes = 32
+)
+
+// Decision is what a verified decision token says.
+type Decision struct {
+	Portfolio string
+	Arm       string
+	IssuedAt  time.Time
+	Nonce     uint64
+}
+
+// Token errors; handlers map them to HTTP answers.
+var (
+	errMalformedToken = errors.New("malformed decision token")
+	errBadSignature   = errors.New("decision token signature does not match")
+)
+
+// parsedToken is a decoded, not yet verified, token.
+type parsedToken struct {
+	Decision
+	signed []byte // the bytes the tag covers
+	tag    []byte
+}
+
+// parseToken decodes s without verifying its tag. It never panics on any input.
+func parseToken(s string) (parsedToken, error) {
+	var p parsedToken
+	if len(s) == 0 || len(s) > maxTokenChars {
+		return p, errMalformedToken
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil || len(raw) < headerSize+2+tagSize || raw[0] != tokenVersion {
+		return p, errMalformedToken
+	}
+	body := raw[:len(raw)-tagSize]
+	rest := body[headerSize:]
+	portfolio, rest, ok := cutName(rest)
+	if !ok {
+		return p, errMalformedToken
+	}
+	arm, rest, ok := cutName(rest)
+	if !ok || len(rest) != 0 {
+		return p, errMalformedToken
+	}
+	ms := binary.BigEndian.Uint64(raw[1:9])
+	if ms > 1<<53 {
+		return p, errMalformedToken
+	}
+	p.Portfolio, p.Arm = string(portfolio), string(arm)
+	p.IssuedAt = time.UnixMilli(int64(ms))
+	p.Nonce = binary.BigEndian.Uint64(raw[9:17])
+	p.signed, p.tag = body, raw[len(body):]
+	return p, nil
+}
+
+// cutName splits a length-prefixed, non-empty name off b.
+func cutName(b []byte) (name, rest []byte, ok bool) {
+	if len(b) < 1 {
+		return nil, nil, false
+	}
+	n := int(b[0])
+	if n == 0 || n > len(b)-1 {
+		return nil, nil, false
+	}
+	return b[1 : 1+n], b[1+n:], true
+}
+
+// appendToken appends the encoded, signed token for d to dst.
+func appendToken(dst []byte, k *signingKey, d Decision) []byte {
+	var buf [maxRawToken]byte
+	raw := buf[:0]
+	raw = append(raw, tokenVersion)
+	raw = binary.BigEndian.AppendUint64(raw, uint64(d.IssuedAt.UnixMilli()))
+	raw = binary.BigEndian.AppendUint64(raw, d.Nonce)
+	raw = append(raw, byte(len(d.Portfolio)))
+	raw = append(raw, d.Portfolio...)
+	raw = append(raw, byte(len(d.Arm)))
+	raw = append(raw, d.Arm...)
+	raw = k.appendTag(raw, raw)
+	return base64.RawURLEncoding.AppendEncode(dst, raw)
+}
+
+// signingKey is one HMAC key with a pool of hash states.
+type signingKey struct {
+	secret []byte
+	pool   sync.Pool
+}
+
+func newSigningKey(secret []byte) *signingKey {
+	k := &signingKey{secret: bytes.Clone(secret)}
+	k.pool.New = func() any { return hmac.New(sha256.New, k.secret) }
+	return k
+}
+
+// appendTag appends the truncated HMAC of msg to dst.
+func (k *signingKey) appendTag(dst, msg []byte) []byte {
+	h := k.pool.Get().(hash.Hash)
+	h.Reset()
+	h.Write(msg)
+	var sum [sha256.Size]byte
+	out := h.Sum(sum[:0])
+	k.pool.Put(h)
+	return append(dst, out[:tagSize]...)
+}
+
+// verify reports whether tag is the tag of msg under k, in constant time.
+func (k *signingKey) verify(msg, tag []byte) bool {
+	var buf [tagSize]byte
+	return hmac.Equal(k.appendTag(buf[:0], msg), tag)
+}
+
+// Keyring holds the key that signs new decisions and the keys that still verify them. A key that
+// is replaced keeps verifying for a grace period after the Keyring learned of the replacement. A
+// Keyring is safe for concurrent use; reads take no lock.
+type Keyring struct {
+	grace time.Duration
+	mu    sync.Mutex // serialises writers
+	set   atomic.Pointer[keySet]
+}
+
+type keySet struct {
+	current *signingKey
+	retired []retiredKey
+}
+
+type retiredKey struct {
+	key      *signingKey
+	notAfter time.Time
+}
+
+// NewKeyring returns an empty Keyring whose replaced keys verify for grace.
+func NewKeyring(grace time.Duration) *Keyring {
+	return &Keyring{grace: grace}
+}
+
+// Ready reports whether the Keyring has a signing key.
+func (r *Keyring) Ready() bool {
+	s := r.set.Load()
+	return s != nil && s.current != nil
+}
+
+// Set makes current the signing key. previous, when given, is a key that was replaced recently
+// (a Secret's previous key): it verifies until grace after now unless it is already known. A
+// replaced signing key verifies until grace after now. Set rejects keys shorter than MinKeyBytes.
+func (r *Keyring) Set(current, previous []byte, now time.Time) error {
+	if len(current) < MinKeyBytes || (previous != nil && len(previous) < MinKeyBytes) {
+		return errors.New("decision keys must be at least 32 bytes long")
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	old := r.set.Load()
+	next := &keySet{}
+	if old != nil && old.current != nil && bytes.Equal(old.current.secret, current) {
+		next.current = old.current
+	} else {
+		next.current = newSigningKey(current)
+	}
+	known := func(secret []byte) bool {
+		for _, k := range next.retired {
+			if bytes.Equal(k.key.secret, secret) {
+				return true
+			}
+		}
+		return bytes.Equal(next.current.secret, secret)
+	}
+	if old != nil {
+		for _, k := range old.retired {
+			if now.Before(k.notAfter) && !known(k.key.secret) {
+				next.retired = append(next.retired, k)
+			}
+		}
+		if old.current != nil && !known(old.current.secret) {
+			next.retired = append(next.retired, retiredKey{old.current, now.Add(r.grace)})
+		}
+	}
+	if previous != nil && !known(previous) {
+		next.retired = append(next.retired, retiredKey{newSigningKey(previous), now.Add(r.grace)})
+	}
+	r.set.Store(next)
+	return nil
+}
+
+// signer returns the current signing key, or nil.
+func (r *Keyring) signer() *signingKey {
+	if s := r.set.Load(); s != nil {
+		return s.current
+	}
+	return nil
+}
+
+// verify checks p's tag against the current key and the retired keys still in their grace period.
+func (r *Keyring) verify(p *parsedToken, now time.Time) error {
+	s := r.set.Load()
+	if s == nil || s.current == nil {
+		return errBadSignature
+	}
+	if s.current.verify(p.signed, p.tag) {
+		return nil
+	}
+	for _, k := range s.retired {
+		if now.Before(k.notAfter) && k.key.verify(p.signed, p.tag) {
+			return nil
+		}
+	}
+	return errBadSignature
+}
