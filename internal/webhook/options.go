@@ -1,0 +1,140 @@
+package webhook
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+)
+
+// Defaults of Options, also the defaults of the manager's flags.
+const (
+	DefaultPort          = 9443
+	DefaultCertDir       = "/tmp/k8s-webhook-server/serving-certs"
+	DefaultImage         = "ghcr.io/promptfolio/promptfolio:latest"
+	DefaultSelectorPort  = 8686
+	DefaultTokenSecret   = "promptfolio-selector-token"
+	DefaultSelectorUID   = 65532
+	DefaultCPURequest    = "10m"
+	DefaultMemoryRequest = "32Mi"
+	DefaultMemoryLimit   = "128Mi"
+)
+
+// Options configure the webhook server and the sidecar it injects. The zero value is not usable;
+// start from DefaultOptions or BindFlags.
+type Options struct {
+	// Enabled serves the webhook. When false, SetupWebhook does nothing, so a manager run as a
+	// local process (make demo) needs no serving certificate.
+	Enabled bool
+	// Port the webhook server listens on, 9443 by default.
+	Port int
+	// CertDir holds tls.crt and tls.key of the serving certificate. The chart mounts the
+	// certificate Secret there.
+	CertDir string
+	// Sidecar is what the injected selector container looks like.
+	Sidecar SidecarOptions
+}
+
+// SidecarOptions describe the injected selector container.
+type SidecarOptions struct {
+	// Image of the selector: the promptfolio image, whose entrypoint is the promptfolio binary.
+	Image string
+	// PullPolicy of the image; empty leaves the Kubernetes default.
+	PullPolicy corev1.PullPolicy
+	// Port the selector's HTTP API listens on, in every injected pod.
+	Port int32
+	// TokenSecret is the default name of the Secret holding the decision-token signing key, in
+	// the pod's namespace. A pod may name another with the promptfolio.dev/token-secret
+	// annotation.
+	TokenSecret string
+	// RunAsUser is the user id the sidecar runs as; non-root.
+	RunAsUser int64
+	// CPURequest, MemoryRequest and MemoryLimit are the sidecar's resources. There is no CPU
+	// limit on purpose: throttling a latency-sensitive sidecar hurts more than it protects.
+	CPURequest, MemoryRequest, MemoryLimit resource.Quantity
+}
+
+// DefaultOptions returns the defaults of every option, with the webhook disabled.
+func DefaultOptions() Options {
+	return Options{
+		Port:    DefaultPort,
+		CertDir: DefaultCertDir,
+		Sidecar: SidecarOptions{
+			Image:         DefaultImage,
+			Port:          DefaultSelectorPort,
+			TokenSecret:   DefaultTokenSecret,
+			RunAsUser:     DefaultSelectorUID,
+			CPURequest:    resource.MustParse(DefaultCPURequest),
+			MemoryRequest: resource.MustParse(DefaultMemoryRequest),
+			MemoryLimit:   resource.MustParse(DefaultMemoryLimit),
+		},
+	}
+}
+
+// BindFlags sets o to the defaults and registers the manager flags that change it.
+func (o *Options) BindFlags(fs *flag.FlagSet) {
+	*o = DefaultOptions()
+	fs.BoolVar(&o.Enabled, "webhook-enabled", false, "serve the sidecar-injection admission webhook (needs a serving certificate in --webhook-cert-dir)")
+	fs.IntVar(&o.Port, "webhook-port", o.Port, "port of the admission webhook server")
+	fs.StringVar(&o.CertDir, "webhook-cert-dir", o.CertDir, "directory holding tls.crt and tls.key of the webhook's serving certificate")
+	fs.StringVar(&o.Sidecar.Image, "selector-image", o.Sidecar.Image, "image of the injected selector sidecar")
+	fs.Func("selector-image-pull-policy", "pull policy of the injected selector sidecar: Always, IfNotPresent or Never (default: the Kubernetes default)", func(s string) error {
+		switch p := corev1.PullPolicy(s); p {
+		case corev1.PullAlways, corev1.PullIfNotPresent, corev1.PullNever, "":
+			o.Sidecar.PullPolicy = p
+			return nil
+		}
+		return fmt.Errorf("unknown pull policy %q", s)
+	})
+	fs.Func("selector-port", fmt.Sprintf("port the injected selector listens on (default %d)", DefaultSelectorPort), func(s string) error {
+		var p int32
+		if _, err := fmt.Sscan(s, &p); err != nil || p < 1 || p > 65535 {
+			return fmt.Errorf("port must be between 1 and 65535, got %q", s)
+		}
+		o.Sidecar.Port = p
+		return nil
+	})
+	fs.StringVar(&o.Sidecar.TokenSecret, "selector-token-secret", o.Sidecar.TokenSecret, "default name of the Secret with the decision-token key, in the pod's namespace")
+	fs.Int64Var(&o.Sidecar.RunAsUser, "selector-run-as-user", o.Sidecar.RunAsUser, "non-root user id of the injected selector")
+	quantity(fs, &o.Sidecar.CPURequest, "selector-cpu-request", "CPU request of the injected selector")
+	quantity(fs, &o.Sidecar.MemoryRequest, "selector-memory-request", "memory request of the injected selector")
+	quantity(fs, &o.Sidecar.MemoryLimit, "selector-memory-limit", "memory limit of the injected selector")
+}
+
+// quantity registers a flag holding a resource quantity.
+func quantity(fs *flag.FlagSet, q *resource.Quantity, name, usage string) {
+	fs.Func(name, fmt.Sprintf("%s (default %s)", usage, q.String()), func(s string) error {
+		v, err := resource.ParseQuantity(s)
+		if err != nil {
+			return err
+		}
+		*q = v
+		return nil
+	})
+}
+
+// Validate reports options the webhook cannot work with.
+func (o Options) Validate() error {
+	var errs []error
+	if o.Port < 1 || o.Port > 65535 {
+		errs = append(errs, fmt.Errorf("webhook port %d is out of range", o.Port))
+	}
+	if o.Sidecar.Image == "" {
+		errs = append(errs, errors.New("selector image must not be empty"))
+	}
+	if o.Sidecar.Port < 1 || o.Sidecar.Port > 65535 {
+		errs = append(errs, fmt.Errorf("selector port %d is out of range", o.Sidecar.Port))
+	}
+	if o.Sidecar.TokenSecret == "" {
+		errs = append(errs, errors.New("selector token secret must not be empty"))
+	}
+	if o.Sidecar.RunAsUser <= 0 {
+		errs = append(errs, errors.New("selector must run as a non-root user id"))
+	}
+	if !o.Sidecar.MemoryLimit.IsZero() && o.Sidecar.MemoryLimit.Cmp(o.Sidecar.MemoryRequest) < 0 {
+		errs = append(errs, errors.New("selector memory limit must not be below its request"))
+	}
+	return errors.Join(errs...)
+}

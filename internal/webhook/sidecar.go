@@ -1,0 +1,226 @@
+package webhook
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/apimachinery/pkg/util/validation"
+	"k8s.io/utils/ptr"
+)
+
+// Annotations a workload's pod template uses to ask for the selector.
+const (
+	// AnnotationInject set to "true" asks for the selector sidecar. Any other value, or none,
+	// leaves the pod untouched.
+	AnnotationInject = "promptfolio.dev/inject"
+	// AnnotationPortfolios lists the PromptPortfolios, in the pod's namespace, the selector
+	// serves: comma-separated names, for example "greeting,checkout". Required with inject.
+	AnnotationPortfolios = "promptfolio.dev/portfolios"
+	// AnnotationTokenSecret optionally names the Secret with the decision-token key when it is
+	// not the manager's default (--selector-token-secret).
+	AnnotationTokenSecret = "promptfolio.dev/token-secret"
+	// AnnotationInjected is set by the webhook on pods it changed, to the portfolios served.
+	AnnotationInjected = "promptfolio.dev/injected"
+)
+
+// Names of what the webhook adds to a pod.
+const (
+	// ContainerName is the name of the injected init container. A pod that already has a
+	// container or init container of this name is left alone, which makes injection idempotent.
+	ContainerName = "promptfolio-selector"
+	// TokenVolumeName is the Secret volume with the decision-token key.
+	TokenVolumeName = "promptfolio-selector-token"
+	// TokenMountPath is where the selector reads the decision-token key.
+	TokenMountPath = "/var/run/promptfolio/token"
+	// PortName names the selector's port.
+	PortName = "pf-selector"
+)
+
+// Environment variables set on the application's containers.
+const (
+	// EnvSelectorURL is the base URL of the selector, for example http://127.0.0.1:8686.
+	EnvSelectorURL = "PROMPTFOLIO_SELECTOR_URL"
+	// EnvPortfolios repeats the portfolios the selector serves, comma-separated.
+	EnvPortfolios = "PROMPTFOLIO_PORTFOLIOS"
+	// EnvWriterID is the pod's name (downward API), the selector's writer id.
+	EnvWriterID = "PROMPTFOLIO_WRITER_ID"
+	envPodName  = "POD_NAME"
+	envPodNS    = "POD_NAMESPACE"
+)
+
+// maxPortfolios bounds the list of one pod's annotation.
+const maxPortfolios = 32
+
+// parsePortfolios splits the portfolios annotation into distinct, valid names, in order.
+func parsePortfolios(value string) ([]string, error) {
+	var names []string
+	seen := map[string]bool{}
+	for _, field := range strings.Split(value, ",") {
+		name := strings.TrimSpace(field)
+		if name == "" || seen[name] {
+			continue
+		}
+		if errs := validation.IsDNS1123Label(name); len(errs) > 0 {
+			return nil, fmt.Errorf("%s: %q is not a PromptPortfolio name: %s", AnnotationPortfolios, name, strings.Join(errs, "; "))
+		}
+		seen[name] = true
+		names = append(names, name)
+	}
+	if len(names) == 0 {
+		return nil, fmt.Errorf("%s must list at least one PromptPortfolio when %s is \"true\"", AnnotationPortfolios, AnnotationInject)
+	}
+	if len(names) > maxPortfolios {
+		return nil, fmt.Errorf("%s lists %d portfolios; at most %d", AnnotationPortfolios, len(names), maxPortfolios)
+	}
+	return names, nil
+}
+
+// injection is what one pod gets: derived from the options and the pod's annotations.
+type injection struct {
+	opts        SidecarOptions
+	portfolios  []string
+	tokenSecret string
+}
+
+// selectorURL is where the application reaches the selector: over the pod's loopback.
+func (in injection) selectorURL() string {
+	return "http://127.0.0.1:" + strconv.Itoa(int(in.opts.Port))
+}
+
+// container returns the selector as a native sidecar: an init container that keeps running
+// (restartPolicy Always), started before the application's containers and stopped after them.
+func (in injection) container() corev1.Container {
+	port := intstr.FromString(PortName)
+	probe := func(path string, period, failures int32) *corev1.Probe {
+		return &corev1.Probe{
+			ProbeHandler:     corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: path, Port: port}},
+			PeriodSeconds:    period,
+			TimeoutSeconds:   1,
+			FailureThreshold: failures,
+		}
+	}
+	resources := corev1.ResourceRequirements{
+		Requests: corev1.ResourceList{
+			corev1.ResourceCPU:    in.opts.CPURequest,
+			corev1.ResourceMemory: in.opts.MemoryRequest,
+		},
+	}
+	if !in.opts.MemoryLimit.IsZero() {
+		resources.Limits = corev1.ResourceList{corev1.ResourceMemory: in.opts.MemoryLimit}
+	}
+	return corev1.Container{
+		Name:            ContainerName,
+		Image:           in.opts.Image,
+		ImagePullPolicy: in.opts.PullPolicy,
+		RestartPolicy:   ptr.To(corev1.ContainerRestartPolicyAlways),
+		Args:            in.args(),
+		Env: []corev1.EnvVar{
+			fieldEnv(envPodName, "metadata.name"),
+			fieldEnv(envPodNS, "metadata.namespace"),
+			{Name: EnvWriterID, Value: "$(" + envPodName + ")"},
+		},
+		Ports: []corev1.ContainerPort{{Name: PortName, ContainerPort: in.opts.Port, Protocol: corev1.ProtocolTCP}},
+		// The application's containers start once the selector answers /healthz, so their first
+		// draw does not meet a closed port; the pod is Ready only while the selector's cache of
+		// PromptArms is synced.
+		StartupProbe:   probe("/healthz", 1, 60),
+		ReadinessProbe: probe("/readyz", 5, 2),
+		LivenessProbe:  probe("/healthz", 10, 3),
+		Resources:      resources,
+		VolumeMounts: []corev1.VolumeMount{
+			{Name: TokenVolumeName, MountPath: TokenMountPath, ReadOnly: true},
+		},
+		SecurityContext: &corev1.SecurityContext{
+			RunAsNonRoot:             ptr.To(true),
+			RunAsUser:                ptr.To(in.opts.RunAsUser),
+			AllowPrivilegeEscalation: ptr.To(false),
+			ReadOnlyRootFilesystem:   ptr.To(true),
+			Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
+			SeccompProfile:           &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
+		},
+		TerminationMessagePolicy: corev1.TerminationMessageFallbackToLogsOnError,
+	}
+}
+
+// args are the selector's flags. The selector listens on all addresses so that the kubelet can
+// probe it and Prometheus can scrape /metrics; the application uses the loopback address.
+func (in injection) args() []string {
+	return []string{
+		"selector",
+		"--listen-address=:" + strconv.Itoa(int(in.opts.Port)),
+		"--namespace=$(" + envPodNS + ")",
+		"--portfolios=" + strings.Join(in.portfolios, ","),
+		"--writer=$(" + envPodName + ")",
+		"--token-file=" + TokenMountPath + "/key",
+	}
+}
+
+// volume is the Secret volume with the decision-token key. It is optional so that a missing
+// Secret makes the selector report not ready (key_unavailable) with a clear message, instead of
+// holding the whole pod in ContainerCreating.
+func (in injection) volume() corev1.Volume {
+	return corev1.Volume{
+		Name: TokenVolumeName,
+		VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{
+			SecretName: in.tokenSecret,
+			Optional:   ptr.To(true),
+		}},
+	}
+}
+
+// appEnv are the variables every application container gets.
+func (in injection) appEnv() []corev1.EnvVar {
+	return []corev1.EnvVar{
+		{Name: EnvSelectorURL, Value: in.selectorURL()},
+		{Name: EnvPortfolios, Value: strings.Join(in.portfolios, ",")},
+	}
+}
+
+func fieldEnv(name, path string) corev1.EnvVar {
+	return corev1.EnvVar{Name: name, ValueFrom: &corev1.EnvVarSource{
+		FieldRef: &corev1.ObjectFieldSelector{APIVersion: "v1", FieldPath: path},
+	}}
+}
+
+// injected reports whether the pod already has the selector.
+func injected(pod *corev1.Pod) bool {
+	for _, list := range [][]corev1.Container{pod.Spec.InitContainers, pod.Spec.Containers} {
+		for _, c := range list {
+			if c.Name == ContainerName {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// apply adds the selector to pod. The selector goes first among the init containers, so that
+// other init containers can use it too. Variables an application container already sets are kept.
+func (in injection) apply(pod *corev1.Pod) {
+	pod.Spec.InitContainers = append([]corev1.Container{in.container()}, pod.Spec.InitContainers...)
+	pod.Spec.Volumes = append(pod.Spec.Volumes, in.volume())
+	for i := range pod.Spec.Containers {
+		c := &pod.Spec.Containers[i]
+		for _, env := range in.appEnv() {
+			if !hasEnv(c, env.Name) {
+				c.Env = append(c.Env, env)
+			}
+		}
+	}
+	if pod.Annotations == nil {
+		pod.Annotations = map[string]string{}
+	}
+	pod.Annotations[AnnotationInjected] = strings.Join(in.portfolios, ",")
+}
+
+func hasEnv(c *corev1.Container, name string) bool {
+	for _, e := range c.Env {
+		if e.Name == name {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,182 @@
+package webhook
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"slices"
+	"strings"
+	"testing"
+
+	jsonpatch "github.com/evanphx/json-patch/v5"
+	admissionv1 "k8s.io/api/admission/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
+)
+
+func TestParsePortfolios(t *testing.T) {
+	tests := []struct {
+		name, value string
+		want        []string
+		wantErr     string
+	}{
+		{name: "one", value: "greeting", want: []string{"greeting"}},
+		{name: "several with spaces", value: " greeting , checkout", want: []string{"greeting", "checkout"}},
+		{name: "duplicates and empty fields dropped", value: "a,,b,a,", want: []string{"a", "b"}},
+		{name: "empty", value: "", wantErr: "at least one"},
+		{name: "only commas", value: " , ,", wantErr: "at least one"},
+		{name: "uppercase", value: "Greeting", wantErr: "not a PromptPortfolio name"},
+		{name: "path", value: "ns/greeting", wantErr: "not a PromptPortfolio name"},
+		{name: "too many", value: manyNames(maxPortfolios + 1), wantErr: "at most"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := parsePortfolios(tt.value)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("parsePortfolios(%q) error = %v, want one containing %q", tt.value, err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil || !slices.Equal(got, tt.want) {
+				t.Fatalf("parsePortfolios(%q) = %v, %v; want %v", tt.value, got, err, tt.want)
+			}
+		})
+	}
+}
+
+func manyNames(n int) string {
+	names := make([]string, n)
+	for i := range names {
+		names[i] = "p" + strings.Repeat("x", i)
+	}
+	return strings.Join(names, ",")
+}
+
+// TestHandle drives the handler with admission requests, without an API server.
+func TestHandle(t *testing.T) {
+	scheme := runtime.NewScheme()
+	if err := clientgoscheme.AddToScheme(scheme); err != nil {
+		t.Fatal(err)
+	}
+	opts := DefaultOptions().Sidecar
+	injector := NewPodInjector(scheme, opts)
+
+	app := corev1.Container{Name: "app", Image: "example/app"}
+	annotated := func(extra map[string]string) *corev1.Pod {
+		pod := &corev1.Pod{
+			ObjectMeta: metav1.ObjectMeta{GenerateName: "web-", Namespace: "shop", Annotations: map[string]string{
+				AnnotationInject: "true", AnnotationPortfolios: "greeting,checkout",
+			}},
+			Spec: corev1.PodSpec{Containers: []corev1.Container{app}},
+		}
+		for k, v := range extra {
+			pod.Annotations[k] = v
+		}
+		return pod
+	}
+	alreadyInjected := annotated(nil)
+	injection{opts: opts, portfolios: []string{"greeting"}, tokenSecret: "t"}.apply(alreadyInjected)
+	ownURL := annotated(nil)
+	ownURL.Spec.Containers[0].Env = []corev1.EnvVar{{Name: EnvSelectorURL, Value: "http://elsewhere:1"}}
+
+	tests := []struct {
+		name        string
+		pod         *corev1.Pod
+		wantAllowed bool
+		wantPatch   bool
+		check       func(t *testing.T, pod *corev1.Pod)
+	}{
+		{name: "unannotated", pod: &corev1.Pod{Spec: corev1.PodSpec{Containers: []corev1.Container{app}}}, wantAllowed: true},
+		{name: "inject not true", pod: annotated(map[string]string{AnnotationInject: "yes"}), wantAllowed: true},
+		{name: "already injected", pod: alreadyInjected, wantAllowed: true},
+		{name: "no portfolios", pod: annotated(map[string]string{AnnotationPortfolios: ""}), wantAllowed: false},
+		{name: "injected", pod: annotated(nil), wantAllowed: true, wantPatch: true, check: func(t *testing.T, pod *corev1.Pod) {
+			sidecar := pod.Spec.InitContainers[0]
+			if sidecar.Name != ContainerName || sidecar.RestartPolicy == nil || *sidecar.RestartPolicy != corev1.ContainerRestartPolicyAlways {
+				t.Errorf("first init container = %s (restartPolicy %v), want the native sidecar %s", sidecar.Name, sidecar.RestartPolicy, ContainerName)
+			}
+			if !slices.Contains(sidecar.Args, "--portfolios=greeting,checkout") {
+				t.Errorf("sidecar args %v do not name the portfolios", sidecar.Args)
+			}
+			if got := envValue(pod.Spec.Containers[0], EnvSelectorURL); got != "http://127.0.0.1:8686" {
+				t.Errorf("%s = %q", EnvSelectorURL, got)
+			}
+			if v := pod.Spec.Volumes[len(pod.Spec.Volumes)-1]; v.Secret == nil || v.Secret.SecretName != DefaultTokenSecret {
+				t.Errorf("token volume = %+v, want Secret %s", v, DefaultTokenSecret)
+			}
+			if pod.Annotations[AnnotationInjected] != "greeting,checkout" {
+				t.Errorf("annotation %s = %q", AnnotationInjected, pod.Annotations[AnnotationInjected])
+			}
+		}},
+		{name: "token secret from annotation", pod: annotated(map[string]string{AnnotationTokenSecret: "shop-token"}), wantAllowed: true, wantPatch: true, check: func(t *testing.T, pod *corev1.Pod) {
+			if v := pod.Spec.Volumes[len(pod.Spec.Volumes)-1]; v.Secret.SecretName != "shop-token" {
+				t.Errorf("token Secret = %s, want shop-token", v.Secret.SecretName)
+			}
+		}},
+		{name: "application's own variable kept", pod: ownURL, wantAllowed: true, wantPatch: true, check: func(t *testing.T, pod *corev1.Pod) {
+			if got := envValue(pod.Spec.Containers[0], EnvSelectorURL); got != "http://elsewhere:1" {
+				t.Errorf("%s = %q, want the application's own value", EnvSelectorURL, got)
+			}
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			raw, err := json.Marshal(tt.pod)
+			if err != nil {
+				t.Fatal(err)
+			}
+			req := admission.Request{AdmissionRequest: admissionv1.AdmissionRequest{
+				UID: "1", Kind: metav1.GroupVersionKind{Version: "v1", Kind: "Pod"}, Operation: admissionv1.Create,
+				Namespace: "shop", Object: runtime.RawExtension{Raw: raw},
+			}}
+			resp := injector.Handle(context.Background(), req)
+			if resp.Allowed != tt.wantAllowed {
+				t.Fatalf("allowed = %v (%v), want %v", resp.Allowed, resp.Result, tt.wantAllowed)
+			}
+			if !tt.wantAllowed && resp.Result.Code != http.StatusForbidden {
+				t.Errorf("denial code = %d, want 403", resp.Result.Code)
+			}
+			if got := len(resp.Patches) > 0; got != tt.wantPatch {
+				t.Fatalf("patched = %v (%d operations), want %v", got, len(resp.Patches), tt.wantPatch)
+			}
+			if tt.check != nil {
+				tt.check(t, applyResponse(t, raw, resp))
+			}
+		})
+	}
+}
+
+// applyResponse applies the response's JSON patch to raw and decodes the result.
+func applyResponse(t *testing.T, raw []byte, resp admission.Response) *corev1.Pod {
+	t.Helper()
+	ops, err := json.Marshal(resp.Patches)
+	if err != nil {
+		t.Fatal(err)
+	}
+	patch, err := jsonpatch.DecodePatch(ops)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := patch.Apply(raw)
+	if err != nil {
+		t.Fatalf("applying the patch: %v", err)
+	}
+	pod := &corev1.Pod{}
+	if err := json.Unmarshal(out, pod); err != nil {
+		t.Fatal(err)
+	}
+	return pod
+}
+
+func envValue(c corev1.Container, name string) string {
+	for _, e := range c.Env {
+		if e.Name == name {
+			return e.Value
+		}
+	}
+	return ""
+}
