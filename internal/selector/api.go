@@ -7,6 +7,8 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
+	"net/url"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -52,25 +54,25 @@ type api struct {
 	sinceFlush atomic.Int64
 	kick       chan struct{}
 
-	buffers sync.Pool
+	buffers        sync.Pool
 	metricsHandler http.Handler
 }
 
 func newAPI(reg *registry, m *metrics, ttl time.Duration, maxBody int64, flushAfter int64, synced func() bool) *api {
 	a := &api{
-		reg:        reg,
-		sampler:    bandit.NewSampler(rand.Uint64()),
-		replay:     newReplayCache(ttl),
-		metrics:    m,
-		ttl:        ttl,
-		maxBody:    maxBody,
-		now:        time.Now,
-		synced:     synced,
-		flushAfter: flushAfter,
-		kick:       make(chan struct{}, 1),
+		reg:            reg,
+		sampler:        bandit.NewSampler(rand.Uint64()),
+		replay:         newReplayCache(ttl),
+		metrics:        m,
+		ttl:            ttl,
+		maxBody:        maxBody,
+		now:            time.Now,
+		synced:         synced,
+		flushAfter:     flushAfter,
+		kick:           make(chan struct{}, 1),
 		metricsHandler: promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{}),
 	}
-	a.buffers.New = func() any { b := make([]byte, 0, 1024); return &b }
+	a.buffers.New = func() any { return &buffers{out: make([]byte, 0, 1024), scratch: make([]byte, 0, 2*maxRawToken)} }
 	a.accepting.Store(true)
 	return a
 }
@@ -120,7 +122,11 @@ func (a *api) draw(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, http.StatusServiceUnavailable, ReasonNotReady, "the PromptArm cache has not synced yet")
 		return
 	}
-	name := r.URL.Query().Get("portfolio")
+	name, ok := queryValue(r.URL.RawQuery, "portfolio")
+	if !ok {
+		a.fail(w, http.StatusBadRequest, ReasonMalformed, "the query string is malformed")
+		return
+	}
 	if r.Method == http.MethodPost {
 		var req struct {
 			Portfolio string `json:"portfolio"`
@@ -164,16 +170,40 @@ func (a *api) draw(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	arm := arms[i]
-	bp := a.buffers.Get().(*[]byte)
-	b := append((*bp)[:0], '{')
+	buf := a.buffers.Get().(*buffers)
+	b := append(buf.out[:0], '{')
 	b = append(b, arm.entry...)
 	b = append(b, `,"decision":"`...)
-	b = appendToken(b, key, Decision{Portfolio: p.name, Arm: arm.name, IssuedAt: a.now(), Nonce: rand.Uint64()})
+	b = appendToken(b, &buf.scratch, key, Decision{Portfolio: p.name, Arm: arm.name, IssuedAt: a.now(), Nonce: rand.Uint64()})
 	b = append(b, "\"}\n"...)
 	a.write(w, http.StatusOK, b)
-	*bp = b
-	a.buffers.Put(bp)
+	buf.out = b
+	a.buffers.Put(buf)
 	p.draws.Inc()
+}
+
+// buffers are the per-request scratch space, pooled.
+type buffers struct {
+	out, scratch []byte
+}
+
+// queryValue returns the value of the first key parameter of a raw query; ok is false when
+// the query cannot be decoded. It allocates only for escaped values.
+func queryValue(raw, key string) (value string, ok bool) {
+	for raw != "" {
+		var part string
+		part, raw, _ = strings.Cut(raw, "&")
+		k, v, _ := strings.Cut(part, "=")
+		if k != key {
+			continue
+		}
+		if strings.ContainsAny(v, "%+") {
+			u, err := url.QueryUnescape(v)
+			return u, err == nil
+		}
+		return v, true
+	}
+	return "", true
 }
 
 // rewardRequest is the body of a reward.
@@ -259,11 +289,11 @@ func (a *api) readJSON(w http.ResponseWriter, r *http.Request, v any) (int, stri
 	if r.ContentLength > a.maxBody {
 		return http.StatusRequestEntityTooLarge, ReasonTooLarge, "the body is too large"
 	}
-	bp := a.buffers.Get().(*[]byte)
-	defer a.buffers.Put(bp)
-	buf := bytes.NewBuffer((*bp)[:0])
+	bufs := a.buffers.Get().(*buffers)
+	defer a.buffers.Put(bufs)
+	buf := bytes.NewBuffer(bufs.out[:0])
 	_, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, a.maxBody))
-	*bp = buf.Bytes()
+	bufs.out = buf.Bytes()
 	var tooLarge *http.MaxBytesError
 	switch {
 	case errors.As(err, &tooLarge):

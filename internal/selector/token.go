@@ -96,10 +96,9 @@ func cutName(b []byte) (name, rest []byte, ok bool) {
 	return b[1 : 1+n], b[1+n:], true
 }
 
-// appendToken appends the encoded, signed token for d to dst.
-func appendToken(dst []byte, k *signingKey, d Decision) []byte {
-	var buf [maxRawToken]byte
-	raw := buf[:0]
+// appendToken appends the encoded, signed token for d to dst, using scratch for the raw bytes.
+func appendToken(dst []byte, scratch *[]byte, k *signingKey, d Decision) []byte {
+	raw := (*scratch)[:0]
 	raw = append(raw, tokenVersion)
 	raw = binary.BigEndian.AppendUint64(raw, uint64(d.IssuedAt.UnixMilli()))
 	raw = binary.BigEndian.AppendUint64(raw, d.Nonce)
@@ -107,7 +106,10 @@ func appendToken(dst []byte, k *signingKey, d Decision) []byte {
 	raw = append(raw, d.Portfolio...)
 	raw = append(raw, byte(len(d.Arm)))
 	raw = append(raw, d.Arm...)
-	raw = k.appendTag(raw, raw)
+	n := len(raw)
+	raw = k.appendSum(raw, n)
+	raw = raw[:n+tagSize]
+	*scratch = raw
 	return base64.RawURLEncoding.AppendEncode(dst, raw)
 }
 
@@ -123,21 +125,21 @@ func newSigningKey(secret []byte) *signingKey {
 	return k
 }
 
-// appendTag appends the truncated HMAC of msg to dst.
-func (k *signingKey) appendTag(dst, msg []byte) []byte {
+// appendSum appends the full HMAC of b[:n] to b.
+func (k *signingKey) appendSum(b []byte, n int) []byte {
 	h := k.pool.Get().(hash.Hash)
 	h.Reset()
-	h.Write(msg)
-	var sum [sha256.Size]byte
-	out := h.Sum(sum[:0])
+	h.Write(b[:n])
+	b = h.Sum(b)
 	k.pool.Put(h)
-	return append(dst, out[:tagSize]...)
+	return b
 }
 
 // verify reports whether tag is the tag of msg under k, in constant time.
 func (k *signingKey) verify(msg, tag []byte) bool {
-	var buf [tagSize]byte
-	return hmac.Equal(k.appendTag(buf[:0], msg), tag)
+	buf := make([]byte, 0, len(msg)+sha256.Size)
+	buf = k.appendSum(append(buf, msg...), len(msg))
+	return hmac.Equal(buf[len(msg):len(msg)+tagSize], tag)
 }
 
 // Keyring holds the key that signs new decisions and the keys that still verify them. A key that

@@ -1,0 +1,193 @@
+package selector
+
+import (
+	"encoding/json"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/promptfolio/promptfolio/api/v1alpha1"
+)
+
+type drawAnswer struct {
+	Portfolio, Arm, Prompt, Decision string
+}
+
+func drawOne(t *testing.T, a *api) drawAnswer {
+	t.Helper()
+	w := do(a, http.MethodGet, PathDraw+"?portfolio=pf", nil)
+	if w.Code != http.StatusOK {
+		t.Fatalf("draw: %d %s", w.Code, w.Body)
+	}
+	var d drawAnswer
+	if err := json.Unmarshal(w.Body.Bytes(), &d); err != nil {
+		t.Fatalf("draw answer %q: %v", w.Body, err)
+	}
+	return d
+}
+
+func rewardBody(decision string, success bool) []byte {
+	b, _ := json.Marshal(map[string]any{"decision": decision, "success": success})
+	return b
+}
+
+func TestDraw(t *testing.T) {
+	a, _ := newTestAPI(t, map[string]v1alpha1.ArmPhase{"pf-a": v1alpha1.ArmActive, "pf-b": "", "pf-old": v1alpha1.ArmRetired})
+	seen := map[string]int{}
+	for range 200 {
+		d := drawOne(t, a)
+		seen[d.Arm]++
+		if d.Portfolio != "pf" || d.Prompt != `Say "hi" to `+d.Arm || d.Decision == "" {
+			t.Fatalf("draw answer %+v", d)
+		}
+	}
+	if seen["pf-old"] != 0 || seen["pf-a"] == 0 || seen["pf-b"] == 0 {
+		t.Errorf("draws by arm: %v", seen)
+	}
+	w := do(a, http.MethodPost, PathDraw, []byte(`{"portfolio":"pf"}`))
+	if w.Code != http.StatusOK {
+		t.Errorf("POST draw: %d %s", w.Code, w.Body)
+	}
+}
+
+func TestDrawFollowsRewards(t *testing.T) {
+	a, _ := newTestAPI(t, map[string]v1alpha1.ArmPhase{"pf-a": v1alpha1.ArmActive, "pf-b": v1alpha1.ArmActive})
+	arm := (*a.reg.portfolio("pf").all.Load())["pf-b"]
+	arm.ackedS.Store(500) // this process's unflushed successes count in draws
+	other := (*a.reg.portfolio("pf").all.Load())["pf-a"]
+	other.ackedF.Store(500)
+	for range 50 {
+		if d := drawOne(t, a); d.Arm != "pf-b" {
+			t.Fatalf("drew %s against 500:0 evidence", d.Arm)
+		}
+	}
+}
+
+func TestAPIErrors(t *testing.T) {
+	a, clock := newTestAPI(t, map[string]v1alpha1.ArmPhase{"pf-a": v1alpha1.ArmActive, "pf-old": v1alpha1.ArmRetired})
+	good := drawOne(t, a).Decision
+	forged := string(appendToken(nil, new([]byte), newSigningKey([]byte(strings.Repeat("z", 32))),
+		Decision{Portfolio: "pf", Arm: "pf-a", IssuedAt: clock.t, Nonce: 1}))
+	signed := func(portfolio, arm string, at time.Time) string {
+		return string(appendToken(nil, new([]byte), newSigningKey(testKey), Decision{Portfolio: portfolio, Arm: arm, IssuedAt: at, Nonce: 99}))
+	}
+	tests := []struct {
+		name   string
+		method string
+		path   string
+		body   []byte
+		status int
+		reason string
+	}{
+		{"unknown path", http.MethodGet, "/nope", nil, 404, ReasonNotFound},
+		{"draw by PUT", http.MethodPut, PathDraw, nil, 405, ReasonMethod},
+		{"reward by GET", http.MethodGet, PathReward, nil, 405, ReasonMethod},
+		{"draw without portfolio", http.MethodGet, PathDraw, nil, 400, ReasonMalformed},
+		{"draw of unknown portfolio", http.MethodGet, PathDraw + "?portfolio=zz", nil, 404, ReasonUnknownPortfolio},
+		{"draw with bad JSON", http.MethodPost, PathDraw, []byte(`{"portfolio":`), 400, ReasonMalformed},
+		{"reward with bad JSON", http.MethodPost, PathReward, []byte(`[1,2]`), 400, ReasonMalformed},
+		{"reward without success", http.MethodPost, PathReward, []byte(`{"decision":"` + good + `"}`), 400, ReasonMalformed},
+		{"reward with garbage token", http.MethodPost, PathReward, rewardBody("abc", true), 400, ReasonMalformed},
+		{"reward too large", http.MethodPost, PathReward, []byte(`{"decision":"` + strings.Repeat("a", 9000) + `"}`), 413, ReasonTooLarge},
+		{"forged token", http.MethodPost, PathReward, rewardBody(forged, true), 401, ReasonBadSignature},
+		{"unknown portfolio", http.MethodPost, PathReward, rewardBody(signed("zz", "pf-a", clock.t), true), 404, ReasonUnknownPortfolio},
+		{"unknown arm", http.MethodPost, PathReward, rewardBody(signed("pf", "pf-zz", clock.t), true), 404, ReasonUnknownArm},
+		{"expired", http.MethodPost, PathReward, rewardBody(signed("pf", "pf-a", clock.t.Add(-11*time.Minute)), true), 410, ReasonExpired},
+		{"from the future", http.MethodPost, PathReward, rewardBody(signed("pf", "pf-a", clock.t.Add(time.Hour)), true), 400, ReasonMalformed},
+		{"retired arm still collects", http.MethodPost, PathReward, rewardBody(signed("pf", "pf-old", clock.t), false), 202, ""},
+		{"first reward", http.MethodPost, PathReward, rewardBody(good, true), 202, ""},
+		{"duplicate", http.MethodPost, PathReward, rewardBody(good, false), 409, ReasonDuplicate},
+		{"healthz", http.MethodGet, PathHealthz, nil, 200, ""},
+		{"readyz", http.MethodGet, PathReadyz, nil, 200, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			w := do(a, tt.method, tt.path, tt.body)
+			if w.Code != tt.status {
+				t.Fatalf("status %d, want %d: %s", w.Code, tt.status, w.Body)
+			}
+			if ct := w.Header().Get("Content-Type"); ct != "application/json" {
+				t.Errorf("Content-Type %q", ct)
+			}
+			if tt.reason == "" {
+				return
+			}
+			var e errorBody
+			if err := json.Unmarshal(w.Body.Bytes(), &e); err != nil || e.Reason != tt.reason || e.Error == "" {
+				t.Errorf("error body %s, want reason %s", w.Body, tt.reason)
+			}
+		})
+	}
+	all := *a.reg.portfolio("pf").all.Load()
+	if s, f := all["pf-a"].ackedS.Load(), all["pf-a"].ackedF.Load(); s != 1 || f != 0 {
+		t.Errorf("pf-a acknowledged %d/%d, want 1/0", s, f)
+	}
+	if f := all["pf-old"].ackedF.Load(); f != 1 {
+		t.Errorf("pf-old acknowledged %d failures, want 1", f)
+	}
+	if w := do(a, http.MethodGet, PathMetrics, nil); w.Code != 200 || !strings.Contains(w.Body.String(), `promptfolio_selector_rejections_total{reason="duplicate"} 1`) {
+		t.Errorf("metrics: %d %s", w.Code, w.Body)
+	}
+}
+
+func TestNotReadyAndShutdown(t *testing.T) {
+	a, _ := newTestAPI(t, map[string]v1alpha1.ArmPhase{"pf-a": v1alpha1.ArmActive})
+	tok := drawOne(t, a).Decision
+	a.synced = func() bool { return false }
+	for _, p := range []string{PathReadyz, PathDraw + "?portfolio=pf"} {
+		if w := do(a, http.MethodGet, p, nil); w.Code != 503 || !strings.Contains(w.Body.String(), ReasonNotReady) {
+			t.Errorf("%s before sync: %d %s", p, w.Code, w.Body)
+		}
+	}
+	a.synced = func() bool { return true }
+	a.stopAccepting(nil)
+	if w := do(a, http.MethodPost, PathReward, rewardBody(tok, true)); w.Code != 503 || !strings.Contains(w.Body.String(), ReasonShuttingDown) {
+		t.Errorf("reward during shutdown: %d %s", w.Code, w.Body)
+	}
+	if w := do(a, http.MethodGet, PathReadyz, nil); w.Code != 503 {
+		t.Errorf("readyz during shutdown: %d", w.Code)
+	}
+}
+
+func TestFlushKick(t *testing.T) {
+	a, _ := newTestAPI(t, map[string]v1alpha1.ArmPhase{"pf-a": v1alpha1.ArmActive})
+	a.flushAfter = 3
+	for i := range 3 {
+		if w := do(a, http.MethodPost, PathReward, rewardBody(drawOne(t, a).Decision, true)); w.Code != 202 {
+			t.Fatalf("reward %d: %d", i, w.Code)
+		}
+	}
+	select {
+	case <-a.kick:
+	default:
+		t.Error("no flush was started after flushAfter rewards")
+	}
+}
+
+func BenchmarkDraw(b *testing.B) {
+	arms := map[string]v1alpha1.ArmPhase{}
+	for i := range 10 {
+		arms["pf-"+string(rune('a'+i))] = v1alpha1.ArmActive
+	}
+	a, _ := newTestAPI(b, arms)
+	w := &discardWriter{h: http.Header{}}
+	r, _ := http.NewRequest(http.MethodGet, PathDraw+"?portfolio=pf", nil)
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		w := &discardWriter{h: http.Header{}}
+		for pb.Next() {
+			a.ServeHTTP(w, r)
+		}
+	})
+	_ = w
+}
+
+type discardWriter struct {
+	h      http.Header
+	status int
+}
+
+func (d *discardWriter) Header() http.Header         { return d.h }
+func (d *discardWriter) Write(b []byte) (int, error) { return len(b), nil }
+func (d *discardWriter) WriteHeader(s int)           { d.status = s }
