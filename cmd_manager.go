@@ -15,6 +15,7 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	promptsv1alpha1 "github.com/promptfolio/promptfolio/api/v1alpha1"
+	"github.com/promptfolio/promptfolio/controllers"
 )
 
 // newScheme returns a scheme with the Kubernetes built-in types and the promptfolio API.
@@ -42,6 +43,7 @@ func (o *managerOptions) bind(fs *flag.FlagSet) {
 	fs.StringVar(&o.leaderElectionNS, "leader-election-namespace", "", "namespace of the leader election Lease (default: the pod's namespace)")
 	fs.DurationVar(&o.gracefulShutdown, "graceful-shutdown-timeout", 30*time.Second, "how long running reconciles may take to finish on SIGTERM")
 	o.zap.BindFlags(fs)
+	bindControllerFlags(fs)
 }
 
 func runManager(ctx context.Context, args []string) error {
@@ -83,8 +85,30 @@ func runManager(ctx context.Context, args []string) error {
 	return mgr.Start(ctx)
 }
 
+// controllerOptions are the flags of the controllers, bound by bindControllerFlags.
+var controllerOptions controllers.Options
+
+// bindControllerFlags adds the controllers' flags to the manager's flag set.
+func bindControllerFlags(fs *flag.FlagSet) {
+	o := &controllerOptions
+	fs.DurationVar(&o.StatisticsInterval, "statistics-interval", controllers.DefaultStatisticsInterval,
+		"least time between two statistics recomputations of one portfolio caused by counter flushes; flushes within it are coalesced into one status write")
+	fs.DurationVar(&o.CycleTimeout, "cycle-timeout", controllers.DefaultCycleTimeout,
+		"bound on the mutator's work (LLM calls and retries included) in one evolution cycle")
+	fs.IntVar(&o.MaxConcurrentReconciles, "max-concurrent-reconciles", controllers.DefaultMaxConcurrentReconciles,
+		"number of portfolios reconciled in parallel")
+	fs.IntVar(&o.OpenAI.MaxRetries, "llm-max-retries", 0,
+		"consecutive failed calls to an OpenAI-compatible API for one variant before giving up (0: the built-in default of 3)")
+	fs.DurationVar(&o.OpenAI.InitialBackoff, "llm-initial-backoff", 0,
+		"first wait before retrying a failed LLM call, doubling afterwards (0: the built-in default of 1s)")
+	fs.DurationVar(&o.OpenAI.MaxBackoff, "llm-max-backoff", 0,
+		"longest wait between LLM retries; a Retry-After asking for more ends the attempt (0: the built-in default of 1m)")
+}
+
 // setupControllers registers the reconcilers with the manager.
 func setupControllers(mgr ctrl.Manager) error {
-	_ = mgr
+	if err := controllers.SetupWithManager(mgr, controllerOptions); err != nil {
+		return fmt.Errorf("setting up the portfolio controller: %w", err)
+	}
 	return nil
 }

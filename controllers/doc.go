@@ -1,0 +1,21 @@
+// Package controllers holds the reconciler of promptfolio: it turns PromptPortfolios into
+// PromptArms, keeps the arms' derived statistics current, and runs evolution cycles.
+//
+// The reconciler is thin. It reads a portfolio and its arms, asks the pure packages what to do
+// (internal/bandit for statistics, internal/evolution for the cycle's plan, internal/schedule for
+// when, internal/mutation for children), and writes the result: arm objects it creates, and status
+// it applies with server-side apply under the field manager "promptfolio-controller". Selectors
+// write the arms' status.counters.writers under their own field managers; the controller never
+// sends that field, so the two writers never conflict.
+//
+// One reconcile has a fixed shape:
+//
+//	fetch → not found (forget metrics) → being deleted (nothing: arms are garbage-collected)
+//	→ snapshot → validate the evolution spec → reconcileArms → reconcileStatistics
+//	→ reconcileEvolution (skipped with a Stalled condition when the spec is invalid)
+//	→ apply changed arm statuses → apply the portfolio status when it changed.
+//
+// The one exception to "one status write per reconcile" is the start of an evolution cycle: the
+// cycle and its planned children are written to status.cycleInProgress before any child is
+// created, so a controller killed mid-cycle finishes exactly that plan after a restart.
+package controllers

@@ -1,0 +1,108 @@
+package controllers
+
+import (
+	"math"
+
+	promptsv1alpha1 "github.com/promptfolio/promptfolio/api/v1alpha1"
+	"github.com/promptfolio/promptfolio/internal/bandit"
+	"github.com/promptfolio/promptfolio/internal/evolution"
+	"github.com/promptfolio/promptfolio/internal/metrics"
+)
+
+// portfolioSummary is what the statistics of all arms say about the portfolio.
+type portfolioSummary struct {
+	active, retired int32
+	totalTrials     int64
+	best            string
+	bestMean        float64
+	samples         []metrics.ArmSample
+}
+
+// computeStatistics fills the controller's derived fields in every arm's status — totals,
+// posterior alpha and beta, mean, 95% credible interval, P(best) among the Active arms, traffic
+// share — and returns the portfolio's summary. An arm without a phase becomes Active. Derived
+// numbers are rounded to 6 decimals; alpha and beta are exact.
+//
+// The traffic share is the arm's share of all trials the portfolio's arms have counted.
+func computeStatistics(arms []*promptsv1alpha1.PromptArm) portfolioSummary {
+	var sum portfolioSummary
+	posteriors := make([]bandit.Posterior, 0, len(arms))
+	activeIdx := make([]int, 0, len(arms))
+	policyArms := make([]evolution.Arm, 0, len(arms))
+	for i, arm := range arms {
+		st := &arm.Status
+		if st.Phase == "" {
+			st.Phase = promptsv1alpha1.ArmActive
+		}
+		st.ObservedGeneration = arm.Generation
+		st.Successes, st.Failures = armTotals(st.Counters)
+		st.Trials = st.Successes + st.Failures
+		p := armPosterior(arm)
+		st.Alpha, st.Beta = p.Alpha, p.Beta
+		st.Mean = round6(p.Mean())
+		lo, hi := p.CredibleInterval(defaultCredibleLevel)
+		st.CredibleInterval = &promptsv1alpha1.CredibleInterval{Level: defaultCredibleLevel, Lower: round6(lo), Upper: round6(hi)}
+		st.ProbBest = 0
+		sum.totalTrials += st.Trials
+		if st.Phase == promptsv1alpha1.ArmActive {
+			sum.active++
+			posteriors = append(posteriors, p)
+			activeIdx = append(activeIdx, i)
+		} else {
+			sum.retired++
+		}
+		policyArms = append(policyArms, policyArm(arm))
+	}
+	for k, pb := range bandit.ProbBest(posteriors) {
+		arms[activeIdx[k]].Status.ProbBest = round6(pb)
+	}
+	for _, arm := range arms {
+		st := &arm.Status
+		st.TrafficShare = 0
+		if sum.totalTrials > 0 {
+			st.TrafficShare = round6(float64(st.Trials) / float64(sum.totalTrials))
+		}
+		sum.samples = append(sum.samples, metrics.ArmSample{Arm: arm.Name, Mean: st.Mean, Alpha: st.Alpha, Beta: st.Beta, ProbBest: st.ProbBest})
+	}
+	// The best arm follows the evolution package's rule (highest mean; ties: more trials, older,
+	// name). Its retirement and mutation parts do not depend on the policy's numbers for Best, so
+	// the default policy serves here even when the portfolio's own is invalid.
+	if plan, err := evolution.Decide(evolution.Input{Portfolio: "statistics", Generation: 1, Arms: policyArms, Policy: evolution.DefaultPolicy()}); err == nil {
+		sum.best, sum.bestMean = plan.Best, round6(plan.BestMean)
+	}
+	return sum
+}
+
+// armPosterior is the arm's posterior from its prior (Beta(1,1) where the prior is unset) and
+// the totals in its status.
+func armPosterior(arm *promptsv1alpha1.PromptArm) bandit.Posterior {
+	return bandit.NewPosterior(orDefault(arm.Spec.Prior.Alpha, 1), orDefault(arm.Spec.Prior.Beta, 1), arm.Status.Successes, arm.Status.Failures)
+}
+
+// probGreater is the exact probability that arm a's success rate exceeds arm b's.
+func probGreater(a, b *promptsv1alpha1.PromptArm) float64 {
+	return bandit.ProbGreater(armPosterior(a), armPosterior(b))
+}
+
+// policyArm is what the evolution policy knows of an arm. Totals must be current in its status.
+func policyArm(arm *promptsv1alpha1.PromptArm) evolution.Arm {
+	return evolution.Arm{
+		Name:       arm.Name,
+		PriorAlpha: orDefault(arm.Spec.Prior.Alpha, 1),
+		PriorBeta:  orDefault(arm.Spec.Prior.Beta, 1),
+		Successes:  arm.Status.Successes,
+		Failures:   arm.Status.Failures,
+		Active:     arm.Status.Phase != promptsv1alpha1.ArmRetired,
+		Created:    arm.CreationTimestamp.Time,
+		Generation: int64(arm.Spec.Origin.Generation),
+	}
+}
+
+// round6 rounds to 6 decimals; NaN and infinities (from a broken prior) become 0 so that status
+// stays valid JSON.
+func round6(x float64) float64 {
+	if math.IsNaN(x) || math.IsInf(x, 0) {
+		return 0
+	}
+	return math.Round(x*1e6) / 1e6
+}
