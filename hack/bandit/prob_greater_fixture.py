@@ -33,6 +33,7 @@ import mpmath as mp
 
 mp.mp.dps = 40
 GL_NODES = 24
+LADDER = [-20, -10, -6, -3, -1, 0, 1, 3, 6, 10, 20, 40, 80, 150]
 WINDOW_SD = 50
 
 
@@ -56,9 +57,21 @@ def arm(a, b):
     return {
         "a": a, "b": b, "mean": mean, "sd": sd,
         "pdf": log_density(a, b, lbeta),
-        "cdf": lambda t: mp.betainc(a, b, 0, t, regularized=True),
+        "cdf": lambda t: clamped_cdf(a, b, mean, sd, t),
         "small": is_small(float(a), float(b)),
     }
+
+
+def clamped_cdf(a, b, mean, sd, t):
+    """mpmath.betainc, taken as exactly 0 or 1 more than 150 standard
+    deviations from the mean, where even an exponential tail (a shape of 0.3
+    against 1e7 failures) holds less than 1e-60 and the hypergeometric
+    series inside betainc stops converging."""
+    if t >= mean + 150 * sd:
+        return mp.mpf(1)
+    if t <= mean - 150 * sd:
+        return mp.mpf(0)
+    return mp.betainc(a, b, 0, t, regularized=True)
 
 
 def breakpoints(x, ks):
@@ -112,8 +125,7 @@ def both_small(x, y):
         # Integrate against the less singular density: P(X > Y) = 1 - P(Y > X).
         return 1 - both_small(y, x)
     splits = sorted(set([mp.mpf(0), mp.mpf(1)] +
-                        breakpoints(x, [-20, -10, -6, -3, -1, 0, 1, 3, 6, 10, 20]) +
-                        breakpoints(y, [-20, -10, -6, -3, -1, 0, 1, 3, 6, 10, 20])))
+                        breakpoints(x, LADDER) + breakpoints(y, LADDER)))
     value, err = mp.quad(lambda t: x["pdf"](t) * y["cdf"](t), splits, error=True, maxdegree=10)
     assert err < mp.mpf(10) ** -20, err
     return value

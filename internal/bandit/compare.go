@@ -53,7 +53,10 @@ func probOrdered(x, y Posterior) (q float64, isGreater bool) {
 			best, bestCost = i, cost
 		}
 	}
-	return walks[best].walk.probability(), walks[best].isGreater
+	// The terms are exact to rounding; only a sum within an ulp or two of
+	// one can stray past it.
+	q, _ = walks[best].walk.probability()
+	return math.Min(1, q), walks[best].isGreater
 }
 
 // minTailShape is the smallest diagonal parameter a walk to infinity runs
@@ -146,16 +149,16 @@ func (t tableWalk) plannedCost() float64 {
 }
 
 // probability returns the infinite sum of the walk, first raising a small
-// diagonal by a finite walk along the diagonal itself.
-func (t tableWalk) probability() float64 {
-	shift := t.diagonalShift()
-	var sum float64
-	if shift > 0 {
+// diagonal by a finite walk along the diagonal itself, and the number of
+// terms summed.
+func (t tableWalk) probability() (sum float64, terms int64) {
+	if shift := t.diagonalShift(); shift > 0 {
 		along := tableWalk{start: t.diagonal, rowmate: t.colmate, colmate: t.rowmate, diagonal: t.start}
-		sum = along.sum(int64(shift))
+		sum, terms = along.sum(int64(shift))
 		t.diagonal += shift
 	}
-	return sum + t.sum(-1)
+	rest, more := t.sum(-1)
+	return sum + rest, terms + more
 }
 
 // sum returns Σ T(start+n) for n = 0 … count−1, or to infinity when count
@@ -167,7 +170,7 @@ func (t tableWalk) probability() float64 {
 // 1 − ratio(c') ≥ κ/(c'+rest) for all c' ≥ c with κ = (1+diagonal)·f(c) and
 // f(c) = min(1, (c−c*)/(c+1)), which bounds the remaining terms by
 // T(c)·(1 + (c+rest)/(κ−1)) whenever κ > 1.
-func (t tableWalk) sum(count int64) float64 {
+func (t tableWalk) sum(count int64) (sum float64, terms int64) {
 	c0 := t.start
 	rest := t.rowmate + t.colmate + t.diagonal
 	cPeak := t.peak()
@@ -179,18 +182,20 @@ func (t tableWalk) sum(count int64) float64 {
 		top = count - 1
 	}
 	if count == 0 {
-		return 0
+		return 0, 0
 	}
 	logTop := t.logTerm(c0 + float64(top))
 	if logTop < -800 {
-		return 0 // even 1e9 terms of this size vanish in float64
+		return 0, 1 // even 1e9 terms of this size vanish in float64
 	}
 
 	total := 1.0 // in units of the top term
 	term := 1.0
+	terms = 1
 	for n := top - 1; n >= 0; n-- {
 		term /= t.ratio(c0 + float64(n))
 		total += term
+		terms++
 		if term*float64(n) <= seriesTolerance*total {
 			break
 		}
@@ -218,6 +223,7 @@ func (t tableWalk) sum(count int64) float64 {
 			break
 		}
 		total += term
+		terms++
 	}
-	return total * math.Exp(logTop)
+	return total * math.Exp(logTop), terms
 }

@@ -136,29 +136,35 @@ func NewSampler(seed uint64) *Sampler {
 	return s
 }
 
-// with runs f with a generator that no other goroutine uses meanwhile.
-func (s *Sampler) with(f func(r *Rand)) {
+// acquire returns a generator that no other goroutine uses until release.
+func (s *Sampler) acquire() (r *Rand, primary bool) {
 	if s.primaryMu.TryLock() {
-		f(s.primary)
+		return s.primary, true
+	}
+	return s.pool.Get().(*Rand), false
+}
+
+func (s *Sampler) release(r *Rand, primary bool) {
+	if primary {
 		s.primaryMu.Unlock()
 		return
 	}
-	r := s.pool.Get().(*Rand)
-	f(r)
 	s.pool.Put(r)
 }
 
 // Beta returns a Beta(a, b) variate; see Rand.Beta.
 func (s *Sampler) Beta(a, b float64) float64 {
-	var v float64
-	s.with(func(r *Rand) { v = r.Beta(a, b) })
+	r, primary := s.acquire()
+	v := r.Beta(a, b)
+	s.release(r, primary)
 	return v
 }
 
 // Draw performs one Thompson-sampling step; see Rand.Draw.
 func (s *Sampler) Draw(arms []Posterior) int {
-	i := -1
-	s.with(func(r *Rand) { i = r.Draw(arms) })
+	r, primary := s.acquire()
+	i := r.Draw(arms)
+	s.release(r, primary)
 	return i
 }
 

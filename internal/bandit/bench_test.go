@@ -1,0 +1,125 @@
+package bandit
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"gonum.org/v1/gonum/stat/distuv"
+)
+
+// benchArms returns k posteriors at moderate counts with nearby means, the
+// shape of a portfolio in production.
+func benchArms(k int) []Posterior {
+	arms := make([]Posterior, k)
+	for i := range arms {
+		s := 100 + 3*float64(i)
+		arms[i] = Posterior{1 + s, 1 + 1000 - s}
+	}
+	return arms
+}
+
+var sinkFloat float64
+var sinkInt int
+
+func BenchmarkBetaSample(b *testing.B) {
+	for _, p := range []Posterior{{1.5, 2.5}, {101, 901}, {0.5, 0.7}} {
+		name := fmt.Sprintf("a=%g,b=%g", p.Alpha, p.Beta)
+		b.Run("own/"+name, func(b *testing.B) {
+			r := NewRandSeed(1)
+			for b.Loop() {
+				sinkFloat = r.Beta(p.Alpha, p.Beta)
+			}
+		})
+		b.Run("gonum/"+name, func(b *testing.B) {
+			d := distuv.Beta{Alpha: p.Alpha, Beta: p.Beta, Src: rand.NewPCG(1, 2)}
+			for b.Loop() {
+				sinkFloat = d.Rand()
+			}
+		})
+	}
+}
+
+func BenchmarkDraw(b *testing.B) {
+	for _, k := range []int{5, 10, 50, 200} {
+		arms := benchArms(k)
+		b.Run(fmt.Sprintf("K=%d/serial", k), func(b *testing.B) {
+			s := NewSampler(1)
+			for b.Loop() {
+				sinkInt = s.Draw(arms)
+			}
+		})
+		b.Run(fmt.Sprintf("K=%d/parallel", k), func(b *testing.B) {
+			s := NewSampler(1)
+			b.RunParallel(func(pb *testing.PB) {
+				n := 0
+				for pb.Next() {
+					n += s.Draw(arms)
+				}
+				sinkInt = n
+			})
+		})
+		b.Run(fmt.Sprintf("K=%d/parallel-own-rand", k), func(b *testing.B) {
+			var seed uint64
+			b.RunParallel(func(pb *testing.PB) {
+				seed++
+				r := NewRandSeed(seed)
+				n := 0
+				for pb.Next() {
+					n += r.Draw(arms)
+				}
+				sinkInt = n
+			})
+		})
+	}
+}
+
+func BenchmarkProbGreater(b *testing.B) {
+	for _, n := range []float64{10, 1e3, 1e5, 1e7} {
+		// Two close arms at a 10% rate: the hardest case, whose series has
+		// the most terms.
+		x := Posterior{1 + 0.1*n, 1 + 0.9*n}
+		y := Posterior{1 + 0.1*n + 0.3*sqrt(n), 1 + 0.9*n - 0.3*sqrt(n)}
+		b.Run(fmt.Sprintf("counts=%g", n), func(b *testing.B) {
+			for b.Loop() {
+				sinkFloat = ProbGreater(x, y)
+			}
+		})
+		x.Alpha += 0.123456
+		y.Beta += 0.654321
+		b.Run(fmt.Sprintf("counts=%g/non-integer", n), func(b *testing.B) {
+			for b.Loop() {
+				sinkFloat = ProbGreater(x, y)
+			}
+		})
+	}
+}
+
+func BenchmarkProbBest(b *testing.B) {
+	for _, scale := range []float64{1, 100, 10000} {
+		arms := benchArms(10)
+		for i := range arms {
+			arms[i].Alpha *= scale
+			arms[i].Beta *= scale
+		}
+		b.Run(fmt.Sprintf("K=10/counts=%g", 1000*scale), func(b *testing.B) {
+			for b.Loop() {
+				sinkFloat = ProbBest(arms)[0]
+			}
+		})
+	}
+}
+
+func BenchmarkCredibleInterval(b *testing.B) {
+	for _, n := range []float64{1e3, 1e7} {
+		p := Posterior{1 + 0.1*n, 1 + 0.9*n}
+		b.Run(fmt.Sprintf("counts=%g", n), func(b *testing.B) {
+			for b.Loop() {
+				sinkFloat, _ = p.CredibleInterval(0.95)
+			}
+		})
+	}
+}
+
+func sqrt(x float64) float64 { return math.Sqrt(x) }
