@@ -1,0 +1,76 @@
+{{/* Chart name, shortened to fit label values. */}}
+{{- define "promptfolio.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/*
+Prefix of object names: the release name, plus the chart name unless the release name contains
+it. Truncated to 40 characters, so that suffixes like "-webhook-tls" stay within 63.
+*/}}
+{{- define "promptfolio.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 40 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 40 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 40 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/* Labels of every object. */}}
+{{- define "promptfolio.labels" -}}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{ include "promptfolio.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: promptfolio
+{{- end }}
+
+{{/* Labels that select the manager pods. */}}
+{{- define "promptfolio.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "promptfolio.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{/* Labels of the manager pods and of objects about them. */}}
+{{- define "promptfolio.managerSelectorLabels" -}}
+{{ include "promptfolio.selectorLabels" . }}
+app.kubernetes.io/component: manager
+{{- end }}
+
+{{/* The manager's ServiceAccount. */}}
+{{- define "promptfolio.managerServiceAccount" -}}
+{{- if .Values.manager.serviceAccount.create }}
+{{- default (printf "%s-manager" (include "promptfolio.fullname" .)) .Values.manager.serviceAccount.name }}
+{{- else }}
+{{- required "manager.serviceAccount.name is required when manager.serviceAccount.create is false" .Values.manager.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{/* The image reference: repository, then the digest if set, else the tag or appVersion. */}}
+{{- define "promptfolio.image" -}}
+{{- if .Values.image.digest }}
+{{- printf "%s@%s" .Values.image.repository .Values.image.digest }}
+{{- else }}
+{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) }}
+{{- end }}
+{{- end }}
+
+{{/* Names of the webhook's Service, serving-certificate Secret and configuration. */}}
+{{- define "promptfolio.webhookService" -}}
+{{ include "promptfolio.fullname" . }}-webhook
+{{- end }}
+{{- define "promptfolio.webhookCertSecret" -}}
+{{ include "promptfolio.fullname" . }}-webhook-tls
+{{- end }}
+{{- define "promptfolio.webhookCertificate" -}}
+{{ include "promptfolio.fullname" . }}-webhook
+{{- end }}
+
+{{/* Name of the selector Role and RoleBinding in workload namespaces. */}}
+{{- define "promptfolio.selectorRole" -}}
+{{ include "promptfolio.fullname" . }}-selector
+{{- end }}
