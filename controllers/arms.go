@@ -17,39 +17,46 @@ import (
 	"github.com/promptfolio/promptfolio/internal/metrics"
 )
 
-// textHashLength is the number of hex digits of a text's SHA-256 that tell apart the arms of one
-// seed prompt whose text changed.
+// textHashLength is the number of hex digits of a SHA-256 that tell apart the arms of one seed
+// prompt whose text changed.
 const textHashLength = 8
 
+// maxArmNameLength is the longest arm name the controller makes (the limit of a label value, as
+// arm names are also used in labels and metrics).
+const maxArmNameLength = 63
+
 // seedArmName is the name of the arm that holds text for the seed prompt seed: "<portfolio>-<seed>"
-// while that name is free or already holds this text, otherwise "<portfolio>-<seed>-<hash>" with
-// the first hex digits of the text's SHA-256. Portfolio names of at most 40 characters and seed
-// names of at most 22 keep both within 63 characters.
+// while that name is free or already holds this text, otherwise hashedSeedArmName.
 func seedArmName(portfolio, seed, text string, taken func(name string) (text string, ok bool)) string {
 	plain := portfolio + "-" + seed
 	if existing, ok := taken(plain); !ok || existing == text {
 		return plain
 	}
-	return plain + "-" + textHash(text)
+	return hashedSeedArmName(portfolio, seed, text)
 }
 
-// textHash is the short hash of a prompt text used in arm names.
-func textHash(text string) string {
-	sum := sha256.Sum256([]byte(text))
-	return hex.EncodeToString(sum[:])[:textHashLength]
+// hashedSeedArmName is "<portfolio>-<seed>-<hash>", where hash is the first hex digits of the
+// SHA-256 of the seed's name and text; the "<portfolio>-<seed>" part is shortened when the
+// whole would exceed maxArmNameLength.
+func hashedSeedArmName(portfolio, seed, text string) string {
+	sum := sha256.Sum256([]byte(seed + "\x00" + text))
+	suffix := "-" + hex.EncodeToString(sum[:])[:textHashLength]
+	plain := portfolio + "-" + seed
+	if len(plain)+len(suffix) > maxArmNameLength {
+		plain = plain[:maxArmNameLength-len(suffix)]
+	}
+	return plain + suffix
 }
 
 // seedOf returns the seed prompt an arm of origin Seed was made for: the one whose plain arm name
-// is the arm's name, or whose plain name plus the hash of the arm's own text is. It returns ""
-// for arms of other origins and for seed arms whose prompt is no longer in spec.
+// is the arm's name, or whose hashed name for the arm's own text is. It returns "" for arms of
+// other origins and for seed arms whose prompt is no longer in spec.
 func seedOf(pf *promptsv1alpha1.PromptPortfolio, arm *promptsv1alpha1.PromptArm) string {
 	if arm.Spec.Origin.Type != promptsv1alpha1.OriginSeed {
 		return ""
 	}
-	hashed := "-" + textHash(arm.Spec.Prompt)
 	for _, p := range pf.Spec.Prompts {
-		plain := pf.Name + "-" + p.Name
-		if arm.Name == plain || arm.Name == plain+hashed {
+		if arm.Name == pf.Name+"-"+p.Name || arm.Name == hashedSeedArmName(pf.Name, p.Name, arm.Spec.Prompt) {
 			return p.Name
 		}
 	}

@@ -1,0 +1,332 @@
+package controllers_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	eventsv1 "k8s.io/api/events/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/cli-utils/pkg/kstatus/status"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/config"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	promptsv1alpha1 "github.com/promptfolio/promptfolio/api/v1alpha1"
+	"github.com/promptfolio/promptfolio/controllers"
+	"github.com/promptfolio/promptfolio/internal/testenv"
+)
+
+// env is the control plane shared by the tests of this package: etcd, kube-apiserver and
+// kube-controller-manager (for garbage collection).
+var env *testenv.Env
+
+func TestMain(m *testing.M) {
+	flag.Parse()
+	if testing.Short() {
+		os.Exit(m.Run())
+	}
+	var err error
+	env, err = testenv.Start(testenv.Options{ControllerManager: true})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "skipping envtest suites:", err)
+		os.Exit(m.Run())
+	}
+	code := m.Run()
+	if err := env.Stop(); err != nil {
+		fmt.Fprintln(os.Stderr, "stopping control plane:", err)
+	}
+	os.Exit(code)
+}
+
+// requireEnv skips a test that needs the control plane when it is not running.
+func requireEnv(t *testing.T) {
+	t.Helper()
+	if env == nil {
+		t.Skip("no control plane (run without -short and build the binaries with `make envtest-assets`)")
+	}
+}
+
+// syncBuffer is a goroutine-safe log sink.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// manager is a running controller manager of one test namespace.
+type manager struct {
+	logs   *syncBuffer
+	cancel context.CancelFunc
+	done   chan error
+}
+
+// stop stops the manager and waits until it has returned.
+func (m *manager) stop(t *testing.T) {
+	t.Helper()
+	m.cancel()
+	select {
+	case err := <-m.done:
+		if err != nil {
+			t.Errorf("manager: %v", err)
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatal("manager did not stop within 60s")
+	}
+}
+
+// startManager starts a manager that watches only ns, with the reconciler configured by opts,
+// and stops it when the test ends. Its logs are kept for assertions.
+func startManager(t *testing.T, ns string, opts controllers.Options) *manager {
+	t.Helper()
+	logs := &syncBuffer{}
+	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{
+		Scheme:                 env.Scheme,
+		Logger:                 zap.New(zap.WriteTo(logs), zap.UseDevMode(false)),
+		Metrics:                metricsserver.Options{BindAddress: "0"},
+		HealthProbeBindAddress: "0",
+		Cache:                  cache.Options{DefaultNamespaces: map[string]cache.Config{ns: {}}},
+		Controller:             config.Controller{SkipNameValidation: ptr.To(true)},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if opts.StatisticsInterval == 0 {
+		opts.StatisticsInterval = 200 * time.Millisecond
+	}
+	if err := controllers.SetupWithManager(mgr, opts); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	m := &manager{logs: logs, cancel: cancel, done: make(chan error, 1)}
+	go func() { m.done <- mgr.Start(ctx) }()
+	stopped := false
+	t.Cleanup(func() {
+		if !stopped {
+			m.stop(t)
+		}
+	})
+	orig := m.cancel
+	m.cancel = func() { stopped = true; orig() }
+	return m
+}
+
+// newNamespace creates a namespace for one test.
+func newNamespace(t *testing.T) string {
+	t.Helper()
+	ns, err := env.CreateNamespace(context.Background(), "pf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ns
+}
+
+// seeds builds seed prompts from name=text pairs.
+func seeds(pairs ...string) []promptsv1alpha1.SeedPrompt {
+	var out []promptsv1alpha1.SeedPrompt
+	for i := 0; i+1 < len(pairs); i += 2 {
+		out = append(out, promptsv1alpha1.SeedPrompt{Name: pairs[i], Text: pairs[i+1]})
+	}
+	return out
+}
+
+// createPortfolio creates a portfolio with the given seeds and a spec edited by edit.
+func createPortfolio(t *testing.T, ns, name string, prompts []promptsv1alpha1.SeedPrompt, edit func(*promptsv1alpha1.PromptPortfolioSpec)) *promptsv1alpha1.PromptPortfolio {
+	t.Helper()
+	pf := &promptsv1alpha1.PromptPortfolio{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns},
+		Spec:       promptsv1alpha1.PromptPortfolioSpec{Prompts: prompts},
+	}
+	pf.Spec.Evolution.Schedule = "24h"
+	if edit != nil {
+		edit(&pf.Spec)
+	}
+	if err := env.Client.Create(context.Background(), pf); err != nil {
+		t.Fatal(err)
+	}
+	return pf
+}
+
+// updatePortfolio reads the portfolio, edits it and writes it back, retrying on conflicts.
+func updatePortfolio(t *testing.T, ns, name string, edit func(*promptsv1alpha1.PromptPortfolio)) {
+	t.Helper()
+	for range 10 {
+		pf := getPortfolio(t, ns, name)
+		edit(pf)
+		err := env.Client.Update(context.Background(), pf)
+		if err == nil {
+			return
+		}
+		if !apierrors.IsConflict(err) {
+			t.Fatal(err)
+		}
+	}
+	t.Fatal("too many conflicts updating the portfolio")
+}
+
+// requestCycle sets the run-cycle annotation to a new value.
+func requestCycle(t *testing.T, ns, name, value string) {
+	t.Helper()
+	updatePortfolio(t, ns, name, func(pf *promptsv1alpha1.PromptPortfolio) {
+		if pf.Annotations == nil {
+			pf.Annotations = map[string]string{}
+		}
+		pf.Annotations[promptsv1alpha1.AnnotationRunCycle] = value
+	})
+}
+
+func getPortfolio(t *testing.T, ns, name string) *promptsv1alpha1.PromptPortfolio {
+	t.Helper()
+	pf := &promptsv1alpha1.PromptPortfolio{}
+	if err := env.Client.Get(context.Background(), types.NamespacedName{Namespace: ns, Name: name}, pf); err != nil {
+		t.Fatal(err)
+	}
+	return pf
+}
+
+// armsOf lists a portfolio's arms by name.
+func armsOf(t *testing.T, ns, portfolio string) map[string]*promptsv1alpha1.PromptArm {
+	t.Helper()
+	var list promptsv1alpha1.PromptArmList
+	if err := env.Client.List(context.Background(), &list, client.InNamespace(ns),
+		client.MatchingLabels{promptsv1alpha1.LabelPortfolio: portfolio}); err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]*promptsv1alpha1.PromptArm{}
+	for i := range list.Items {
+		out[list.Items[i].Name] = &list.Items[i]
+	}
+	return out
+}
+
+func names[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// eventually polls cond until it returns true, failing the test with the last message after
+// timeout.
+func eventually(t *testing.T, timeout time.Duration, cond func() (bool, string)) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	var msg string
+	for time.Now().Before(deadline) {
+		var ok bool
+		if ok, msg = cond(); ok {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("condition not met within %v: %s", timeout, msg)
+}
+
+// waitGeneration waits until the portfolio completed evolution cycle gen.
+func waitGeneration(t *testing.T, ns, name string, gen int32, timeout time.Duration) *promptsv1alpha1.PromptPortfolio {
+	t.Helper()
+	var pf *promptsv1alpha1.PromptPortfolio
+	eventually(t, timeout, func() (bool, string) {
+		pf = getPortfolio(t, ns, name)
+		return pf.Status.EvolutionGeneration >= gen && pf.Status.CycleInProgress == nil,
+			fmt.Sprintf("evolutionGeneration=%d cycleInProgress=%v", pf.Status.EvolutionGeneration, pf.Status.CycleInProgress != nil)
+	})
+	return pf
+}
+
+// condition returns the portfolio's condition of a type, or nil.
+func condition(pf *promptsv1alpha1.PromptPortfolio, typ string) *metav1.Condition {
+	return meta.FindStatusCondition(pf.Status.Conditions, typ)
+}
+
+// kstatusOf computes the kstatus of the portfolio as kubectl and Flux would.
+func kstatusOf(t *testing.T, pf *promptsv1alpha1.PromptPortfolio) status.Status {
+	t.Helper()
+	raw, err := runtime.DefaultUnstructuredConverter.ToUnstructured(pf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := status.Compute(&unstructured.Unstructured{Object: raw})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res.Status
+}
+
+// flush writes a selector's cumulative counts for one arm, as a selector does: server-side apply
+// of its own entry in status.counters.writers under its own field manager.
+func flush(t *testing.T, ns, arm, writer string, successes, failures int64) {
+	t.Helper()
+	body, err := json.Marshal(map[string]any{
+		"apiVersion": promptsv1alpha1.GroupVersion.String(), "kind": "PromptArm",
+		"metadata": map[string]any{"name": arm, "namespace": ns},
+		"status": map[string]any{"counters": map[string]any{"writers": []map[string]any{{
+			"writer": writer, "successes": successes, "failures": failures,
+			"updateTime": time.Now().UTC().Format(time.RFC3339),
+		}}}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	target := &promptsv1alpha1.PromptArm{ObjectMeta: metav1.ObjectMeta{Name: arm, Namespace: ns}}
+	if err := env.Client.Status().Patch(context.Background(), target, client.RawPatch(types.ApplyPatchType, body),
+		client.FieldOwner("promptfolio-selector-"+writer), client.ForceOwnership); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// eventsOf returns the notes of the events about the portfolio, by reason.
+func eventsOf(t *testing.T, ns, name string) map[string][]string {
+	t.Helper()
+	var list eventsv1.EventList
+	if err := env.Client.List(context.Background(), &list, client.InNamespace(ns)); err != nil {
+		t.Fatal(err)
+	}
+	out := map[string][]string{}
+	for _, e := range list.Items {
+		if e.Regarding.Name == name {
+			out[e.Reason] = append(out[e.Reason], e.Note)
+		}
+	}
+	return out
+}
+
+// hasAny reports whether any of the texts contains sub.
+func hasAny(texts []string, sub string) bool {
+	for _, s := range texts {
+		if strings.Contains(s, sub) {
+			return true
+		}
+	}
+	return false
+}
