@@ -1,0 +1,281 @@
+package plot
+
+import (
+	"errors"
+	"fmt"
+	"image/color"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+
+	"gonum.org/v1/gonum/stat/distuv"
+	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/plotutil"
+	"gonum.org/v1/plot/vg"
+	"gonum.org/v1/plot/vg/draw"
+)
+
+// Formats are the file formats Write writes every figure in.
+var Formats = []string{"png", "svg"}
+
+// Figure sizes: the legend, with long arm names, gets its own column right of the axes.
+const (
+	figWidth    = 10 * vg.Inch
+	figHeight   = 5 * vg.Inch
+	legendWidth = 3.2 * vg.Inch
+)
+
+// Options control Write.
+type Options struct {
+	// Dir is where the files go; it is created when missing.
+	Dir string
+	// IncludeRetired also draws the densities of retired arms (dashed). Traffic share always
+	// shows every arm that had traffic.
+	IncludeRetired bool
+}
+
+// Write draws the portfolio's figures into opt.Dir, each as PNG and SVG, and returns the paths
+// written:
+//   - <portfolio>-posteriors: the posterior density of every active arm, its 95% credible
+//     interval shaded;
+//   - <portfolio>-traffic: every arm's share of traffic.
+func Write(p Portfolio, opt Options) ([]string, error) {
+	if len(p.Arms) == 0 {
+		return nil, fmt.Errorf("portfolio %s/%s has no arms yet", p.Namespace, p.Name)
+	}
+	if err := os.MkdirAll(opt.Dir, 0o755); err != nil {
+		return nil, err
+	}
+	figures := []struct {
+		name   string
+		render func(draw.Canvas)
+	}{
+		{p.Name + "-posteriors", posteriors(p, opt.IncludeRetired)},
+		{p.Name + "-traffic", traffic(p)},
+	}
+	var written []string
+	for _, f := range figures {
+		for _, format := range Formats {
+			path := filepath.Join(opt.Dir, f.name+"."+format)
+			if err := save(path, format, f.render); err != nil {
+				return written, fmt.Errorf("writing %s: %w", path, err)
+			}
+			written = append(written, path)
+		}
+	}
+	return written, nil
+}
+
+// save renders one figure into a file of the given format.
+func save(path, format string, render func(draw.Canvas)) (err error) {
+	canvas, err := draw.NewFormattedCanvas(figWidth, figHeight, format)
+	if err != nil {
+		return err
+	}
+	render(draw.New(canvas))
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	defer func() { err = errors.Join(err, f.Close()) }()
+	_, err = canvas.WriteTo(f)
+	return err
+}
+
+// withSideLegend draws p left of a column holding legend. The legend is not p's own, which
+// plot.Draw would also draw over the axes.
+func withSideLegend(p *plot.Plot, legend plot.Legend) func(draw.Canvas) {
+	return func(c draw.Canvas) {
+		p.Draw(draw.Crop(c, 0, -legendWidth, 0, 0))
+		legend.Top, legend.Left = true, true
+		legend.Draw(draw.Crop(c, c.Max.X-c.Min.X-legendWidth, 0, 0, -vg.Inch/4))
+	}
+}
+
+// newPlot returns a plot with the portfolio's title.
+func newPlot(p Portfolio, what, x, y string) *plot.Plot {
+	pl := plot.New()
+	pl.Title.Text = fmt.Sprintf("%s/%s: %s\n%s", p.Namespace, p.Name, what, subtitle(p))
+	pl.X.Label.Text, pl.Y.Label.Text = x, y
+	pl.Add(plotter.NewGrid())
+	return pl
+}
+
+// subtitle summarises the portfolio: generation, best arm, trials.
+func subtitle(p Portfolio) string {
+	var trials int64
+	active := 0
+	for _, a := range p.Arms {
+		trials += a.Trials
+		if !a.Retired {
+			active++
+		}
+	}
+	best := p.BestArm
+	if best == "" {
+		best = "not computed yet"
+	}
+	return fmt.Sprintf("generation %d, %d active of %d arms, %d trials, best: %s", p.Generation, active, len(p.Arms), trials, best)
+}
+
+// armColor gives arm i of the portfolio a color that is the same in both figures.
+func armColor(i int) color.Color { return plotutil.Color(i) }
+
+// posteriors draws the Beta density of each arm with its credible interval shaded.
+func posteriors(p Portfolio, includeRetired bool) func(draw.Canvas) {
+	pl := newPlot(p, "posterior densities of the success rate", "success rate", "density")
+	var shown []int
+	for i, a := range p.Arms {
+		if (!a.Retired || includeRetired) && a.Posterior.Valid() {
+			shown = append(shown, i)
+		}
+	}
+	legend := plot.NewLegend()
+	legend.TextStyle.Font.Size = vg.Points(9)
+	lo, hi := xRange(p.Arms, shown)
+	pl.X.Min, pl.X.Max, pl.Y.Min = lo, hi, 0
+	for _, i := range shown {
+		a := p.Arms[i]
+		beta := distuv.Beta{Alpha: a.Posterior.Alpha, Beta: a.Posterior.Beta}
+		xs := grid(lo, hi, a)
+		curve := make(plotter.XYs, len(xs))
+		for j, x := range xs {
+			curve[j] = plotter.XY{X: x, Y: density(beta, x)}
+		}
+		band := bandPolygon(beta, curve, a.Lower, a.Upper)
+		if poly, err := plotter.NewPolygon(band); err == nil && len(band) > 2 {
+			poly.Color = translucent(armColor(i), 0x38)
+			poly.LineStyle.Width = 0
+			pl.Add(poly)
+		}
+		line, err := plotter.NewLine(curve)
+		if err != nil {
+			continue
+		}
+		line.Color, line.Width = armColor(i), vg.Points(1.5)
+		label := fmt.Sprintf("%s  %.3f [%.3f, %.3f]  n=%d", a.Name, a.Posterior.Mean(), a.Lower, a.Upper, a.Trials)
+		if a.Retired {
+			line.Dashes = []vg.Length{vg.Points(4), vg.Points(3)}
+			label += " (retired)"
+		}
+		pl.Add(line)
+		legend.Add(label, line)
+	}
+	return withSideLegend(pl, legend)
+}
+
+// xRange is the success-rate range that holds the 99.9% intervals of the shown arms, padded
+// by 10% and clamped to [0, 1], so that sharp posteriors are not squeezed into a line.
+func xRange(arms []Arm, shown []int) (lo, hi float64) {
+	lo, hi = 1, 0
+	for _, i := range shown {
+		l, u := arms[i].Posterior.CredibleInterval(0.999)
+		lo, hi = min(lo, l), max(hi, u)
+	}
+	if !(lo < hi) {
+		return 0, 1
+	}
+	pad := (hi - lo) / 10
+	return max(0, lo-pad), min(1, hi+pad)
+}
+
+// grid returns the x values at which an arm's density is drawn: evenly over [lo, hi] and, more
+// densely, over the arm's own 99.9% interval, so that a narrow peak is never missed.
+func grid(lo, hi float64, a Arm) []float64 {
+	const global, local = 400, 300
+	xs := make([]float64, 0, global+local+2)
+	for i := 0; i <= global; i++ {
+		xs = append(xs, lo+(hi-lo)*float64(i)/global)
+	}
+	l, u := a.Posterior.CredibleInterval(0.999)
+	l, u = max(l, lo), min(u, hi)
+	for i := 0; i <= local && l < u; i++ {
+		xs = append(xs, l+(u-l)*float64(i)/local)
+	}
+	xs = append(xs, max(a.Lower, lo), min(a.Upper, hi))
+	slices.Sort(xs)
+	return slices.Compact(xs)
+}
+
+// density is the Beta density at x, with the infinite values at 0 or 1 (shape below 1) and
+// underflow kept drawable.
+func density(b distuv.Beta, x float64) float64 {
+	d := b.Prob(x)
+	if math.IsInf(d, 0) || math.IsNaN(d) {
+		return 0
+	}
+	return d
+}
+
+// bandPolygon is the area under curve between lower and upper.
+func bandPolygon(b distuv.Beta, curve plotter.XYs, lower, upper float64) plotter.XYs {
+	band := plotter.XYs{{X: lower, Y: 0}, {X: lower, Y: density(b, lower)}}
+	for _, pt := range curve {
+		if pt.X > lower && pt.X < upper {
+			band = append(band, pt)
+		}
+	}
+	return append(band, plotter.XY{X: upper, Y: density(b, upper)}, plotter.XY{X: upper, Y: 0})
+}
+
+func translucent(c color.Color, alpha uint8) color.Color {
+	r, g, b, _ := c.RGBA()
+	// The palette's colors are opaque, so their premultiplied values are the straight ones.
+	return color.NRGBA{R: uint8(r >> 8), G: uint8(g >> 8), B: uint8(b >> 8), A: alpha}
+}
+
+// traffic draws each arm's share of traffic as a horizontal bar, labelled with the share and
+// the arm's trials.
+func traffic(p Portfolio) func(draw.Canvas) {
+	shares, source := p.Shares()
+	pl := newPlot(p, source, "share", "")
+	names := make([]string, len(p.Arms))
+	labels := plotter.XYLabels{}
+	// Bars fill half of their row.
+	width := (figHeight - vg.Inch) / vg.Length(2*len(p.Arms))
+	for i, a := range p.Arms {
+		// Bars go top to bottom in the portfolio's order.
+		row := len(p.Arms) - 1 - i
+		names[row] = a.Name
+		if a.Retired {
+			names[row] += " (retired)"
+		}
+		bar, err := plotter.NewBarChart(plotter.Values{shares[i]}, width)
+		if err != nil {
+			continue
+		}
+		bar.Horizontal, bar.XMin = true, float64(row)
+		bar.Color, bar.LineStyle.Width = armColor(i), 0
+		pl.Add(bar)
+		labels.XYs = append(labels.XYs, plotter.XY{X: shares[i], Y: float64(row)})
+		labels.Labels = append(labels.Labels, fmt.Sprintf(" %.1f%%  n=%d", 100*shares[i], a.Trials))
+	}
+	if l, err := plotter.NewLabels(labels); err == nil {
+		for i := range l.TextStyle {
+			l.TextStyle[i].Font.Size = vg.Points(9)
+			l.TextStyle[i].YAlign = -0.5
+		}
+		pl.Add(l)
+	}
+	pl.NominalY(names...)
+	pl.Y.Min, pl.Y.Max = -0.6, float64(len(p.Arms))-0.4
+	pl.X.Min, pl.X.Max = 0, 1.15
+	pl.X.Tick.Marker = shareTicks{}
+	pl.Y.Padding = 0
+	pl.Y.Tick.Label.Font.Size = vg.Points(9)
+	return func(c draw.Canvas) { pl.Draw(c) }
+}
+
+// shareTicks marks shares from 0 to 100% every 20%.
+type shareTicks struct{}
+
+// Ticks returns the ticks of [0, 1] in percent.
+func (shareTicks) Ticks(lo, hi float64) []plot.Tick {
+	var ticks []plot.Tick
+	for v := 0.0; v <= 1.0001; v += 0.2 {
+		ticks = append(ticks, plot.Tick{Value: v, Label: fmt.Sprintf("%.0f%%", 100*v)})
+	}
+	return ticks
+}

@@ -1,0 +1,237 @@
+package plot
+
+import (
+	"bytes"
+	"context"
+	"encoding/xml"
+	"image/png"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/promptfolio/promptfolio/api/v1alpha1"
+	"github.com/promptfolio/promptfolio/internal/bandit"
+	"github.com/promptfolio/promptfolio/internal/testenv"
+)
+
+func TestShares(t *testing.T) {
+	tests := []struct {
+		name       string
+		arms       []Arm
+		want       []float64
+		wantSource string
+	}{
+		{name: "trafficShare wins", arms: []Arm{{Trials: 10, TrafficShare: 0.25}, {Trials: 90, TrafficShare: 0.75}},
+			want: []float64{0.25, 0.75}, wantSource: "status.trafficShare"},
+		{name: "trials when no trafficShare", arms: []Arm{{Trials: 30}, {Trials: 10}},
+			want: []float64{0.75, 0.25}, wantSource: "share of all trials"},
+		{name: "no trials", arms: []Arm{{}, {}}, want: []float64{0, 0}, wantSource: "share of all trials"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, source := Portfolio{Arms: tt.arms}.Shares()
+			if !strings.Contains(source, tt.wantSource) {
+				t.Errorf("source = %q, want it to mention %q", source, tt.wantSource)
+			}
+			for i := range got {
+				if math.Abs(got[i]-tt.want[i]) > 1e-12 {
+					t.Errorf("shares = %v, want %v", got, tt.want)
+					break
+				}
+			}
+		})
+	}
+}
+
+func TestArmOf(t *testing.T) {
+	arm := &v1alpha1.PromptArm{
+		ObjectMeta: metav1.ObjectMeta{Name: "greeting-warm"},
+		Spec:       v1alpha1.PromptArmSpec{Prior: v1alpha1.BetaPrior{Alpha: 2, Beta: 3}},
+		Status: v1alpha1.PromptArmStatus{
+			Phase: v1alpha1.ArmRetired,
+			// The controller's totals lag behind a writer's newer flush.
+			Successes: 5, Failures: 5,
+			Counters: &v1alpha1.RewardCounters{
+				Base:    v1alpha1.RewardCount{Successes: 5, Failures: 5},
+				Writers: []v1alpha1.WriterCount{{Writer: "web-1", Successes: 3, Failures: 7}},
+			},
+		},
+	}
+	got := armOf(arm)
+	want := bandit.Posterior{Alpha: 2 + 8, Beta: 3 + 12}
+	if got.Posterior != want || got.Trials != 20 || !got.Retired {
+		t.Fatalf("armOf = %+v, want posterior %v, 20 trials, retired", got, want)
+	}
+	if !(got.Lower < got.Posterior.Mean() && got.Posterior.Mean() < got.Upper) {
+		t.Errorf("interval [%v, %v] does not hold the mean %v", got.Lower, got.Upper, got.Posterior.Mean())
+	}
+}
+
+func TestXRange(t *testing.T) {
+	tests := []struct {
+		name   string
+		arms   []Arm
+		lo, hi float64 // bounds the range must lie within
+	}{
+		{name: "uniform spans everything", arms: []Arm{{Posterior: bandit.Posterior{Alpha: 1, Beta: 1}}}, lo: 0, hi: 1},
+		{name: "sharp posteriors zoom in", arms: []Arm{
+			{Posterior: bandit.NewPosterior(1, 1, 10000, 90000)},
+			{Posterior: bandit.NewPosterior(1, 1, 12000, 88000)},
+		}, lo: 0.09, hi: 0.13},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			shown := make([]int, len(tt.arms))
+			for i := range shown {
+				shown[i] = i
+			}
+			lo, hi := xRange(tt.arms, shown)
+			if lo < tt.lo || hi > tt.hi || lo >= hi {
+				t.Errorf("xRange = [%v, %v], want within [%v, %v]", lo, hi, tt.lo, tt.hi)
+			}
+		})
+	}
+}
+
+// TestPlotLivePortfolio creates a portfolio and arms with counts in a real API server, reads
+// them back with Collect and checks that Write produces valid PNG and SVG files.
+func TestPlotLivePortfolio(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a control plane")
+	}
+	env, err := testenv.Start(testenv.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = env.Stop() })
+	ctx := context.Background()
+	ns, err := env.CreateNamespace(ctx, "plot")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pf := &v1alpha1.PromptPortfolio{
+		ObjectMeta: metav1.ObjectMeta{Name: "greeting", Namespace: ns},
+		Spec: v1alpha1.PromptPortfolioSpec{Prompts: []v1alpha1.SeedPrompt{
+			{Name: "plain", Text: "Greet the customer."},
+			{Name: "warm", Text: "Greet the customer warmly."},
+		}},
+	}
+	if err := env.Client.Create(ctx, pf); err != nil {
+		t.Fatal(err)
+	}
+	arms := []struct {
+		name                string
+		successes, failures int64
+		share               float64
+		phase               v1alpha1.ArmPhase
+		origin              v1alpha1.ArmOrigin
+	}{
+		{name: "greeting-plain", successes: 120, failures: 880, share: 0.2, phase: v1alpha1.ArmActive, origin: v1alpha1.ArmOrigin{Type: v1alpha1.OriginSeed}},
+		{name: "greeting-warm", successes: 300, failures: 1200, share: 0.55, phase: v1alpha1.ArmActive, origin: v1alpha1.ArmOrigin{Type: v1alpha1.OriginSeed}},
+		{name: "greeting-warm-g1-a", successes: 40, failures: 110, share: 0.25, phase: v1alpha1.ArmActive,
+			origin: v1alpha1.ArmOrigin{Type: v1alpha1.OriginMutation, Parent: "greeting-warm", Generation: 1}},
+		{name: "greeting-curt", successes: 5, failures: 95, phase: v1alpha1.ArmRetired, origin: v1alpha1.ArmOrigin{Type: v1alpha1.OriginManual}},
+	}
+	for _, a := range arms {
+		arm := &v1alpha1.PromptArm{
+			ObjectMeta: metav1.ObjectMeta{Name: a.name, Namespace: ns, Labels: map[string]string{v1alpha1.LabelPortfolio: "greeting"}},
+			Spec: v1alpha1.PromptArmSpec{Portfolio: "greeting", Prompt: "Prompt of " + a.name,
+				Prior: v1alpha1.BetaPrior{Alpha: 1, Beta: 1}, Origin: a.origin},
+		}
+		if err := env.Client.Create(ctx, arm); err != nil {
+			t.Fatalf("creating arm %s: %v", a.name, err)
+		}
+		arm.Status = v1alpha1.PromptArmStatus{
+			Phase:     a.phase,
+			Successes: a.successes, Failures: a.failures, Trials: a.successes + a.failures,
+			TrafficShare: a.share,
+		}
+		if err := env.Client.Status().Update(ctx, arm); err != nil {
+			t.Fatalf("writing the status of arm %s: %v", a.name, err)
+		}
+	}
+	// An arm of another portfolio must not appear.
+	other := &v1alpha1.PromptArm{
+		ObjectMeta: metav1.ObjectMeta{Name: "farewell-plain", Namespace: ns, Labels: map[string]string{v1alpha1.LabelPortfolio: "farewell"}},
+		Spec:       v1alpha1.PromptArmSpec{Portfolio: "farewell", Prompt: "Say goodbye."},
+	}
+	if err := env.Client.Create(ctx, other); err != nil {
+		t.Fatal(err)
+	}
+
+	p, err := Collect(ctx, env.Client, ns, "greeting")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.Arms) != len(arms) {
+		t.Fatalf("collected %d arms, want %d", len(p.Arms), len(arms))
+	}
+	if last := p.Arms[len(p.Arms)-1]; last.Name != "greeting-curt" || !last.Retired {
+		t.Errorf("last arm = %s (retired %v), want the retired greeting-curt", last.Name, last.Retired)
+	}
+	if _, err := Collect(ctx, env.Client, ns, "missing"); err == nil {
+		t.Error("Collect of a missing portfolio succeeded")
+	}
+
+	dir := os.Getenv("PROMPTFOLIO_PLOT_DIR") // set it to keep the files for a look
+	if dir == "" {
+		dir = t.TempDir()
+	}
+	written, err := Write(p, Options{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(written) != 4 {
+		t.Fatalf("wrote %v, want 4 files", written)
+	}
+	for _, path := range written {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		switch filepath.Ext(path) {
+		case ".png":
+			img, err := png.Decode(bytes.NewReader(data))
+			if err != nil {
+				t.Fatalf("%s is not a PNG: %v", path, err)
+			}
+			if b := img.Bounds(); b.Dx() < 500 || b.Dy() < 200 {
+				t.Errorf("%s is %dx%d pixels", path, b.Dx(), b.Dy())
+			}
+		case ".svg":
+			if err := checkSVG(data); err != nil {
+				t.Fatalf("%s: %v", path, err)
+			}
+			if !bytes.Contains(data, []byte("greeting-warm")) {
+				t.Errorf("%s does not name the arms", path)
+			}
+		}
+	}
+}
+
+// checkSVG parses data as XML and checks that its root element is svg.
+func checkSVG(data []byte) error {
+	dec := xml.NewDecoder(bytes.NewReader(data))
+	root := ""
+	for {
+		tok, err := dec.Token()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return err
+		}
+		if el, ok := tok.(xml.StartElement); ok && root == "" {
+			root = el.Name.Local
+		}
+	}
+	if root != "svg" {
+		return &xml.SyntaxError{Msg: "root element is " + root + ", not svg"}
+	}
+	return nil
+}
