@@ -127,3 +127,6 @@ GOBIN=$$tmp go install $(2)@$(3); \
 mkdir -p $(LOCALBIN); mv $$tmp/$$(basename $(2)) $(1); rm -rf $$tmp; \
 ln -sf $$(basename $(1)) $(LOCALBIN)/$$(basename $(2))
 endef
+
+.PHONY: golangci-lint
+golangci-lint: $(GOLANGCI_LINT) ## Install golangci-lint into ./bin.

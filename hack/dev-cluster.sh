@@ -38,6 +38,11 @@ wait_for() { # what, seconds, command...
   local what=$1 secs=$2; shift 2
   for _ in $(seq 1 $((secs * 5))); do
     if "$@" >/dev/null 2>&1; then return 0; fi
+    for name in etcd kube-apiserver kube-controller-manager; do
+      if [ -f "$dir/$name.pid" ] && ! running "$dir/$name.pid"; then
+        log "$name exited; last lines of $dir/$name.log:"; tail -5 "$dir/$name.log" >&2; return 1
+      fi
+    done
     sleep 0.2
   done
   log "$what not ready after ${secs}s; see $dir/*.log"; return 1
@@ -69,8 +74,8 @@ up() {
     --cert-dir="$dir/certs" --token-auth-file="$dir/tokens.csv" --authorization-mode=RBAC \
     --service-account-issuer=https://kubernetes.default.svc \
     --service-account-key-file="$dir/sa.pub" --service-account-signing-key-file="$dir/sa.key" \
-    --service-cluster-ip-range=10.96.0.0/16 --allow-privileged=true
-  wait_for kube-apiserver 90 curl -skf -H "Authorization: Bearer $token" "https://127.0.0.1:$api_port/readyz"
+    --service-cluster-ip-range=10.96.0.0/16 --allow-privileged=true --endpoint-reconciler-type=none
+  wait_for kube-apiserver 120 curl -skf -H "Authorization: Bearer $token" "https://127.0.0.1:$api_port/readyz"
 
   cat >"$kubeconfig" <<KUBECONFIG
 apiVersion: v1

@@ -224,8 +224,8 @@ func TestInvalidArmsRejected(t *testing.T) {
 		mutate func(a *v1.PromptArm)
 		want   string
 	}{
-		{"missing portfolio label", func(a *v1.PromptArm) { a.Labels = nil }, "an arm must carry the label promptfolio.dev/portfolio"},
-		{"label names another portfolio", func(a *v1.PromptArm) { a.Labels[v1.LabelPortfolio] = "other" }, "an arm must carry the label promptfolio.dev/portfolio"},
+		{"portfolio not a DNS label", func(a *v1.PromptArm) { a.Spec.Portfolio = "Support_Bot" }, "portfolio must be the name of a PromptPortfolio"},
+		{"unknown origin type", func(a *v1.PromptArm) { a.Spec.Origin.Type = "Clone" }, "Unsupported value: \"Clone\""},
 		{"mutation without parent", func(a *v1.PromptArm) { a.Spec.Origin.Type = v1.OriginMutation }, "a Mutation arm must name its parent arm"},
 		{"prior beta negative", func(a *v1.PromptArm) { a.Spec.Prior.Beta = -2 }, "prior beta must be greater than 0"},
 		{"blank prompt", func(a *v1.PromptArm) { a.Spec.Prompt = "   " }, "prompt text must not be blank"},

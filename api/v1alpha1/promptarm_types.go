@@ -30,7 +30,7 @@ const (
 )
 
 // ArmOrigin records where an arm came from.
-// +kubebuilder:validation:XValidation:rule="self.type != 'Mutation' || (has(self.parent) && self.parent != ”)",message="a Mutation arm must name its parent arm"
+// +kubebuilder:validation:XValidation:rule="self.type != 'Mutation' || (has(self.parent) && self.parent.size() > 0)",message="a Mutation arm must name its parent arm"
 type ArmOrigin struct {
 	// type is Seed, Mutation or Manual. Default Manual (an arm a person created).
 	// +optional
@@ -240,7 +240,6 @@ type PromptArmStatus struct {
 // +kubebuilder:printcolumn:name="P(Best)",type=number,JSONPath=`.status.probBest`
 // +kubebuilder:printcolumn:name="Gen",type=integer,JSONPath=`.spec.origin.generation`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
-// +kubebuilder:validation:XValidation:rule="has(self.metadata.labels) && 'promptfolio.dev/portfolio' in self.metadata.labels && self.metadata.labels['promptfolio.dev/portfolio'] == self.spec.portfolio",message="an arm must carry the label promptfolio.dev/portfolio set to spec.portfolio"
 type PromptArm struct {
 	metav1.TypeMeta   `json:",inline"`
 	metav1.ObjectMeta `json:"metadata,omitempty"`

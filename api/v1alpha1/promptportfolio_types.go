@@ -169,7 +169,7 @@ type GuardrailsSpec struct {
 
 // EvolutionSpec is the policy of evolution cycles: retire what is almost surely worse than the
 // best, then ask the mutator for children of the best arm.
-// +kubebuilder:validation:XValidation:rule="self.minActiveArms <= self.maxActiveArms",message="minActiveArms must not exceed maxActiveArms"
+// +kubebuilder:validation:XValidation:rule="!has(self.minActiveArms) || !has(self.maxActiveArms) || self.minActiveArms <= self.maxActiveArms",message="minActiveArms must not exceed maxActiveArms"
 type EvolutionSpec struct {
 	// schedule says when cycles run: a Go duration such as "24h" or "90s" (at least 1s), or a
 	// five-field cron expression such as "0 3 * * *" (UTC), or a descriptor such as "@daily".
@@ -178,7 +178,7 @@ type EvolutionSpec struct {
 	// +optional
 	// +kubebuilder:default="24h"
 	// +kubebuilder:validation:MaxLength=128
-	// +kubebuilder:validation:XValidation:rule="self.matches('^([0-9]+(\\\\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$') || self.matches('^@(yearly|annually|monthly|weekly|daily|midnight|hourly)$') || self.matches('^(\\\\S+\\\\s+){4}\\\\S+$') && self.split(' ').filter(f, f != '').all(f, f.matches('^(\\\\*|\\\\?|[0-9A-Za-z]+(-[0-9A-Za-z]+)?)(/[0-9]+)?(,(\\\\*|[0-9A-Za-z]+(-[0-9A-Za-z]+)?)(/[0-9]+)?)*$'))",message="schedule must be a duration like '24h' or '90s', a five-field cron expression like '0 3 * * *', or a descriptor like '@daily'"
+	// +kubebuilder:validation:XValidation:rule="self.matches('^([0-9]+(\\\\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$') || self.matches('^@(yearly|annually|monthly|weekly|daily|midnight|hourly)$') || self.matches('^(\\\\S+\\\\s+){4}\\\\S+$') && self.split(' ').filter(f, f.size() > 0).all(f, f.matches('^(\\\\*|\\\\?|[0-9A-Za-z]+(-[0-9A-Za-z]+)?)(/[0-9]+)?(,(\\\\*|[0-9A-Za-z]+(-[0-9A-Za-z]+)?)(/[0-9]+)?)*$'))",message="schedule must be a duration like '24h' or '90s', a five-field cron expression like '0 3 * * *', or a descriptor like '@daily'"
 	// +kubebuilder:validation:XValidation:rule="!self.matches('^([0-9]+(\\\\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$') || duration(self) >= duration('1s')",message="a schedule interval must be at least 1s"
 	Schedule string `json:"schedule,omitempty"`
 

@@ -167,7 +167,7 @@ func (e *Env) startControllerManager() error {
 		case <-deadline:
 			return fmt.Errorf("kube-controller-manager's garbage collector did not sync within 90s: %s", e.kcmLog.tail(2000))
 		case <-tick.C:
-			if e.kcmLog.contains("synced garbage collector") || e.kcmLog.contains("All resource monitors have synced") {
+			if e.kcmLog.contains("Proceeding to collect garbage") || e.kcmLog.contains("all resource monitors have synced") {
 				return nil
 			}
 		}
