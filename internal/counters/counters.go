@@ -107,7 +107,7 @@ func Fold(c *v1alpha1.RewardCounters, writer string, now time.Time) bool {
 	c.Base.Failures += f
 	c.Writers = slices.Delete(c.Writers, i, i+1)
 
-	at := metav1.NewTime(now.UTC().Truncate(time.Second))
+	at := metavNow(now)
 	if j := indexOf(c.Folded, writer); j >= 0 {
 		rec := &c.Folded[j]
 		rec.Successes = max(rec.Successes, w.Successes)
@@ -130,6 +130,11 @@ func trimFolded(c *v1alpha1.RewardCounters) {
 	})
 	c.Folded = c.Folded[:MaxFolded]
 	slices.SortFunc(c.Folded, func(a, b v1alpha1.WriterCount) int { return strings.Compare(a.Writer, b.Writer) })
+}
+
+// metavNow returns now as the API stores it: UTC, whole seconds.
+func metavNow(now time.Time) metav1.Time {
+	return metav1.NewTime(now.UTC().Truncate(time.Second))
 }
 
 func timeOf(w v1alpha1.WriterCount) time.Time {

@@ -11,6 +11,7 @@ import (
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log"
@@ -181,8 +182,8 @@ func jittered(d time.Duration, jitter float64) time.Duration {
 }
 
 // foldAll folds this writer's entry into the base of every arm it wrote to, each in one
-// optimistic-locked update that first raises the entry to everything this process acknowledged,
-// so it carries the counts even if the last apply did not land. It returns the arms whose fold
+// optimistically locked patch that first raises the entry to everything this process
+// acknowledged, so it carries the counts even if the last apply did not land. It returns the arms whose fold
 // did not succeed.
 func (f *flusher) foldAll(ctx context.Context, attempts int) []string {
 	var failed []string
@@ -223,53 +224,28 @@ func (f *flusher) foldArm(ctx context.Context, a *armState, attempts int) error 
 	return errors.Join(errFoldIncomplete, last)
 }
 
-// foldOnce reads the arm, raises this writer's entry to the acknowledged counts, folds it, and
-// writes the status back under the read resourceVersion (a conflict fails the attempt).
+// foldOnce reads the arm and sends a fold patch (counters.FoldPatch) that raises this writer's
+// entry to the acknowledged counts and folds it. The patch is guarded by test operations on the
+// values it read, so a concurrent fold makes it fail and the caller retries, while the other
+// writers' frequent applies do not.
 func (f *flusher) foldOnce(ctx context.Context, a *armState) error {
 	ctx, cancel := context.WithTimeout(ctx, f.timeout)
 	defer cancel()
-	var arm v1alpha1.PromptArm
-	if err := f.c.Get(ctx, client.ObjectKey{Namespace: a.namespace, Name: a.name}, &arm); err != nil {
+	arm := &unstructured.Unstructured{}
+	arm.SetGroupVersionKind(v1alpha1.GroupVersion.WithKind("PromptArm"))
+	if err := f.c.Get(ctx, client.ObjectKey{Namespace: a.namespace, Name: a.name}, arm); err != nil {
 		return err
 	}
-	if arm.Status.Counters == nil {
-		arm.Status.Counters = &v1alpha1.RewardCounters{}
-	}
 	s, fl := a.ackedS.Load(), a.ackedF.Load()
-	if !raiseEntry(arm.Status.Counters, f.writer, s, fl, f.now()) {
-		return nil // nothing of ours is unfolded
+	patch, ok, err := counters.FoldPatch(arm, f.writer, v1alpha1.RewardCount{Successes: s, Failures: fl}, f.now())
+	if err != nil || !ok {
+		return err
 	}
-	counters.Fold(arm.Status.Counters, f.writer, f.now())
 	f.metrics.writes.WithLabelValues("fold").Inc()
-	if err := f.c.Status().Update(ctx, &arm, client.FieldOwner(f.manager)); err != nil {
+	if err := f.c.Status().Patch(ctx, arm, client.RawPatch(types.JSONPatchType, patch), client.FieldOwner(f.manager)); err != nil {
 		return err
 	}
 	raise(&a.flushedS, s)
 	raise(&a.flushedF, fl)
 	return nil
-}
-
-// raiseEntry makes writer's entry at least (successes, failures), adding one if needed, and
-// reports whether folding it would change the counters.
-func raiseEntry(c *v1alpha1.RewardCounters, writer string, successes, failures int64, now time.Time) bool {
-	seen := counters.Seen(c, writer)
-	i := -1
-	for j := range c.Writers {
-		if c.Writers[j].Writer == writer {
-			i = j
-		}
-	}
-	if i < 0 && successes <= seen.Successes && failures <= seen.Failures {
-		return false
-	}
-	t := metav1.NewTime(now.UTC().Truncate(time.Second))
-	if i < 0 {
-		c.Writers = append(c.Writers, v1alpha1.WriterCount{Writer: writer})
-		i = len(c.Writers) - 1
-	}
-	w := &c.Writers[i]
-	w.Successes = max(w.Successes, successes)
-	w.Failures = max(w.Failures, failures)
-	w.UpdateTime = &t
-	return true
 }

@@ -166,7 +166,8 @@ func FieldManager(writer string) string {
 type Selector struct {
 	cfg     Config
 	client  client.Client
-	cache   cache.Cache
+	// newCache builds the arm cache; it needs the API server's discovery, so Run retries it.
+	newCache func() (cache.Cache, error)
 	reg     *registry
 	api     *api
 	metrics *metrics
@@ -201,15 +202,14 @@ func New(cfg Config, restCfg *rest.Config, scheme *runtime.Scheme) (*Selector, e
 	if err != nil {
 		return nil, fmt.Errorf("creating client: %w", err)
 	}
-	armCache, err := cache.New(restCfg, cache.Options{
-		Scheme:            scheme,
-		DefaultNamespaces: map[string]cache.Config{cfg.Namespace: {}},
-		ByObject:          map[client.Object]cache.ByObject{&v1alpha1.PromptArm{}: {Label: sel}},
-	})
-	if err != nil {
-		return nil, fmt.Errorf("creating cache: %w", err)
+	s := &Selector{cfg: cfg, client: c, listened: make(chan struct{})}
+	s.newCache = func() (cache.Cache, error) {
+		return cache.New(restCfg, cache.Options{
+			Scheme:            scheme,
+			DefaultNamespaces: map[string]cache.Config{cfg.Namespace: {}},
+			ByObject:          map[client.Object]cache.ByObject{&v1alpha1.PromptArm{}: {Label: sel}},
+		})
 	}
-	s := &Selector{cfg: cfg, client: c, cache: armCache, listened: make(chan struct{})}
 	if cfg.KeyFile != "" {
 		s.fileKey = NewKeyring(cfg.KeyGrace)
 		k, err := readKeyFile(cfg.KeyFile)
@@ -311,23 +311,19 @@ func (s *Selector) Run(ctx context.Context) error {
 	defer stopWork()
 	s.keyCtx = work
 
-	inf, err := s.cache.GetInformer(work, &v1alpha1.PromptArm{})
-	if err != nil {
-		return fmt.Errorf("arm informer: %w", err)
-	}
-	if _, err := inf.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
-		AddFunc:    func(obj any) { s.observe(obj) },
-		UpdateFunc: func(_, obj any) { s.observe(obj) },
-		DeleteFunc: func(obj any) { s.forget(obj) },
-	}); err != nil {
-		return fmt.Errorf("arm informer: %w", err)
-	}
 	var bg sync.WaitGroup
-	bg.Add(1)
 	cacheErr := make(chan error, 1)
+	armCache := make(chan cache.Cache, 1)
+	bg.Add(1)
 	go func() {
 		defer bg.Done()
-		cacheErr <- s.cache.Start(work)
+		c, err := s.startCache(work)
+		if err != nil {
+			cacheErr <- err
+			return
+		}
+		armCache <- c
+		cacheErr <- c.Start(work)
 	}()
 
 	ln, err := net.Listen("tcp", s.cfg.Addr)
@@ -374,7 +370,13 @@ func (s *Selector) Run(ctx context.Context) error {
 		}()
 	}
 
-	if !s.cache.WaitForCacheSync(work) {
+	var synced bool
+	select {
+	case c := <-armCache:
+		synced = c.WaitForCacheSync(work)
+	case <-work.Done():
+	}
+	if !synced {
 		return s.shutdown(logger, srv, stopWork, &bg, fmt.Errorf("cache did not sync: %w", errors.Join(ctx.Err(), drain(cacheErr))))
 	}
 	s.synced.Store(true)
@@ -393,6 +395,35 @@ func (s *Selector) Run(ctx context.Context) error {
 	stopWork()
 	<-flushDone
 	return s.shutdown(logger, srv, stopWork, &bg, nil)
+}
+
+// startCache builds the arm cache and registers the event handlers, retrying with backoff while
+// the API server cannot be reached, until ctx ends.
+func (s *Selector) startCache(ctx context.Context) (cache.Cache, error) {
+	backoff := 100 * time.Millisecond
+	for {
+		c, err := s.newCache()
+		if err == nil {
+			var inf cache.Informer
+			if inf, err = c.GetInformer(ctx, &v1alpha1.PromptArm{}, cache.BlockUntilSynced(false)); err == nil {
+				_, err = inf.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
+					AddFunc:    func(obj any) { s.observe(obj) },
+					UpdateFunc: func(_, obj any) { s.observe(obj) },
+					DeleteFunc: func(obj any) { s.forget(obj) },
+				})
+			}
+			if err == nil {
+				return c, nil
+			}
+		}
+		log.FromContext(ctx).V(1).Info("could not set up the arm cache; retrying", "error", err.Error(), "retryIn", backoff)
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 5*time.Second)
+	}
 }
 
 func drain(ch chan error) error {

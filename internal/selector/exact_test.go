@@ -1,0 +1,285 @@
+package selector_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+
+	"go.uber.org/zap/zapcore"
+
+	"github.com/promptfolio/promptfolio/api/v1alpha1"
+	"github.com/promptfolio/promptfolio/internal/counters"
+	"github.com/promptfolio/promptfolio/internal/selector"
+	"github.com/promptfolio/promptfolio/internal/selector/faultproxy"
+)
+
+// ledger counts the rewards acknowledged with 202, per arm.
+type ledger struct {
+	mu   sync.Mutex
+	acks map[string]v1alpha1.RewardCount
+}
+
+func (l *ledger) add(arm string, success bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	c := l.acks[arm]
+	if success {
+		c.Successes++
+	} else {
+		c.Failures++
+	}
+	l.acks[arm] = c
+}
+
+// slot runs one selector at a time; restart stops it gracefully and starts a new incarnation.
+type slot struct {
+	mu   sync.Mutex
+	sel  *selector.Selector
+	stop context.CancelFunc
+	done chan error
+	url  atomic.Pointer[string]
+	busy atomic.Bool
+}
+
+// TestExactCountsUnderFaults runs 20 selectors against a real API server through a proxy that
+// injects faults, restarts some of them gracefully while rewards flow, and asserts that the
+// totals in the arms' status equal the rewards acknowledged with 202.
+func TestExactCountsUnderFaults(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a control plane")
+	}
+	const (
+		selectors = 20
+		armCount  = 4
+	)
+	duration := 20 * time.Second
+	if d, err := time.ParseDuration(os.Getenv("SELECTOR_SOAK")); err == nil {
+		duration = d
+	}
+	env := startControlPlane(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	ns, err := env.CreateNamespace(ctx, "sel")
+	if err != nil {
+		t.Fatal(err)
+	}
+	arms := make([]string, armCount)
+	for i := range arms {
+		arms[i] = fmt.Sprintf("pf-arm%d", i)
+		arm := &v1alpha1.PromptArm{
+			ObjectMeta: metav1.ObjectMeta{Name: arms[i], Namespace: ns, Labels: map[string]string{selector.PortfolioLabel: "pf"}},
+			Spec:       v1alpha1.PromptArmSpec{Portfolio: "pf", Prompt: fmt.Sprintf("Prompt %d: be \"helpful\".", i)},
+		}
+		if err := env.Client.Create(ctx, arm); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	proxy, err := faultproxy.Start(env.Config, faultproxy.Options{
+		Rates:    faultproxy.Rates{faultproxy.Delay: 0.08, faultproxy.Drop: 0.04, faultproxy.Conflict: 0.04, faultproxy.ServerError: 0.04, faultproxy.Hold: 0.02, faultproxy.LoseResponse: 0.05},
+		HoldFor:  1500 * time.Millisecond,
+		MaxDelay: 150 * time.Millisecond,
+		Seed:     7,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer proxy.Close()
+
+	logger := zap.New(zap.UseDevMode(true), zap.Level(zapcore.Level(zapLevel())))
+	start := func(s *slot) {
+		cfg := selector.Config{
+			Namespace:       ns,
+			Portfolios:      []string{"pf"},
+			Addr:            "127.0.0.1:0",
+			FlushInterval:   150 * time.Millisecond,
+			FlushAfter:      50,
+			APITimeout:      time.Second,
+			LeaseDuration:   3 * time.Second,
+			ShutdownTimeout: time.Minute,
+			FoldAttempts:    30,
+		}
+		sel, err := selector.New(cfg, proxy.Config(0), env.Scheme)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		runCtx, stop := context.WithCancel(log.IntoContext(ctx, logger))
+		done := make(chan error, 1)
+		go func() { done <- sel.Run(runCtx) }()
+		u := "http://" + sel.Addr()
+		s.mu.Lock()
+		s.sel, s.stop, s.done = sel, stop, done
+		s.mu.Unlock()
+		s.url.Store(&u)
+	}
+	stopSlot := func(s *slot) error {
+		s.mu.Lock()
+		stop, done := s.stop, s.done
+		s.mu.Unlock()
+		stop()
+		return <-done
+	}
+	slots := make([]*slot, selectors)
+	for i := range slots {
+		slots[i] = &slot{}
+		start(slots[i])
+	}
+
+	acked := &ledger{acks: map[string]v1alpha1.RewardCount{}}
+	var stats struct{ draws, acks, dups, unavailable, other atomic.Int64 }
+	httpc := &http.Client{Timeout: 5 * time.Second}
+	loadCtx, stopLoad := context.WithTimeout(ctx, duration)
+	defer stopLoad()
+	var workers sync.WaitGroup
+	for i, s := range slots {
+		for w := range 2 {
+			workers.Add(1)
+			go func() {
+				defer workers.Done()
+				rng := rand.New(rand.NewPCG(uint64(i), uint64(w)))
+				for loadCtx.Err() == nil {
+					base := *s.url.Load()
+					d, err := draw(httpc, base)
+					if err != nil {
+						stats.unavailable.Add(1)
+						time.Sleep(20 * time.Millisecond)
+						continue
+					}
+					stats.draws.Add(1)
+					success := rng.IntN(3) == 0
+					// Some rewards go to another selector of the portfolio.
+					target := base
+					if rng.IntN(5) == 0 {
+						target = *slots[rng.IntN(len(slots))].url.Load()
+					}
+					switch code := reward(httpc, target, d.Decision, success); code {
+					case http.StatusAccepted:
+						acked.add(d.Arm, success)
+						stats.acks.Add(1)
+					case http.StatusServiceUnavailable, 0:
+						stats.unavailable.Add(1)
+					default:
+						stats.other.Add(1)
+						t.Errorf("reward answered %d", code)
+					}
+				}
+			}()
+		}
+	}
+
+	// Restart selectors gracefully while the load runs, a few at a time.
+	var restarts atomic.Int64
+	var restarting sync.WaitGroup
+	rng := rand.New(rand.NewPCG(1, 2))
+	for loadCtx.Err() == nil {
+		select {
+		case <-loadCtx.Done():
+		case <-time.After(400 * time.Millisecond):
+			s := slots[rng.IntN(len(slots))]
+			if !s.busy.CompareAndSwap(false, true) {
+				continue
+			}
+			restarting.Add(1)
+			go func() {
+				defer restarting.Done()
+				defer s.busy.Store(false)
+				if err := stopSlot(s); err != nil {
+					t.Errorf("graceful stop: %v", err)
+				}
+				start(s)
+				restarts.Add(1)
+			}()
+		}
+	}
+	workers.Wait()
+	restarting.Wait()
+	for _, s := range slots {
+		if err := stopSlot(s); err != nil {
+			t.Errorf("graceful stop: %v", err)
+		}
+	}
+	proxy.WaitLate()
+
+	var total v1alpha1.RewardCount
+	for _, name := range arms {
+		var arm v1alpha1.PromptArm
+		if err := env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, &arm); err != nil {
+			t.Fatal(err)
+		}
+		got := counters.Totals(arm.Status.Counters)
+		want := acked.acks[name]
+		total.Successes += want.Successes
+		total.Failures += want.Failures
+		if got != want {
+			t.Errorf("arm %s: totals %+v, acknowledged %+v (lost or double counted: %+d successes, %+d failures)",
+				name, got, want, got.Successes-want.Successes, got.Failures-want.Failures)
+		}
+		for _, w := range arm.Status.Counters.Writers {
+			seen := counters.Seen(arm.Status.Counters, w.Writer)
+			if w.Successes > seen.Successes || w.Failures > seen.Failures {
+				t.Errorf("arm %s: writer %s was not folded", name, w.Writer)
+			}
+		}
+		t.Logf("arm %s: base %+v, %d writer entries left by late writes, %d folded records", name,
+			arm.Status.Counters.Base, len(arm.Status.Counters.Writers), len(arm.Status.Counters.Folded))
+	}
+	faults := map[string]int64{}
+	for f := faultproxy.Delay; f <= faultproxy.LoseResponse; f++ {
+		faults[f.String()] = proxy.Count(f)
+	}
+	t.Logf("%d selectors, %d graceful restarts in %v: %d draws, %d rewards acknowledged (%d successes, %d failures), %d unavailable; faults %v; status writes %d",
+		selectors, restarts.Load(), duration, stats.draws.Load(), stats.acks.Load(), total.Successes, total.Failures,
+		stats.unavailable.Load(), faults, proxy.Writes(http.MethodPatch, "promptarms/status")+proxy.Writes(http.MethodPut, "promptarms/status"))
+	if stats.acks.Load() < 1000 || restarts.Load() < 5 {
+		t.Errorf("the run was too small to mean much: %d acknowledged rewards, %d restarts", stats.acks.Load(), restarts.Load())
+	}
+}
+
+func zapLevel() int8 {
+	if os.Getenv("SELECTOR_LOG") != "" {
+		return -1
+	}
+	return 5 // errors only
+}
+
+type drawn struct {
+	Arm, Decision string
+}
+
+func draw(c *http.Client, base string) (drawn, error) {
+	var d drawn
+	resp, err := c.Get(base + selector.PathDraw + "?portfolio=pf")
+	if err != nil {
+		return d, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return d, fmt.Errorf("draw: %s", resp.Status)
+	}
+	return d, json.NewDecoder(resp.Body).Decode(&d)
+}
+
+// reward returns the status code, or 0 when no answer arrived.
+func reward(c *http.Client, base, decision string, success bool) int {
+	body, _ := json.Marshal(map[string]any{"decision": decision, "success": success})
+	resp, err := c.Post(base+selector.PathReward, "application/json", bytes.NewReader(body))
+	if err != nil {
+		return 0
+	}
+	defer resp.Body.Close()
+	return resp.StatusCode
+}
