@@ -35,6 +35,9 @@ const (
 	TokenVolumeName = "promptfolio-selector-token"
 	// TokenMountPath is where the selector reads the decision-token key.
 	TokenMountPath = "/var/run/promptfolio/token"
+	// TokenSecretKey is the key of the token Secret's data that holds the signing key: raw
+	// bytes or base64 text of at least 32 bytes.
+	TokenSecretKey = "key"
 	// PortName names the selector's port.
 	PortName = "pf-selector"
 )
@@ -45,10 +48,14 @@ const (
 	EnvSelectorURL = "PROMPTFOLIO_SELECTOR_URL"
 	// EnvPortfolios repeats the portfolios the selector serves, comma-separated.
 	EnvPortfolios = "PROMPTFOLIO_PORTFOLIOS"
-	// EnvWriterID is the pod's name (downward API), the selector's writer id.
-	EnvWriterID = "PROMPTFOLIO_WRITER_ID"
-	envPodName  = "POD_NAME"
-	envPodNS    = "POD_NAMESPACE"
+)
+
+// Environment variables of the selector, from the downward API. The selector's writer id is
+// POD_NAME plus a random suffix per process start (selector.NewWriterID), so a restarted sidecar
+// never reuses the counter entry of its previous process.
+const (
+	envPodName = "POD_NAME"
+	envPodNS   = "POD_NAMESPACE"
 )
 
 // maxPortfolios bounds the list of one pod's annotation.
@@ -120,7 +127,6 @@ func (in injection) container() corev1.Container {
 		Env: []corev1.EnvVar{
 			fieldEnv(envPodName, "metadata.name"),
 			fieldEnv(envPodNS, "metadata.namespace"),
-			{Name: EnvWriterID, Value: "$(" + envPodName + ")"},
 		},
 		Ports: []corev1.ContainerPort{{Name: PortName, ContainerPort: in.opts.Port, Protocol: corev1.ProtocolTCP}},
 		// The application's containers start once the selector answers /healthz, so their first
@@ -145,16 +151,19 @@ func (in injection) container() corev1.Container {
 	}
 }
 
-// args are the selector's flags. The selector listens on all addresses so that the kubelet can
-// probe it and Prometheus can scrape /metrics; the application uses the loopback address.
+// args are the flags of `promptfolio selector` (cmd_selector.go). The selector listens on all
+// addresses so that the kubelet can probe it and Prometheus can scrape /metrics; the application
+// uses the loopback address. Every selector of a namespace reads the same key file, mounted from
+// the token Secret, so a reward may reach any of them; a rotated Secret reaches the file within
+// the kubelet's sync period, and the selector verifies decisions of the replaced key for a grace
+// period.
 func (in injection) args() []string {
 	return []string{
 		"selector",
-		"--listen-address=:" + strconv.Itoa(int(in.opts.Port)),
+		"--listen=:" + strconv.Itoa(int(in.opts.Port)),
 		"--namespace=$(" + envPodNS + ")",
 		"--portfolios=" + strings.Join(in.portfolios, ","),
-		"--writer=$(" + envPodName + ")",
-		"--token-file=" + TokenMountPath + "/key",
+		"--decision-key-file=" + TokenMountPath + "/" + TokenSecretKey,
 	}
 }
 
