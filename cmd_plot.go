@@ -1,0 +1,77 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"time"
+
+	"k8s.io/client-go/tools/clientcmd"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/promptfolio/promptfolio/internal/plot"
+)
+
+// plotOptions are the flags of `promptfolio plot`.
+type plotOptions struct {
+	portfolio      string
+	namespace      string
+	out            string
+	kubeconfig     string
+	includeRetired bool
+	timeout        time.Duration
+}
+
+func (o *plotOptions) bind(fs *flag.FlagSet) {
+	fs.StringVar(&o.portfolio, "portfolio", "", "name of the PromptPortfolio to plot (required)")
+	fs.StringVar(&o.namespace, "namespace", "", "namespace of the portfolio (default: the kubeconfig context's namespace)")
+	fs.StringVar(&o.namespace, "n", "", "shorthand for -namespace")
+	fs.StringVar(&o.out, "out", ".", "directory the PNG and SVG files are written to")
+	fs.StringVar(&o.kubeconfig, "kubeconfig", "", "kubeconfig file (default: $KUBECONFIG, ~/.kube/config, or in-cluster)")
+	fs.BoolVar(&o.includeRetired, "include-retired", false, "also draw the posterior densities of retired arms")
+	fs.DurationVar(&o.timeout, "timeout", 30*time.Second, "bound on reading the portfolio from the API server")
+}
+
+// runPlot is the `plot` subcommand: it reads a portfolio and its arms from the cluster and writes
+// <portfolio>-posteriors and <portfolio>-traffic as PNG and SVG.
+func runPlot(ctx context.Context, args []string) error {
+	var opts plotOptions
+	fs := flag.NewFlagSet("plot", flag.ContinueOnError)
+	opts.bind(fs)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if opts.portfolio == "" {
+		fs.Usage()
+		return errors.New("plot: -portfolio is required")
+	}
+	rules := clientcmd.NewDefaultClientConfigLoadingRules()
+	rules.ExplicitPath = opts.kubeconfig
+	kc := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{})
+	cfg, err := kc.ClientConfig()
+	if err != nil {
+		return fmt.Errorf("loading kubeconfig: %w", err)
+	}
+	if opts.namespace == "" {
+		if opts.namespace, _, err = kc.Namespace(); err != nil {
+			return fmt.Errorf("reading the kubeconfig's namespace: %w", err)
+		}
+	}
+	c, err := client.New(cfg, client.Options{Scheme: newScheme()})
+	if err != nil {
+		return fmt.Errorf("creating client: %w", err)
+	}
+	readCtx, cancel := context.WithTimeout(ctx, opts.timeout)
+	defer cancel()
+	p, err := plot.Collect(readCtx, c, opts.namespace, opts.portfolio)
+	if err != nil {
+		return err
+	}
+	written, err := plot.Write(p, plot.Options{Dir: opts.out, IncludeRetired: opts.includeRetired})
+	for _, path := range written {
+		fmt.Fprintln(os.Stdout, path)
+	}
+	return err
+}
