@@ -244,6 +244,10 @@ func (a *api) reward(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, http.StatusNotFound, ReasonUnknownPortfolio, "no arms of this portfolio are watched")
 		return
 	}
+	if !p.keys.Ready() {
+		a.fail(w, http.StatusServiceUnavailable, ReasonKeyUnavailable, "the portfolio's decision key is not loaded yet")
+		return
+	}
 	now := a.now()
 	if err := p.keys.verify(&tok, now); err != nil {
 		a.fail(w, http.StatusUnauthorized, ReasonBadSignature, "the decision's signature does not match a key of the portfolio")

@@ -100,6 +100,7 @@ func TestExactCountsUnderFaults(t *testing.T) {
 	defer proxy.Close()
 
 	logger := zap.New(zap.UseDevMode(true), zap.Level(zapcore.Level(zapLevel())))
+	log.SetLogger(logger)
 	start := func(s *slot) {
 		cfg := selector.Config{
 			Namespace:       ns,

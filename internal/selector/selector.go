@@ -377,7 +377,12 @@ func (s *Selector) Run(ctx context.Context) error {
 	case <-work.Done():
 	}
 	if !synced {
-		return s.shutdown(logger, srv, stopWork, &bg, fmt.Errorf("cache did not sync: %w", errors.Join(ctx.Err(), drain(cacheErr))))
+		// Stopped before the cache synced: no reward was taken, so there is nothing to lose.
+		var cause error
+		if ctx.Err() == nil {
+			cause = fmt.Errorf("cache did not sync: %w", errors.Join(drain(cacheErr), work.Err()))
+		}
+		return s.shutdown(logger, srv, stopWork, &bg, cause)
 	}
 	s.synced.Store(true)
 	logger.Info("arm cache synced")
