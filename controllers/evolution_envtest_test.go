@@ -319,6 +319,9 @@ func TestOpenAIMutatorCyclesAndFaults(t *testing.T) {
 			if c == nil || c.Status != metav1.ConditionTrue || c.Reason != f.wantReason {
 				t.Errorf("MutatorFailing = %+v, want True/%s", c, f.wantReason)
 			}
+			if c != nil {
+				t.Logf("MutatorFailing %s: %s", c.Reason, c.Message)
+			}
 			if msg := pf.Status.LastCycle.Message; !strings.Contains(msg, "mutator failing") {
 				t.Errorf("last cycle message %q does not say the mutator failed", msg)
 			}
