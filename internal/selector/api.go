@@ -27,6 +27,12 @@ const (
 	PathMetrics = "/metrics"
 )
 
+// WriterHeader names the selector process (its writer id) on every answer. A client that lost
+// the answer to a reward sends its retry with this header set to the id it saw before; a
+// different process answers 412 instead of counting the reward a second time, because only the
+// process that may have counted it can tell a duplicate.
+const WriterHeader = "Promptfolio-Writer"
+
 // maxClockSkew is how far in the future a decision's issue time may lie: selectors of a portfolio
 // run on different nodes whose clocks differ a little.
 const maxClockSkew = time.Minute
@@ -54,6 +60,9 @@ type api struct {
 	sinceFlush atomic.Int64
 	kick       chan struct{}
 
+	// writerHeader is this process's writer id, sent as WriterHeader on every answer.
+	writerHeader []string
+
 	buffers        sync.Pool
 	metricsHandler http.Handler
 }
@@ -73,6 +82,7 @@ func newAPI(reg *registry, m *metrics, ttl time.Duration, maxBody int64, flushAf
 		metricsHandler: promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{}),
 	}
 	a.buffers.New = func() any { return &buffers{out: make([]byte, 0, 1024), scratch: make([]byte, 0, 2*maxRawToken)} }
+	a.writerHeader = []string{reg.writer}
 	a.accepting.Store(true)
 	return a
 }
@@ -225,6 +235,10 @@ func (a *api) reward(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, http.StatusServiceUnavailable, ReasonNotReady, "the PromptArm cache has not synced yet")
 		return
 	}
+	if want := r.Header[WriterHeader]; len(want) > 0 && want[0] != a.writerHeader[0] {
+		a.fail(w, http.StatusPreconditionFailed, ReasonWriterChanged, "this retry reached another selector process than the first attempt; its outcome cannot be checked here")
+		return
+	}
 	var req rewardRequest
 	if status, reason, msg := a.readJSON(w, r, &req); status != 0 {
 		a.fail(w, status, reason, msg)
@@ -328,6 +342,7 @@ func (a *api) fail(w http.ResponseWriter, status int, reason, msg string) {
 func (a *api) write(w http.ResponseWriter, status int, body []byte) {
 	h := w.Header()
 	h["Content-Type"] = jsonContentType
+	h[WriterHeader] = a.writerHeader
 	w.WriteHeader(status)
 	_, _ = w.Write(body)
 }

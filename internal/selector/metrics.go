@@ -21,12 +21,13 @@ const (
 	ReasonKeyUnavailable   = "key_unavailable"
 	ReasonNotFound         = "not_found"
 	ReasonMethod           = "method_not_allowed"
+	ReasonWriterChanged    = "writer_changed"
 )
 
 var reasons = []string{
 	ReasonMalformed, ReasonBadSignature, ReasonUnknownPortfolio, ReasonUnknownArm, ReasonDuplicate,
 	ReasonExpired, ReasonTooLarge, ReasonNotReady, ReasonShuttingDown, ReasonNoActiveArms,
-	ReasonKeyUnavailable, ReasonNotFound, ReasonMethod,
+	ReasonKeyUnavailable, ReasonNotFound, ReasonMethod, ReasonWriterChanged,
 }
 
 // metrics are the selector's Prometheus metrics, on a registry of its own.

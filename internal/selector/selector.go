@@ -164,16 +164,16 @@ func FieldManager(writer string) string {
 
 // Selector is one selector process.
 type Selector struct {
-	cfg     Config
-	client  client.Client
+	cfg    Config
+	client client.Client
 	// newCache builds the arm cache; it needs the API server's discovery, so Run retries it.
 	newCache func() (cache.Cache, error)
-	reg     *registry
-	api     *api
-	metrics *metrics
-	flusher *flusher
-	keys    *secretKeys
-	fileKey *Keyring
+	reg      *registry
+	api      *api
+	metrics  *metrics
+	flusher  *flusher
+	keys     *secretKeys
+	fileKey  *Keyring
 
 	synced   atomic.Bool
 	addr     atomic.Pointer[string]
