@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# Benchmarks the selector on 127.0.0.1 against a minimal net/http server answering a constant
+# JSON body, in one run: draw and reward requests/s and p50/p99 latency (K = 10 arms), selector
+# RSS with 100 arms, and API-server writes per arm per flush interval at 10k rewards/s.
+# Needs wrk (Debian package) and the control-plane binaries (make envtest-assets).
+# Usage: hack/bench-selector.sh [seconds per run, default 10]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+secs=${1:-10}
+threads=${THREADS:-2}
+conns=${CONNS:-32}
+work=$(mktemp -d)
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+command -v wrk >/dev/null || { echo "wrk is missing: apt-get install -y wrk" >&2; exit 1; }
+go build -o "$work/promptfolio" .
+go build -o "$work/benchenv" ./internal/selector/benchenv
+
+"$work/benchenv" env -dir "$work" -addr 127.0.0.1:18090 >"$work/env.log" 2>&1 & pids+=($!)
+for _ in $(seq 1 240); do grep -q ready "$work/env.log" && break; sleep 0.5; done
+grep -q ready "$work/env.log" || { cat "$work/env.log" >&2; exit 1; }
+ns=$(cat "$work/namespace")
+
+selector() { # name port portfolio
+  "$work/promptfolio" selector --kubeconfig "$work/kubeconfig" --namespace "$ns" --portfolios "$3" \
+    --decision-key-file "$work/key" --listen "127.0.0.1:$2" --writer "bench-$1" >"$work/$1.log" 2>&1 &
+  pids+=($!)
+  for _ in $(seq 1 120); do curl -fs "http://127.0.0.1:$2/readyz" >/dev/null && return; sleep 0.5; done
+  cat "$work/$1.log" >&2; exit 1
+}
+selector k10 18088 bench
+"$work/benchenv" baseline -addr 127.0.0.1:18089 & pids+=($!)
+sleep 0.5
+
+cat >"$work/reward.lua" <<'LUA'
+local bodies = {}
+for line in io.lines(os.getenv("TOKENS")) do bodies[#bodies + 1] = line end
+local i = 0
+local thread_id = 0
+local threads = tonumber(os.getenv("THREADS"))
+function setup(thread) thread:set("id", thread_id); thread_id = thread_id + 1 end
+function init(args) i = id end
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+request = function()
+  i = i + threads
+  if i > #bodies then i = (i % threads) + 1 end
+  return wrk.format(nil, nil, nil, bodies[i])
+end
+LUA
+
+run() { # label url [lua]
+  local extra=()
+  [ -n "${3:-}" ] && extra=(-s "$3")
+  wrk -t"$threads" -c"$conns" -d"${secs}s" --latency "${extra[@]}" "$2" >"$work/$1.wrk"
+  local rps p50 p99
+  rps=$(awk '/Requests\/sec/ {print $2}' "$work/$1.wrk")
+  p50=$(awk '$1=="50%" {print $2}' "$work/$1.wrk")
+  p99=$(awk '$1=="99%" {print $2}' "$work/$1.wrk")
+  echo "$1 $rps $p50 $p99"
+}
+
+echo "# run of $(date -u +%FT%TZ), ${secs}s per wrk run, $threads threads, $conns connections, $(nproc) cores"
+results=$work/results
+{
+  run baseline "http://127.0.0.1:18089/v1/draw?portfolio=bench"
+  run draw "http://127.0.0.1:18088/v1/draw?portfolio=bench"
+} >"$results"
+# Reward bodies: enough unique decisions that none is sent twice within the run.
+n=$(awk '$1=="draw" {printf "%d", $2 * '"$secs"' * 1.3}' "$results")
+"$work/benchenv" tokens -url http://127.0.0.1:18088 -portfolio bench -n "$n" >"$work/tokens"
+TOKENS="$work/tokens" THREADS=$threads run reward "http://127.0.0.1:18088/v1/reward" "$work/reward.lua" >>"$results"
+non202=$(awk '/Non-2xx/ {print $5}' "$work/reward.wrk"); non202=${non202:-0}
+base=$(awk '$1=="baseline" {print $2}' "$results")
+echo "| server | requests/s | p50 | p99 | ratio to baseline |"
+echo "|---|---|---|---|---|"
+awk -v b="$base" '{printf "| %s | %.0f | %s | %s | %.2f |\n", $1, $2, $3, $4, $2 / b}' "$results"
+echo "reward answers other than 2xx: $non202 (duplicates would show here)"
+
+# API-server writes per arm per flush interval at 10k rewards/s.
+w0=$(curl -fs http://127.0.0.1:18090/)
+load=$("$work/benchenv" load -url http://127.0.0.1:18088 -portfolio bench -rate 10000 -for "${secs}s")
+sleep 2
+w1=$(curl -fs http://127.0.0.1:18090/)
+rate=$(echo "$load" | awk '{print $8}')
+echo "load: $load"
+awk -v w=$((w1 - w0)) -v s="$secs" 'BEGIN {printf "status writes: %d in %ss for 10 arms = %.2f writes per arm per 1s flush interval\n", w, s, w / 10 / s}'
+
+# RSS with 100 arms, after traffic.
+selector k100 18091 wide
+"$work/benchenv" load -url http://127.0.0.1:18091 -portfolio wide -rate 5000 -for 5s >/dev/null
+pid=$(pgrep -f -- "--writer bench-k100" | head -1)
+echo "selector RSS with 100 arms after 5s of traffic: $(awk '/VmRSS/ {printf "%.1f MiB", $2/1024}' /proc/"$pid"/status) (peak $(awk '/VmHWM/ {printf "%.1f MiB", $2/1024}' /proc/"$pid"/status))"

@@ -1,0 +1,183 @@
+// Command benchenv supports hack/bench-selector.sh:
+//
+//	benchenv env -dir D          start a control plane with portfolios "bench" (10 arms) and
+//	                             "wide" (100 arms), a key file and a write-counting proxy; write
+//	                             D/kubeconfig, D/key, D/namespace and serve D/writes counts on
+//	                             -addr until SIGTERM
+//	benchenv baseline -addr A    a minimal net/http server answering a constant JSON body
+//	benchenv tokens -url U -n N  draw N decisions and print one reward body per line
+//	benchenv load -url U -rate R -for D
+//	                             send R rewards/s (each after its draw) for D; print what was sent
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+
+	"github.com/promptfolio/promptfolio/api/v1alpha1"
+	"github.com/promptfolio/promptfolio/internal/selector/faultproxy"
+	"github.com/promptfolio/promptfolio/internal/selector/selectortest"
+	"github.com/promptfolio/promptfolio/pkg/client"
+)
+
+func main() {
+	if len(os.Args) < 2 {
+		fmt.Fprintln(os.Stderr, "usage: benchenv env|baseline|tokens|load [flags]")
+		os.Exit(2)
+	}
+	fs := flag.NewFlagSet(os.Args[1], flag.ExitOnError)
+	dir := fs.String("dir", "", "working folder")
+	addr := fs.String("addr", "127.0.0.1:18090", "listen address")
+	url := fs.String("url", "http://127.0.0.1:18088", "selector URL")
+	portfolio := fs.String("portfolio", "bench", "portfolio")
+	n := fs.Int("n", 10000, "decisions")
+	rate := fs.Int("rate", 10000, "rewards per second")
+	dur := fs.Duration("for", 10*time.Second, "load duration")
+	_ = fs.Parse(os.Args[2:])
+	var err error
+	switch os.Args[1] {
+	case "env":
+		err = runEnv(*dir, *addr)
+	case "baseline":
+		body := []byte(`{"portfolio":"bench","arm":"bench-arm0","prompt":"constant","decision":"AQAAAZMAAAAAAAAAAAAAAAEFYmVuY2gKYmVuY2gtYXJtMAAAAAAAAAAAAAAAAAAAAAA"}` + "\n")
+		err = http.ListenAndServe(*addr, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			_, _ = w.Write(body)
+		}))
+	case "tokens":
+		err = runTokens(*url, *portfolio, *n)
+	case "load":
+		err = runLoad(*url, *portfolio, *rate, *dur)
+	default:
+		err = fmt.Errorf("unknown mode %q", os.Args[1])
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "benchenv:", err)
+		os.Exit(1)
+	}
+}
+
+func runEnv(dir, addr string) error {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	cp, err := selectortest.Start(func(f string, a ...any) { fmt.Fprintf(os.Stderr, f+"\n", a...) })
+	if err != nil {
+		return err
+	}
+	defer func() { _ = cp.Stop() }()
+	ns, err := cp.CreateNamespace(ctx, "bench")
+	if err != nil {
+		return err
+	}
+	for name, k := range map[string]int{"bench": 10, "wide": 100} {
+		for i := range k {
+			arm := &v1alpha1.PromptArm{
+				ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("%s-arm%d", name, i), Namespace: ns, Labels: map[string]string{"promptfolio.dev/portfolio": name}},
+				Spec:       v1alpha1.PromptArmSpec{Portfolio: name, Prompt: fmt.Sprintf("You are a helpful assistant, variant %d. Answer {{question}} briefly.", i)},
+			}
+			if err := cp.Client.Create(ctx, arm); err != nil {
+				return err
+			}
+		}
+	}
+	proxy, err := faultproxy.Start(cp.Config, faultproxy.Options{})
+	if err != nil {
+		return err
+	}
+	defer proxy.Close()
+	kc := clientcmdapi.NewConfig()
+	kc.Clusters["bench"] = &clientcmdapi.Cluster{Server: proxy.URL}
+	kc.AuthInfos["bench"] = &clientcmdapi.AuthInfo{}
+	kc.Contexts["bench"] = &clientcmdapi.Context{Cluster: "bench", AuthInfo: "bench", Namespace: ns}
+	kc.CurrentContext = "bench"
+	if err := clientcmd.WriteToFile(*kc, filepath.Join(dir, "kubeconfig")); err != nil {
+		return err
+	}
+	key := make([]byte, 32)
+	_, _ = rand.Read(key)
+	if err := os.WriteFile(filepath.Join(dir, "key"), []byte(base64.StdEncoding.EncodeToString(key)), 0o600); err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "namespace"), []byte(ns), 0o600); err != nil {
+		return err
+	}
+	srv := &http.Server{Addr: addr, ReadHeaderTimeout: time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		fmt.Fprintf(w, "%d\n", proxy.Writes(http.MethodPatch, "promptarms/status"))
+	})}
+	go func() { _ = srv.ListenAndServe() }()
+	fmt.Println("ready")
+	<-ctx.Done()
+	_ = srv.Close()
+	return nil
+}
+
+func runTokens(url, portfolio string, n int) error {
+	c := client.New(url)
+	ctx := context.Background()
+	enc := json.NewEncoder(os.Stdout)
+	for i := range n {
+		d, err := c.Draw(ctx, portfolio)
+		if err != nil {
+			return err
+		}
+		if err := enc.Encode(map[string]any{"decision": d.Decision, "success": i%3 == 0}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func runLoad(url, portfolio string, rate int, dur time.Duration) error {
+	ctx, cancel := context.WithTimeout(context.Background(), dur)
+	defer cancel()
+	c := client.New(url, client.WithHTTPClient(&http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 256}}))
+	var sent, failed atomic.Int64
+	const workers = 64
+	tick := time.Second / time.Duration(max(1, rate/workers))
+	var wg sync.WaitGroup
+	start := time.Now()
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			t := time.NewTicker(tick)
+			defer t.Stop()
+			for i := 0; ; i++ {
+				select {
+				case <-ctx.Done():
+					return
+				case <-t.C:
+				}
+				d, err := c.Draw(ctx, portfolio)
+				if err == nil {
+					err = c.Reward(ctx, d.Decision, (i+w)%3 == 0)
+				}
+				if err != nil {
+					failed.Add(1)
+					continue
+				}
+				sent.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	secs := time.Since(start).Seconds()
+	fmt.Printf("rewards %d failed %d seconds %.1f rate %.0f\n", sent.Load(), failed.Load(), secs, float64(sent.Load())/secs)
+	return nil
+}
