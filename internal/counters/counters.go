@@ -18,6 +18,14 @@
 // so a late write from a writer that was already folded (a slow request that reached the API
 // server after the fold) counts only what it adds beyond the fold, and folding again is a no-op.
 //
+// # Writing a fold
+//
+// Fold changes a value in memory. To write one, use FoldPatch: a JSON patch for the status
+// subresource guarded by test operations on the values the fold read. A fold guarded by the
+// resourceVersion alone would rarely succeed on a busy arm, because every selector applies its
+// entry several times a second; the test-guarded patch fails only when base or the folded writer's
+// records changed meanwhile (another fold), and the caller then reads again and retries.
+//
 // # Gone writers
 //
 // Each selector process holds a coordination.k8s.io Lease named LeaseName(writer) in the arms'
