@@ -21,10 +21,12 @@ import (
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
+	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	crwebhook "sigs.k8s.io/controller-runtime/pkg/webhook"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
@@ -75,7 +77,9 @@ func TestInjectionThroughAPIServer(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	serverDone := make(chan error, 1)
 	go func() { serverDone <- server.Start(ctx) }()
-	t.Cleanup(func() { cancel(); <-serverDone })
+	var stopOnce sync.Once
+	stopServer := func() { stopOnce.Do(func() { cancel(); <-serverDone }) }
+	t.Cleanup(stopServer)
 	waitForTLS(t, net.JoinHostPort(wo.LocalServingHost, strconv.Itoa(wo.LocalServingPort)))
 
 	c, err := client.New(cfg, client.Options{Scheme: env.Scheme})
@@ -156,6 +160,37 @@ func TestInjectionThroughAPIServer(t *testing.T) {
 			t.Fatalf("creating a pod with an invalid annotation: error = %v, want a denial naming %s", err, AnnotationPortfolios)
 		}
 	})
+
+	// The same webhook, now served the way the manager serves it.
+	t.Run("served by SetupWebhook in a manager", func(t *testing.T) {
+		stopServer()
+		mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+			Scheme:                 env.Scheme,
+			Metrics:                metricsserver.Options{BindAddress: "0"},
+			HealthProbeBindAddress: "127.0.0.1:0",
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		opts := DefaultOptions()
+		opts.Enabled, opts.Port, opts.CertDir = true, wo.LocalServingPort, wo.LocalServingCertDir
+		if err := SetupWebhook(mgr, opts); err != nil {
+			t.Fatal(err)
+		}
+		mgrCtx, stopMgr := context.WithCancel(context.Background())
+		mgrDone := make(chan error, 1)
+		go func() { mgrDone <- mgr.Start(mgrCtx) }()
+		defer func() { stopMgr(); <-mgrDone }()
+		waitForTLS(t, net.JoinHostPort(wo.LocalServingHost, strconv.Itoa(wo.LocalServingPort)))
+
+		pod := annotatedPod(appNS)
+		if err := c.Create(context.Background(), pod); err != nil {
+			t.Fatal(err)
+		}
+		if !injected(pod) {
+			t.Fatalf("pod created while the manager serves the webhook has no selector: %v", pod.Spec.InitContainers)
+		}
+	})
 }
 
 // startControlPlane starts etcd and kube-apiserver without CRDs, registering webhooks, and stops
@@ -177,6 +212,16 @@ func startControlPlane(t *testing.T, webhooks envtest.WebhookInstallOptions) (*e
 	}
 	t.Cleanup(func() { _ = env.Stop() })
 	return env, cfg
+}
+
+// annotatedPod returns a pod asking for the selector of portfolio "greeting".
+func annotatedPod(ns string) *corev1.Pod {
+	return &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{GenerateName: "web-", Namespace: ns, Annotations: map[string]string{
+			AnnotationInject: "true", AnnotationPortfolios: "greeting",
+		}},
+		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "example.com/app:1"}}},
+	}
 }
 
 func createNamespace(t *testing.T, c client.Client, name string) string {
