@@ -208,6 +208,8 @@ func New(cfg Config, restCfg *rest.Config, scheme *runtime.Scheme) (*Selector, e
 			Scheme:            scheme,
 			DefaultNamespaces: map[string]cache.Config{cfg.Namespace: {}},
 			ByObject:          map[client.Object]cache.ByObject{&v1alpha1.PromptArm{}: {Label: sel}},
+			// Every writer adds a managedFields entry; the selector never reads them.
+			DefaultTransform: cache.TransformStripManagedFields(),
 		})
 	}
 	if cfg.KeyFile != "" {
