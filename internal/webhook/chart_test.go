@@ -58,6 +58,7 @@ func TestChart(t *testing.T) {
 		"--set", "selector.namespaces={shop}",
 		"--set", "networkPolicy.enabled=true",
 		"--set", "grafanaDashboard.enabled=true",
+		"--set", "manager.podDisruptionBudget.enabled=true",
 	}
 	env, _ := startControlPlane(t, envtest.WebhookInstallOptions{})
 	dir := t.TempDir()

@@ -167,15 +167,15 @@ func (in injection) args() []string {
 	}
 }
 
-// volume is the Secret volume with the decision-token key. It is optional so that a missing
-// Secret makes the selector report not ready (key_unavailable) with a clear message, instead of
-// holding the whole pod in ContainerCreating.
+// volume is the Secret volume with the decision-token key. It is not optional: the selector
+// cannot start without its key, and a missing Secret is clearest as the kubelet's mount event
+// ("secret ... not found") on a pod that starts by itself once the Secret exists.
 func (in injection) volume() corev1.Volume {
 	return corev1.Volume{
 		Name: TokenVolumeName,
 		VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{
 			SecretName: in.tokenSecret,
-			Optional:   ptr.To(true),
+			Items:      []corev1.KeyToPath{{Key: TokenSecretKey, Path: TokenSecretKey}},
 		}},
 	}
 }
