@@ -14,8 +14,9 @@
 package v1alpha1
 
 import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	"sigs.k8s.io/controller-runtime/pkg/scheme"
 )
 
 var (
@@ -23,8 +24,18 @@ var (
 	GroupVersion = schema.GroupVersion{Group: "prompts.promptfolio.dev", Version: "v1alpha1"}
 
 	// SchemeBuilder registers the promptfolio types with a runtime.Scheme.
-	SchemeBuilder = &scheme.Builder{GroupVersion: GroupVersion}
+	SchemeBuilder = runtime.NewSchemeBuilder(addKnownTypes)
 
 	// AddToScheme adds the promptfolio types to a runtime.Scheme.
 	AddToScheme = SchemeBuilder.AddToScheme
 )
+
+// addKnownTypes registers the kinds of this group version and its list and option types.
+func addKnownTypes(s *runtime.Scheme) error {
+	s.AddKnownTypes(GroupVersion,
+		&PromptPortfolio{}, &PromptPortfolioList{},
+		&PromptArm{}, &PromptArmList{},
+	)
+	metav1.AddToGroupVersion(s, GroupVersion)
+	return nil
+}

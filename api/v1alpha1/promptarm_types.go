@@ -260,7 +260,3 @@ type PromptArmList struct {
 	metav1.ListMeta `json:"metadata,omitempty"`
 	Items           []PromptArm `json:"items"`
 }
-
-func init() {
-	SchemeBuilder.Register(&PromptArm{}, &PromptArmList{})
-}

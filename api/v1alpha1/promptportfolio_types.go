@@ -396,7 +396,3 @@ type PromptPortfolioList struct {
 	metav1.ListMeta `json:"metadata,omitempty"`
 	Items           []PromptPortfolio `json:"items"`
 }
-
-func init() {
-	SchemeBuilder.Register(&PromptPortfolio{}, &PromptPortfolioList{})
-}

@@ -163,7 +163,7 @@ func (e *Env) startControllerManager() error {
 		select {
 		case err := <-e.kcmDone:
 			e.kcmDone <- err
-			return fmt.Errorf("kube-controller-manager exited early (%v): %s", err, e.kcmLog.tail(2000))
+			return fmt.Errorf("kube-controller-manager exited early: %w: %s", err, e.kcmLog.tail(2000))
 		case <-deadline:
 			return fmt.Errorf("kube-controller-manager's garbage collector did not sync within 90s: %s", e.kcmLog.tail(2000))
 		case <-tick.C:
@@ -205,10 +205,11 @@ func (e *Env) Stop() error {
 	if e.kcm != nil && e.kcm.Process != nil {
 		_ = e.kcm.Process.Signal(os.Interrupt)
 		select {
-		case <-e.kcmDone:
+		case err := <-e.kcmDone:
+			_ = err // exits with a signal status; nothing to report
 		case <-time.After(10 * time.Second):
 			_ = e.kcm.Process.Kill()
-			<-e.kcmDone
+			_ = <-e.kcmDone
 		}
 	}
 	if e.env != nil {
