@@ -147,7 +147,7 @@ func posteriors(p Portfolio, includeRetired bool) func(draw.Canvas) {
 		band := bandPolygon(beta, curve, a.Lower, a.Upper)
 		if poly, err := plotter.NewPolygon(band); err == nil && len(band) > 2 {
 			poly.Color = translucent(armColor(i), 0x38)
-			poly.LineStyle.Width = 0
+			poly.Width = 0
 			pl.Add(poly)
 		}
 		line, err := plotter.NewLine(curve)

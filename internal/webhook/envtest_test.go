@@ -78,7 +78,14 @@ func TestInjectionThroughAPIServer(t *testing.T) {
 	serverDone := make(chan error, 1)
 	go func() { serverDone <- server.Start(ctx) }()
 	var stopOnce sync.Once
-	stopServer := func() { stopOnce.Do(func() { cancel(); <-serverDone }) }
+	stopServer := func() {
+		stopOnce.Do(func() {
+			cancel()
+			if err := <-serverDone; err != nil {
+				t.Errorf("webhook server: %v", err)
+			}
+		})
+	}
 	t.Cleanup(stopServer)
 	waitForTLS(t, net.JoinHostPort(wo.LocalServingHost, strconv.Itoa(wo.LocalServingPort)))
 
@@ -180,7 +187,12 @@ func TestInjectionThroughAPIServer(t *testing.T) {
 		mgrCtx, stopMgr := context.WithCancel(context.Background())
 		mgrDone := make(chan error, 1)
 		go func() { mgrDone <- mgr.Start(mgrCtx) }()
-		defer func() { stopMgr(); <-mgrDone }()
+		defer func() {
+			stopMgr()
+			if err := <-mgrDone; err != nil {
+				t.Errorf("manager: %v", err)
+			}
+		}()
 		waitForTLS(t, net.JoinHostPort(wo.LocalServingHost, strconv.Itoa(wo.LocalServingPort)))
 
 		pod := annotatedPod(appNS)
