@@ -44,6 +44,8 @@ def is_small(a, b):
 
 def log_density(a, b, lbeta):
     def f(t):
+        if t <= 0 or t >= 1:
+            return mp.mpf(0)  # a null set; the density may be infinite there
         return mp.exp((a - 1) * mp.log(t) + (b - 1) * mp.log(1 - t) - lbeta)
     return f
 
@@ -155,6 +157,11 @@ def both_large(x, y):
 
 
 def prob_greater(a1, b1, a2, b2):
+    if a1 / (a1 + b1) + a2 / (a2 + b2) > 1:
+        # Mass near 1: reflect, P(X > Y) = P(1 - Y > 1 - X), so that the
+        # integration runs near 0, where 40 digits resolve the distance to
+        # the end.
+        return prob_greater(b2, a2, b1, a1)
     x, y = arm(a1, b1), arm(a2, b2)
     if x["small"] and y["small"]:
         return both_small(x, y)

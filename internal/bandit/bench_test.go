@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"sync/atomic"
 	"testing"
 
 	"gonum.org/v1/gonum/stat/distuv"
@@ -50,6 +51,12 @@ func BenchmarkDraw(b *testing.B) {
 				sinkInt = s.Draw(arms)
 			}
 		})
+		b.Run(fmt.Sprintf("K=%d/serial-own-rand", k), func(b *testing.B) {
+			r := NewRandSeed(1)
+			for b.Loop() {
+				sinkInt = r.Draw(arms)
+			}
+		})
 		b.Run(fmt.Sprintf("K=%d/parallel", k), func(b *testing.B) {
 			s := NewSampler(1)
 			b.RunParallel(func(pb *testing.PB) {
@@ -61,10 +68,9 @@ func BenchmarkDraw(b *testing.B) {
 			})
 		})
 		b.Run(fmt.Sprintf("K=%d/parallel-own-rand", k), func(b *testing.B) {
-			var seed uint64
+			var seed atomic.Uint64
 			b.RunParallel(func(pb *testing.PB) {
-				seed++
-				r := NewRandSeed(seed)
+				r := NewRandSeed(seed.Add(1))
 				n := 0
 				for pb.Next() {
 					n += r.Draw(arms)
