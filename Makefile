@@ -34,8 +34,12 @@ help: ## Show this help.
 ##@ Quick start
 
 .PHONY: demo
-demo: build envtest-assets ## Start the dev cluster, install the CRDs, apply the sample portfolio and show it.
+demo: build envtest-assets ## Run the whole loop: dev cluster, manager, selector and a simulated workload (DEMO_DURATION=3m).
 	hack/demo.sh
+
+.PHONY: test-e2e
+test-e2e: build envtest-assets ## Run the demo headless and assert that a best arm was found and evolution happened.
+	DEMO_DURATION=$${DEMO_DURATION:-90s} DEMO_SCHEDULE=$${DEMO_SCHEDULE:-10s} DEMO_EXPECT_GENERATIONS=1 DEMO_KEEP_CLUSTER=0 hack/demo.sh
 
 .PHONY: test
 test: verify envtest-assets ## Run unit and envtest tests against a real API server (builds the control plane when missing).

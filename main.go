@@ -26,6 +26,7 @@ var commands = []command{
 	{name: "selector", summary: "run the selector sidecar: Thompson draws and rewards over HTTP (see docs/api.md)", run: runSelector},
 	{name: "simulate", summary: "simulate a portfolio with known true rates; compare strategies and plot (see docs/simulate.md)", run: runSimulate},
 	{name: "plot", summary: "plot posterior densities and traffic share of a portfolio in the cluster (PNG and SVG)", run: runPlot},
+	{name: "workload", summary: "drive a simulated workload through a selector (used by make demo)", run: runWorkload},
 }
 
 func main() {

@@ -1,26 +1,111 @@
 #!/usr/bin/env bash
-# `make demo`: start the dev cluster, install the CRDs, apply the sample portfolio and show what
-# kubectl sees.
+# `make demo`: the whole loop on one machine. Starts the dev cluster, installs the CRDs, applies the
+# sample portfolio with a fast evolution schedule, runs the manager and one selector as local
+# processes, and drives a simulated workload through the selector's HTTP API while evolution
+# cycles run. Ends with plots, a summary and how to reach the cluster with kubectl.
+#
+# Environment:
+#   DEMO_DURATION            how long the workload runs (default 3m)
+#   DEMO_SCHEDULE            evolution schedule of the demo portfolio (default 20s)
+#   DEMO_EXPECT_GENERATIONS  fail unless this many evolution generations completed (default 0)
+#   DEMO_KEEP_CLUSTER        0 stops the dev cluster at the end (default 1: keep it for kubectl)
+#   OPENAI_API_KEY           when set, mutations use an OpenAI-compatible API (OPENAI_BASE_URL,
+#                            OPENAI_MODEL) instead of the offline mutator
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 KUBE_VERSION=${KUBE_VERSION:-v1.37.2}
 assets=${KUBEBUILDER_ASSETS:-$root/bin/k8s/$KUBE_VERSION}
-kubeconfig=$root/bin/dev-cluster/kubeconfig
-kubectl() { "$assets/kubectl" --kubeconfig="$kubeconfig" "$@"; }
+export KUBECONFIG=$root/bin/dev-cluster/kubeconfig
+bin=$root/bin/promptfolio
+run=$root/bin/demo
+duration=${DEMO_DURATION:-3m}
+schedule=${DEMO_SCHEDULE:-20s}
+expect=${DEMO_EXPECT_GENERATIONS:-0}
+ns=default
+portfolio=support-reply
+kubectl() { "$assets/kubectl" "$@"; }
+say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
+free_port() {
+  local p
+  for _ in $(seq 1 200); do
+    p=$((20000 + RANDOM % 30000))
+    if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then echo "$p"; return; fi
+  done
+  return 1
+}
+
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  for pid in "${pids[@]}"; do
+    for _ in $(seq 1 150); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
+    kill -9 "$pid" 2>/dev/null || true
+  done
+  if [ "${DEMO_KEEP_CLUSTER:-1}" = 0 ]; then "$root/hack/dev-cluster.sh" down; fi
+}
+trap cleanup EXIT
+
+say "Starting the dev cluster (etcd, kube-apiserver, kube-controller-manager on loopback)"
 "$root/hack/dev-cluster.sh" up
+mkdir -p "$run"
+
+say "Applying the sample portfolio, with evolution every $schedule for the demo"
 kubectl apply -f "$root/config/samples/"
-echo
-echo "== kubectl get promptfolio -A"
-kubectl get promptfolio -A
-echo
-echo "== kubectl explain promptportfolio.spec.evolution (first lines)"
-kubectl explain promptportfolio.spec.evolution | head -20
+mutator='{"provider":"Offline","instructions":"Keep answers friendly and short."}'
+if [ -n "${OPENAI_API_KEY:-}" ]; then
+  kubectl -n "$ns" create secret generic demo-openai --from-literal=api-key="$OPENAI_API_KEY" \
+    --dry-run=client -o yaml | kubectl apply -f - >/dev/null
+  mutator=$(printf '{"provider":"OpenAI","model":"%s","apiKeySecretRef":{"name":"demo-openai"}%s}' \
+    "${OPENAI_MODEL:-gpt-4o-mini}" "${OPENAI_BASE_URL:+,\"baseURL\":\"$OPENAI_BASE_URL\"}")
+  echo "mutations use the OpenAI-compatible API (model ${OPENAI_MODEL:-gpt-4o-mini})"
+fi
+kubectl -n "$ns" patch promptportfolio "$portfolio" --type=merge -p "{\"spec\":{\"evolution\":{\"schedule\":\"$schedule\",\"everyTrials\":null,\"minTrials\":150,\"maxActiveArms\":6,\"mutator\":$mutator}}}"
+
+say "Starting the manager and a selector as local processes (logs in bin/demo/)"
+probe=$(free_port); metrics=$(free_port); listen=$(free_port)
+"$bin" manager --metrics-bind-address="127.0.0.1:$metrics" --health-probe-bind-address="127.0.0.1:$probe" \
+  --statistics-interval=2s >"$run/manager.log" 2>&1 &
+pids+=($!)
+"$bin" selector --namespace="$ns" --portfolios="$portfolio" --listen="127.0.0.1:$listen" \
+  --flush-interval=1s >"$run/selector.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 1 300); do
+  curl -sf "http://127.0.0.1:$listen/readyz" >/dev/null 2>&1 && break
+  for pid in "${pids[@]}"; do kill -0 "$pid" 2>/dev/null || { echo "a process exited; see $run/*.log"; tail -20 "$run"/*.log; exit 1; }; done
+  sleep 0.2
+done
+curl -sf "http://127.0.0.1:$listen/readyz" >/dev/null || { echo "selector not ready; see $run/selector.log"; exit 1; }
+echo "manager metrics: http://127.0.0.1:$metrics/metrics   selector: http://127.0.0.1:$listen"
+kubectl wait --for=condition=Ready --timeout=60s "promptportfolio/$portfolio" -n "$ns"
+
+say "Driving a workload for $duration: hidden true rates per prompt; children inherit their parent's ± noise"
+(
+  while sleep 30; do
+    echo; echo "-- kubectl get promptfolio"; kubectl get promptfolio -n "$ns" 2>/dev/null || true
+  done
+) &
+watcher=$!
+set +e
+"$bin" workload --selector="http://127.0.0.1:$listen" --namespace="$ns" --portfolio="$portfolio" \
+  --rates=concise=0.22,empathetic=0.42,expert=0.32,manual-bullets=0.28 \
+  --duration="$duration" --progress=20s --expect-generations="$expect"
+status=$?
+set -e
+kill "$watcher" 2>/dev/null || true
+
+say "What the cluster learned"
+kubectl get promptfolio -n "$ns"
+"$bin" plot --portfolio="$portfolio" -n "$ns" --out="$root/plots/demo" --include-retired || status=1
+echo "plots: $root/plots/demo"
+
 cat <<MSG
 
-The dev cluster is running. Use it with:
-  export KUBECONFIG=$kubeconfig PATH=$assets:\$PATH
+The dev cluster is still running. Use it with:
+  export KUBECONFIG=$KUBECONFIG PATH=$assets:\$PATH
   kubectl get promptfolio -A
-  kubectl get promptarms
+  kubectl get promptarms -o wide
+  kubectl describe promptportfolio $portfolio
 Stop it with: make dev-cluster-down
 MSG
+exit $status
