@@ -5,7 +5,9 @@ import (
 	"math"
 	"math/rand/v2"
 	"sync/atomic"
+	"syscall"
 	"testing"
+	"time"
 
 	"gonum.org/v1/gonum/stat/distuv"
 )
@@ -21,6 +23,24 @@ func benchArms(k int) []Posterior {
 	return arms
 }
 
+// cpuClock returns the CPU time the process has used. On a shared machine
+// wall-clock ns/op swings with other people's load; CPU time per operation
+// (reported as cpu-ns/op) does not.
+func cpuClock() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// measureCPU runs loop and reports its CPU time per iteration.
+func measureCPU(b *testing.B, loop func()) {
+	start := cpuClock()
+	loop()
+	b.ReportMetric(float64(cpuClock()-start)/float64(b.N), "cpu-ns/op")
+}
+
 var sinkFloat float64
 var sinkInt int
 
@@ -29,15 +49,19 @@ func BenchmarkBetaSample(b *testing.B) {
 		name := fmt.Sprintf("a=%g,b=%g", p.Alpha, p.Beta)
 		b.Run("own/"+name, func(b *testing.B) {
 			r := NewRandSeed(1)
-			for b.Loop() {
-				sinkFloat = r.Beta(p.Alpha, p.Beta)
-			}
+			measureCPU(b, func() {
+				for b.Loop() {
+					sinkFloat = r.Beta(p.Alpha, p.Beta)
+				}
+			})
 		})
 		b.Run("gonum/"+name, func(b *testing.B) {
 			d := distuv.Beta{Alpha: p.Alpha, Beta: p.Beta, Src: rand.NewPCG(1, 2)}
-			for b.Loop() {
-				sinkFloat = d.Rand()
-			}
+			measureCPU(b, func() {
+				for b.Loop() {
+					sinkFloat = d.Rand()
+				}
+			})
 		})
 	}
 }
@@ -47,35 +71,43 @@ func BenchmarkDraw(b *testing.B) {
 		arms := benchArms(k)
 		b.Run(fmt.Sprintf("K=%d/serial", k), func(b *testing.B) {
 			s := NewSampler(1)
-			for b.Loop() {
-				sinkInt = s.Draw(arms)
-			}
+			measureCPU(b, func() {
+				for b.Loop() {
+					sinkInt = s.Draw(arms)
+				}
+			})
 		})
 		b.Run(fmt.Sprintf("K=%d/serial-own-rand", k), func(b *testing.B) {
 			r := NewRandSeed(1)
-			for b.Loop() {
-				sinkInt = r.Draw(arms)
-			}
+			measureCPU(b, func() {
+				for b.Loop() {
+					sinkInt = r.Draw(arms)
+				}
+			})
 		})
 		b.Run(fmt.Sprintf("K=%d/parallel", k), func(b *testing.B) {
 			s := NewSampler(1)
-			b.RunParallel(func(pb *testing.PB) {
-				n := 0
-				for pb.Next() {
-					n += s.Draw(arms)
-				}
-				sinkInt = n
+			measureCPU(b, func() {
+				b.RunParallel(func(pb *testing.PB) {
+					n := 0
+					for pb.Next() {
+						n += s.Draw(arms)
+					}
+					sinkInt = n
+				})
 			})
 		})
 		b.Run(fmt.Sprintf("K=%d/parallel-own-rand", k), func(b *testing.B) {
 			var seed atomic.Uint64
-			b.RunParallel(func(pb *testing.PB) {
-				r := NewRandSeed(seed.Add(1))
-				n := 0
-				for pb.Next() {
-					n += r.Draw(arms)
-				}
-				sinkInt = n
+			measureCPU(b, func() {
+				b.RunParallel(func(pb *testing.PB) {
+					r := NewRandSeed(seed.Add(1))
+					n := 0
+					for pb.Next() {
+						n += r.Draw(arms)
+					}
+					sinkInt = n
+				})
 			})
 		})
 	}
@@ -88,16 +120,20 @@ func BenchmarkProbGreater(b *testing.B) {
 		x := Posterior{1 + 0.1*n, 1 + 0.9*n}
 		y := Posterior{1 + 0.1*n + 0.3*sqrt(n), 1 + 0.9*n - 0.3*sqrt(n)}
 		b.Run(fmt.Sprintf("counts=%g", n), func(b *testing.B) {
-			for b.Loop() {
-				sinkFloat = ProbGreater(x, y)
-			}
+			measureCPU(b, func() {
+				for b.Loop() {
+					sinkFloat = ProbGreater(x, y)
+				}
+			})
 		})
 		x.Alpha += 0.123456
 		y.Beta += 0.654321
 		b.Run(fmt.Sprintf("counts=%g/non-integer", n), func(b *testing.B) {
-			for b.Loop() {
-				sinkFloat = ProbGreater(x, y)
-			}
+			measureCPU(b, func() {
+				for b.Loop() {
+					sinkFloat = ProbGreater(x, y)
+				}
+			})
 		})
 	}
 }
@@ -110,9 +146,11 @@ func BenchmarkProbBest(b *testing.B) {
 			arms[i].Beta *= scale
 		}
 		b.Run(fmt.Sprintf("K=10/counts=%g", 1000*scale), func(b *testing.B) {
-			for b.Loop() {
-				sinkFloat = ProbBest(arms)[0]
-			}
+			measureCPU(b, func() {
+				for b.Loop() {
+					sinkFloat = ProbBest(arms)[0]
+				}
+			})
 		})
 	}
 }
@@ -121,9 +159,11 @@ func BenchmarkCredibleInterval(b *testing.B) {
 	for _, n := range []float64{1e3, 1e7} {
 		p := Posterior{1 + 0.1*n, 1 + 0.9*n}
 		b.Run(fmt.Sprintf("counts=%g", n), func(b *testing.B) {
-			for b.Loop() {
-				sinkFloat, _ = p.CredibleInterval(0.95)
-			}
+			measureCPU(b, func() {
+				for b.Loop() {
+					sinkFloat, _ = p.CredibleInterval(0.95)
+				}
+			})
 		})
 	}
 }
