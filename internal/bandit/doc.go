@@ -109,8 +109,14 @@
 // every arm (and graded geometrically towards 0 or 1 for shapes below two).
 // Densities are evaluated in logarithms; CDFs start from an accurate
 // incomplete beta at the window's start and are carried across panels by
-// integrating Chebyshev interpolants exactly. The mass above the window
-// enters through the exact upper tail of each arm.
+// integrating Chebyshev interpolants exactly; near an end where a shape
+// below 30 makes a density a non-integer power, panels are graded
+// geometrically and integrated in ln x or ln(1−x), and points near 1 are
+// carried as their distance from 1. The mass above the window enters
+// through the exact upper tail of each arm. With two arms the result stays
+// within 1e-9 of the fixture's exact values and within 1e-7 of ProbGreater
+// over 3000 random pairs with parameters from 0.1 to 2e7; with more arms it
+// agrees with Monte Carlo.
 //
 // # Incomplete beta
 //
