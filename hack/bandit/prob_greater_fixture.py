@@ -23,7 +23,7 @@ to 1e-25. Floats are written with repr(), so the Go test parses exactly the
 parameters that were integrated.
 
 Usage: python3 hack/bandit/prob_greater_fixture.py [output.json]
-(needs mpmath, e.g. Debian's python3-mpmath; about 5 minutes on an idle core)
+(needs mpmath, e.g. Debian's python3-mpmath; about 4 minutes of CPU time)
 """
 
 import json
