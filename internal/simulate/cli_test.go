@@ -51,7 +51,11 @@ func TestMainEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if table := stdout[:strings.Index(stdout, "\nplots:")]; again != table {
+	table, _, found := strings.Cut(stdout, "\nplots:")
+	if !found {
+		t.Fatalf("stdout lists no plots:\n%s", stdout)
+	}
+	if again != table {
 		t.Errorf("same seed, different table:\n%s\nvs\n%s", table, again)
 	}
 }

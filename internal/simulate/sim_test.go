@@ -2,6 +2,7 @@ package simulate
 
 import (
 	"context"
+	"errors"
 	"math"
 	"os"
 	"path/filepath"
@@ -75,7 +76,7 @@ func TestRunManyDoesNotDependOnWorkers(t *testing.T) {
 func TestRunManyStopsWhenCancelled(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if _, err := RunMany(ctx, DefaultScenario(), Options{Runs: 1000, Seed: 1}); err != context.Canceled {
+	if _, err := RunMany(ctx, DefaultScenario(), Options{Runs: 1000, Seed: 1}); !errors.Is(err, context.Canceled) {
 		t.Errorf("RunMany on a cancelled context: %v, want context.Canceled", err)
 	}
 }
