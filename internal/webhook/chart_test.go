@@ -3,15 +3,33 @@ package webhook
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	authorizationv1 "k8s.io/api/authorization/v1"
+	coordinationv1 "k8s.io/api/coordination/v1"
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
+	"github.com/promptfolio/promptfolio/api/v1alpha1"
+	"github.com/promptfolio/promptfolio/internal/counters"
+	"github.com/promptfolio/promptfolio/internal/selector"
 	"github.com/promptfolio/promptfolio/internal/testenv"
 )
 
@@ -52,15 +70,16 @@ func TestChart(t *testing.T) {
 	}
 	helm := helmBinary()
 	if helm == "" {
-		t.Skip("no helm binary: run `make helm` or set HELM")
+		t.Skip("no helm binary: set HELM, or build bin/helm-<version> with the Makefile")
 	}
+	log.SetLogger(zap.New(zap.WriteTo(io.Discard)))
 	values := []string{
 		"--set", "selector.namespaces={shop}",
 		"--set", "networkPolicy.enabled=true",
 		"--set", "grafanaDashboard.enabled=true",
 		"--set", "manager.podDisruptionBudget.enabled=true",
 	}
-	env, _ := startControlPlane(t, envtest.WebhookInstallOptions{})
+	env, cfg := startControlPlane(t, envtest.WebhookInstallOptions{})
 	dir := t.TempDir()
 	kubeconfig := filepath.Join(dir, "kubeconfig")
 	if err := os.WriteFile(kubeconfig, env.KubeConfig, 0o600); err != nil {
@@ -122,4 +141,270 @@ func TestChart(t *testing.T) {
 			t.Error("helm upgrade replaced the decision-token key")
 		}
 	})
+
+	// A selector, with the chart's Role, does its whole job; without any one of the Role's
+	// permissions it fails, and says so.
+	t.Run("selector permissions", func(t *testing.T) {
+		if key == "" {
+			t.Skip("install failed")
+		}
+		c, err := client.New(cfg, client.Options{Scheme: testenv.NewScheme()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The informer's initial list is a watch that streams the current objects, falling back to
+		// a list, so either verb alone gets a selector started; it is granted both, as informers
+		// expect, and fails without both.
+		tests := []struct {
+			name            string
+			resource        string   // whose verbs are removed from the Role
+			verbs           []string // removed; none for the Role as the chart makes it
+			wantErrContains string
+		}{
+			{name: "all granted"},
+			{name: "without promptarms list and watch", resource: "promptarms", verbs: []string{"list", "watch"}, wantErrContains: "not ready"},
+			{name: "without promptarms get", resource: "promptarms", verbs: []string{"get"}, wantErrContains: "fold failed"},
+			{name: "without promptarms/status patch", resource: "promptarms/status", verbs: []string{"patch"}, wantErrContains: "never reached"},
+			{name: "without leases create", resource: "leases", verbs: []string{"create"}, wantErrContains: "never created"},
+			{name: "without leases patch", resource: "leases", verbs: []string{"patch"}, wantErrContains: "never renewed"},
+			{name: "without leases delete", resource: "leases", verbs: []string{"delete"}, wantErrContains: "left after"},
+		}
+		for i, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				if len(tt.verbs) > 0 {
+					restore := removeVerbs(t, c, "shop", tt.resource, tt.verbs)
+					defer restore()
+				}
+				// Long enough for what must happen, short enough for what never will.
+				wait := 30 * time.Second
+				if len(tt.verbs) > 0 {
+					wait = 8 * time.Second
+				}
+				err := exerciseSelector(c, cfg, "shop", fmt.Sprintf("greeting%d", i), wait)
+				switch {
+				case tt.wantErrContains == "" && err != nil:
+					t.Fatalf("selector with every permission of the chart's Role: %v", err)
+				case tt.wantErrContains != "" && err == nil:
+					t.Fatalf("selector without %v on %s did its job: the Role grants more than it needs", tt.verbs, tt.resource)
+				case tt.wantErrContains != "" && !strings.Contains(err.Error(), tt.wantErrContains):
+					t.Fatalf("error = %v, want one containing %q", err, tt.wantErrContains)
+				case err != nil:
+					t.Logf("without %v on %s: %v", tt.verbs, tt.resource, err)
+				}
+			})
+		}
+	})
+}
+
+// workloadUser is who a selector in ns is to the API server: the namespace's default
+// ServiceAccount, which the chart's selector RoleBinding covers.
+func workloadUser(ns string) rest.ImpersonationConfig {
+	return rest.ImpersonationConfig{
+		UserName: "system:serviceaccount:" + ns + ":default",
+		Groups:   []string{"system:serviceaccounts", "system:serviceaccounts:" + ns, "system:authenticated"},
+	}
+}
+
+// removeVerbs removes verbs on resource from the chart's selector Role in ns (a rule left with no
+// verb goes) and returns a function that restores the Role. Both wait until the API server's
+// authorizer has seen the change.
+func removeVerbs(t *testing.T, c client.Client, ns, resource string, verbs []string) func() {
+	t.Helper()
+	ctx := context.Background()
+	var role rbacv1.Role
+	if err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: "promptfolio-selector"}, &role); err != nil {
+		t.Fatal(err)
+	}
+	original := slices.Clone(role.Rules)
+	var rules []rbacv1.PolicyRule
+	for _, rule := range role.Rules {
+		if slices.Contains(rule.Resources, resource) {
+			rule.Verbs = slices.DeleteFunc(slices.Clone(rule.Verbs), func(v string) bool { return slices.Contains(verbs, v) })
+		}
+		if len(rule.Verbs) > 0 {
+			rules = append(rules, rule)
+		}
+	}
+	setRules := func(rules []rbacv1.PolicyRule, allowed bool) {
+		if err := c.Get(ctx, client.ObjectKeyFromObject(&role), &role); err != nil {
+			t.Fatal(err)
+		}
+		role.Rules = rules
+		if err := c.Update(ctx, &role); err != nil {
+			t.Fatal(err)
+		}
+		waitForAuthorization(t, c, ns, resource, verbs[0], allowed)
+	}
+	setRules(rules, false)
+	return func() { setRules(original, true) }
+}
+
+// waitForAuthorization waits until the workload user of ns is (or is not) allowed verb on
+// resource, as the API server's authorizer sees it.
+func waitForAuthorization(t *testing.T, c client.Client, ns, resource, verb string, allowed bool) {
+	t.Helper()
+	user := workloadUser(ns)
+	res, sub, _ := strings.Cut(resource, "/")
+	apiGroup := v1alpha1.GroupVersion.Group
+	if res == "leases" {
+		apiGroup = coordinationv1.GroupName
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		review := &authorizationv1.SubjectAccessReview{Spec: authorizationv1.SubjectAccessReviewSpec{
+			User: user.UserName, Groups: user.Groups,
+			ResourceAttributes: &authorizationv1.ResourceAttributes{
+				Namespace: ns, Verb: verb, Group: apiGroup, Resource: res, Subresource: sub,
+			},
+		}}
+		if err := c.Create(context.Background(), review); err != nil {
+			t.Fatal(err)
+		}
+		if review.Status.Allowed == allowed {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("authorizer still answers allowed=%v for %s %s", review.Status.Allowed, verb, resource)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// exerciseSelector runs a selector for portfolio in ns with the credentials of the namespace's
+// default ServiceAccount, which the chart's selector Role is bound to, and the chart's token
+// Secret as its key file. It returns the first thing that went wrong: the selector not getting
+// ready, its writer Lease not created or not renewed, a reward not reaching the arm's status, an
+// arm created later never drawn, or the graceful stop failing to fold the writer's entry or to
+// delete its Lease.
+func exerciseSelector(c client.Client, admin *rest.Config, ns, portfolio string, wait time.Duration) error {
+	ctx := context.Background()
+	armName := portfolio + "-plain"
+	pf := &v1alpha1.PromptPortfolio{
+		ObjectMeta: metav1.ObjectMeta{Name: portfolio, Namespace: ns},
+		Spec:       v1alpha1.PromptPortfolioSpec{Prompts: []v1alpha1.SeedPrompt{{Name: "plain", Text: "Greet the customer."}}},
+	}
+	arm := &v1alpha1.PromptArm{
+		ObjectMeta: metav1.ObjectMeta{Name: armName, Namespace: ns, Labels: map[string]string{v1alpha1.LabelPortfolio: portfolio}},
+		Spec:       v1alpha1.PromptArmSpec{Portfolio: portfolio, Prompt: "Greet the customer."},
+	}
+	for _, obj := range []client.Object{pf, arm} {
+		if err := c.Create(ctx, obj); err != nil {
+			return fmt.Errorf("creating %s: %w", obj.GetName(), err)
+		}
+	}
+	var token corev1.Secret
+	if err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: DefaultTokenSecret}, &token); err != nil {
+		return err
+	}
+	dir, err := os.MkdirTemp("", "selector-key-")
+	if err != nil {
+		return err
+	}
+	defer func() { _ = os.RemoveAll(dir) }()
+	keyFile := filepath.Join(dir, TokenSecretKey)
+	if err := os.WriteFile(keyFile, token.Data[TokenSecretKey], 0o600); err != nil {
+		return err
+	}
+
+	workload := rest.CopyConfig(admin)
+	workload.Impersonate = workloadUser(ns)
+	writer := portfolio + "-writer"
+	sel, err := selector.New(selector.Config{
+		Namespace: ns, Portfolios: []string{portfolio}, Addr: "127.0.0.1:0", KeyFile: keyFile, Writer: writer,
+		FlushInterval: 100 * time.Millisecond, LeaseDuration: 3 * time.Second, APITimeout: 2 * time.Second,
+		ShutdownTimeout: 5 * time.Second, FoldAttempts: 2,
+	}, workload, testenv.NewScheme())
+	if err != nil {
+		return err
+	}
+	runCtx, stop := context.WithCancel(log.IntoContext(ctx, log.Log))
+	done := make(chan error, 1)
+	go func() { done <- sel.Run(runCtx) }()
+	stopped := false
+	defer func() {
+		if !stopped {
+			stop()
+			_ = <-done // the error that ended the exercise is the one returned
+		}
+	}()
+
+	call := func(method, path, body string) (int, map[string]any) {
+		req := httptest.NewRequest(method, path, strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		rec := httptest.NewRecorder()
+		sel.Handler().ServeHTTP(rec, req)
+		var out map[string]any
+		_ = json.Unmarshal(rec.Body.Bytes(), &out)
+		return rec.Code, out
+	}
+	// poll calls check until it reports true or wait passes.
+	poll := func(check func() bool) bool {
+		for deadline := time.Now().Add(wait); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+			if check() {
+				return true
+			}
+		}
+		return false
+	}
+	var lastReady map[string]any
+	if !poll(func() bool {
+		code, body := call(http.MethodGet, selector.PathReadyz, "")
+		lastReady = body
+		return code == http.StatusOK
+	}) {
+		return fmt.Errorf("selector not ready within %s: %v", wait, lastReady)
+	}
+	var lease coordinationv1.Lease
+	leaseKey := client.ObjectKey{Namespace: ns, Name: counters.LeaseName(writer)}
+	if !poll(func() bool { return c.Get(ctx, leaseKey, &lease) == nil }) {
+		return fmt.Errorf("writer Lease %s never created", leaseKey.Name)
+	}
+	created := lease.Spec.RenewTime.DeepCopy()
+
+	code, drawn := call(http.MethodGet, selector.PathDraw+"?portfolio="+portfolio, "")
+	if code != http.StatusOK {
+		return fmt.Errorf("draw: %d %v", code, drawn)
+	}
+	reward, _ := json.Marshal(map[string]any{"decision": drawn["decision"], "success": true})
+	if code, body := call(http.MethodPost, selector.PathReward, string(reward)); code != http.StatusAccepted {
+		return fmt.Errorf("reward: %d %v", code, body)
+	}
+	if !poll(func() bool {
+		return c.Get(ctx, client.ObjectKeyFromObject(arm), arm) == nil && arm.Status.Counters != nil &&
+			counters.Totals(arm.Status.Counters).Successes == 1
+	}) {
+		return fmt.Errorf("the acknowledged reward never reached the status of %s", armName)
+	}
+	if !poll(func() bool { return c.Get(ctx, leaseKey, &lease) == nil && lease.Spec.RenewTime.After(created.Time) }) {
+		return fmt.Errorf("writer Lease %s never renewed", leaseKey.Name)
+	}
+	later := &v1alpha1.PromptArm{
+		ObjectMeta: metav1.ObjectMeta{Name: portfolio + "-warm", Namespace: ns, Labels: map[string]string{v1alpha1.LabelPortfolio: portfolio}},
+		Spec:       v1alpha1.PromptArmSpec{Portfolio: portfolio, Prompt: "Greet the customer warmly."},
+	}
+	if err := c.Create(ctx, later); err != nil {
+		return err
+	}
+	if !poll(func() bool {
+		_, d := call(http.MethodGet, selector.PathDraw+"?portfolio="+portfolio, "")
+		return d["arm"] == later.Name
+	}) {
+		return fmt.Errorf("the selector never saw arm %s, created after it started", later.Name)
+	}
+
+	stop()
+	stopped = true
+	if err := <-done; err != nil {
+		return fmt.Errorf("graceful stop: %w", err)
+	}
+	if err := c.Get(ctx, client.ObjectKeyFromObject(arm), arm); err != nil {
+		return err
+	}
+	if got := counters.Totals(arm.Status.Counters); got.Successes != 1 || got.Failures != 0 || len(arm.Status.Counters.Writers) != 0 {
+		return fmt.Errorf("counters after the graceful stop = %+v, want the one success folded into base", arm.Status.Counters)
+	}
+	if err := c.Get(ctx, leaseKey, &lease); err == nil {
+		return fmt.Errorf("writer Lease %s left after the graceful stop", leaseKey.Name)
+	}
+	return nil
 }
