@@ -248,9 +248,26 @@ func (r *PortfolioReconciler) mutate(ctx context.Context, s *portfolioState, cfg
 	r.reportRejections(s, out.mutator, rejected)
 	if out.reason == "" && out.admitted == 0 {
 		out.reason = promptsv1alpha1.ReasonAllCandidatesRejected
-		out.message = fmt.Sprintf("the guardrails admitted none of %d candidates", len(rejected))
+		out.message = fmt.Sprintf("the guardrails admitted none of %d candidates%s", len(rejected), rejectionSummary(rejected))
 	}
 	return out, nil
+}
+
+// rejectionSummary counts rejections per reason, as " (2 Duplicate, 1 TooLong)"; "" for none.
+func rejectionSummary(rejected []mutation.Rejection) string {
+	counts := map[mutation.Reason]int{}
+	for _, rej := range rejected {
+		counts[rej.Reason]++
+	}
+	parts := make([]string, 0, len(counts))
+	for reason, n := range counts {
+		parts = append(parts, fmt.Sprintf("%d %s", n, reason))
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	slices.Sort(parts)
+	return " (" + strings.Join(parts, ", ") + ")"
 }
 
 // reportRejections counts rejected candidates per reason and records one event per reason.

@@ -353,7 +353,7 @@ func TestOpenAIMutatorCyclesAndFaults(t *testing.T) {
 
 	// The key is nowhere: not in the portfolio's or the arms' status, not in events, not in logs.
 	m.stop(t)
-	assertNoSecret(t, ns, "llm", apiKey, m.logs.String())
+	assertNoSecret(t, ns, "llm", apiKey, m.logs.String()+globalLogs.String())
 }
 
 // assertNoSecret fails when secret appears in the namespace's portfolios, arms or events, or in

@@ -46,6 +46,9 @@ func TestMain(m *testing.M) {
 	// PROMPTFOLIO_TEST_NO_KCM=1 runs without kube-controller-manager; the garbage-collection
 	// checks are skipped then.
 	withGC = os.Getenv("PROMPTFOLIO_TEST_NO_KCM") == ""
+	// Logs that do not go through a manager (clients, event broadcasters) are kept too, so the
+	// secret scan covers them.
+	ctrl.SetLogger(zap.New(zap.WriteTo(globalLogs)))
 	var err error
 	env, err = testenv.Start(testenv.Options{ControllerManager: withGC})
 	if err != nil {
@@ -58,6 +61,9 @@ func TestMain(m *testing.M) {
 	}
 	os.Exit(code)
 }
+
+// globalLogs collects controller-runtime's process-wide logs.
+var globalLogs = &syncBuffer{}
 
 // withGC tells whether kube-controller-manager (and so garbage collection) runs.
 var withGC bool
