@@ -276,7 +276,7 @@ func waitForAuthorization(t *testing.T, c client.Client, ns, resource, verb stri
 // ready, its writer Lease not created or not renewed, a reward not reaching the arm's status, an
 // arm created later never drawn, or the graceful stop failing to fold the writer's entry or to
 // delete its Lease.
-func exerciseSelector(c client.Client, admin *rest.Config, ns, portfolio string, wait time.Duration) error {
+func exerciseSelector(c client.Client, admin *rest.Config, ns, portfolio string, wait time.Duration) (err error) {
 	ctx := context.Background()
 	armName := portfolio + "-plain"
 	pf := &v1alpha1.PromptPortfolio{
@@ -324,7 +324,9 @@ func exerciseSelector(c client.Client, admin *rest.Config, ns, portfolio string,
 	defer func() {
 		if !stopped {
 			stop()
-			_ = <-done // the error that ended the exercise is the one returned
+			if runErr := <-done; err == nil && runErr != nil {
+				err = fmt.Errorf("selector: %w", runErr)
+			}
 		}
 	}()
 
