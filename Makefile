@@ -42,8 +42,8 @@ test-e2e: build envtest-assets ## Run the demo headless and assert that a best a
 	DEMO_DURATION=$${DEMO_DURATION:-90s} DEMO_SCHEDULE=$${DEMO_SCHEDULE:-10s} DEMO_EXPECT_GENERATIONS=1 DEMO_KEEP_CLUSTER=0 hack/demo.sh
 
 .PHONY: test
-test: verify envtest-assets ## Run unit and envtest tests against a real API server (builds the control plane when missing).
-	go test $(GO_TEST_FLAGS) ./...
+test: verify envtest-assets helm-lint ## Run unit and envtest tests against a real API server (builds the control plane when missing).
+	HELM=$(HELM) go test $(GO_TEST_FLAGS) ./...
 
 ##@ Development
 
@@ -77,6 +77,10 @@ verify: manifests generate ## Fail when generated files are stale or code is not
 	@unformatted=$$(gofmt -s -l $$(git ls-files '*.go')); \
 	if [ -n "$$unformatted" ]; then echo "not gofmt'ed: $$unformatted"; exit 1; fi
 	go vet ./...
+
+.PHONY: helm-lint
+helm-lint: $(HELM) ## Lint the Helm chart.
+	$(HELM) lint charts/promptfolio
 
 .PHONY: test-unit
 test-unit: ## Run only the tests that need no control plane (pure packages).
