@@ -20,14 +20,20 @@ import (
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
+	"k8s.io/utils/ptr"
+	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	crconfig "sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/promptfolio/promptfolio/api/v1alpha1"
+	"github.com/promptfolio/promptfolio/controllers"
 	"github.com/promptfolio/promptfolio/internal/counters"
 	"github.com/promptfolio/promptfolio/internal/selector"
 	"github.com/promptfolio/promptfolio/internal/testenv"
@@ -142,6 +148,47 @@ func TestChart(t *testing.T) {
 		}
 	})
 
+	t.Run("manager permissions", func(t *testing.T) {
+		if key == "" {
+			t.Skip("install failed")
+		}
+		c, err := client.New(cfg, client.Options{Scheme: testenv.NewScheme()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		tests := []struct {
+			name     string
+			resource string
+			verbs    []string
+		}{
+			{name: "all granted"},
+			{name: "without promptarms create", resource: "promptarms", verbs: []string{"create"}},
+			{name: "without promptportfolios/status patch", resource: "promptportfolios/status", verbs: []string{"patch"}},
+		}
+		for i, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				wait := 60 * time.Second
+				if len(tt.verbs) > 0 {
+					role := &rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: "promptfolio-manager"}}
+					restore := removeVerbs(t, c, role, managerUser(), "shop", tt.resource, tt.verbs)
+					defer restore()
+					wait = 10 * time.Second
+				}
+				err := exerciseManager(c, cfg, "shop", fmt.Sprintf("orders%d", i), wait)
+				switch {
+				case len(tt.verbs) == 0 && err != nil:
+					t.Fatalf("manager with the chart's ServiceAccount: %v", err)
+				case len(tt.verbs) > 0 && err == nil:
+					t.Fatalf("manager without %v on %s did its job: the ClusterRole grants more than it needs", tt.verbs, tt.resource)
+				case len(tt.verbs) > 0 && !strings.Contains(err.Error(), "arms, conditions"):
+					t.Fatalf("manager without %v on %s failed to run at all: %v", tt.verbs, tt.resource, err)
+				case err != nil:
+					t.Logf("without %v on %s: %v", tt.verbs, tt.resource, err)
+				}
+			})
+		}
+	})
+
 	// A selector, with the chart's Role, does its whole job; without any one of the Role's
 	// permissions it fails, and says so.
 	t.Run("selector permissions", func(t *testing.T) {
@@ -172,7 +219,8 @@ func TestChart(t *testing.T) {
 		for i, tt := range tests {
 			t.Run(tt.name, func(t *testing.T) {
 				if len(tt.verbs) > 0 {
-					restore := removeVerbs(t, c, "shop", tt.resource, tt.verbs)
+					role := &rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "promptfolio-selector"}}
+					restore := removeVerbs(t, c, role, workloadUser("shop"), "shop", tt.resource, tt.verbs)
 					defer restore()
 				}
 				// Long enough for what must happen, short enough for what never will.
@@ -205,45 +253,53 @@ func workloadUser(ns string) rest.ImpersonationConfig {
 	}
 }
 
-// removeVerbs removes verbs on resource from the chart's selector Role in ns (a rule left with no
-// verb goes) and returns a function that restores the Role. Both wait until the API server's
-// authorizer has seen the change.
-func removeVerbs(t *testing.T, c client.Client, ns, resource string, verbs []string) func() {
+// removeVerbs removes verbs on resource from role (a Role or ClusterRole of the chart; a rule
+// left with no verb goes) and returns a function that restores it. Both wait until the API
+// server's authorizer answers accordingly for user in ns.
+func removeVerbs(t *testing.T, c client.Client, role client.Object, user rest.ImpersonationConfig, ns, resource string, verbs []string) func() {
 	t.Helper()
 	ctx := context.Background()
-	var role rbacv1.Role
-	if err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: "promptfolio-selector"}, &role); err != nil {
+	rulesOf := func(obj client.Object) *[]rbacv1.PolicyRule {
+		switch o := obj.(type) {
+		case *rbacv1.Role:
+			return &o.Rules
+		case *rbacv1.ClusterRole:
+			return &o.Rules
+		}
+		t.Fatalf("%T holds no rules", obj)
+		return nil
+	}
+	if err := c.Get(ctx, client.ObjectKeyFromObject(role), role); err != nil {
 		t.Fatal(err)
 	}
-	original := slices.Clone(role.Rules)
-	var rules []rbacv1.PolicyRule
-	for _, rule := range role.Rules {
+	original := slices.Clone(*rulesOf(role))
+	var reduced []rbacv1.PolicyRule
+	for _, rule := range original {
 		if slices.Contains(rule.Resources, resource) {
 			rule.Verbs = slices.DeleteFunc(slices.Clone(rule.Verbs), func(v string) bool { return slices.Contains(verbs, v) })
 		}
 		if len(rule.Verbs) > 0 {
-			rules = append(rules, rule)
+			reduced = append(reduced, rule)
 		}
 	}
 	setRules := func(rules []rbacv1.PolicyRule, allowed bool) {
-		if err := c.Get(ctx, client.ObjectKeyFromObject(&role), &role); err != nil {
+		if err := c.Get(ctx, client.ObjectKeyFromObject(role), role); err != nil {
 			t.Fatal(err)
 		}
-		role.Rules = rules
-		if err := c.Update(ctx, &role); err != nil {
+		*rulesOf(role) = rules
+		if err := c.Update(ctx, role); err != nil {
 			t.Fatal(err)
 		}
-		waitForAuthorization(t, c, ns, resource, verbs[0], allowed)
+		waitForAuthorization(t, c, user, ns, resource, verbs[0], allowed)
 	}
-	setRules(rules, false)
+	setRules(reduced, false)
 	return func() { setRules(original, true) }
 }
 
-// waitForAuthorization waits until the workload user of ns is (or is not) allowed verb on
-// resource, as the API server's authorizer sees it.
-func waitForAuthorization(t *testing.T, c client.Client, ns, resource, verb string, allowed bool) {
+// waitForAuthorization waits until user is (or is not) allowed verb on resource in ns, as the
+// API server's authorizer sees it.
+func waitForAuthorization(t *testing.T, c client.Client, user rest.ImpersonationConfig, ns, resource, verb string, allowed bool) {
 	t.Helper()
-	user := workloadUser(ns)
 	res, sub, _ := strings.Cut(resource, "/")
 	apiGroup := v1alpha1.GroupVersion.Group
 	if res == "leases" {
@@ -267,6 +323,75 @@ func waitForAuthorization(t *testing.T, c client.Client, ns, resource, verb stri
 			t.Fatalf("authorizer still answers allowed=%v for %s %s", review.Status.Allowed, verb, resource)
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// managerUser is who the manager is to the API server: the chart's manager ServiceAccount.
+func managerUser() rest.ImpersonationConfig {
+	return rest.ImpersonationConfig{
+		UserName: "system:serviceaccount:" + managerNamespace + ":promptfolio-manager",
+		Groups:   []string{"system:serviceaccounts", "system:serviceaccounts:" + managerNamespace, "system:authenticated"},
+	}
+}
+
+// exerciseManager runs the controllers, with leader election, under the chart's manager
+// ServiceAccount, and returns an error unless a new portfolio in ns gets its seed arms and
+// becomes Ready.
+func exerciseManager(c client.Client, admin *rest.Config, ns, portfolio string, wait time.Duration) (err error) {
+	ctx := context.Background()
+	config := rest.CopyConfig(admin)
+	config.Impersonate = managerUser()
+	mgr, err := ctrl.NewManager(config, ctrl.Options{
+		Scheme:                  testenv.NewScheme(),
+		Metrics:                 metricsserver.Options{BindAddress: "0"},
+		HealthProbeBindAddress:  "0",
+		LeaderElection:          true,
+		LeaderElectionID:        "manager.promptfolio.dev",
+		LeaderElectionNamespace: managerNamespace,
+		// Every case of the test registers the same controller again.
+		Controller: crconfig.Controller{SkipNameValidation: ptr.To(true)},
+	})
+	if err != nil {
+		return err
+	}
+	if err := controllers.SetupWithManager(mgr, controllers.Options{}); err != nil {
+		return err
+	}
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- mgr.Start(runCtx) }()
+	defer func() {
+		stop()
+		if runErr := <-done; err == nil && runErr != nil {
+			err = fmt.Errorf("manager: %w", runErr)
+		}
+	}()
+
+	pf := &v1alpha1.PromptPortfolio{
+		ObjectMeta: metav1.ObjectMeta{Name: portfolio, Namespace: ns},
+		Spec: v1alpha1.PromptPortfolioSpec{Prompts: []v1alpha1.SeedPrompt{
+			{Name: "plain", Text: "Confirm the order."},
+			{Name: "warm", Text: "Thank the customer and confirm the order."},
+		}},
+	}
+	if err := c.Create(ctx, pf); err != nil {
+		return err
+	}
+	var arms v1alpha1.PromptArmList
+	for deadline := time.Now().Add(wait); ; time.Sleep(200 * time.Millisecond) {
+		if err := c.Get(ctx, client.ObjectKeyFromObject(pf), pf); err != nil {
+			return err
+		}
+		if err := c.List(ctx, &arms, client.InNamespace(ns), client.MatchingLabels{v1alpha1.LabelPortfolio: pf.Name}); err != nil {
+			return err
+		}
+		ready := apimeta.IsStatusConditionTrue(pf.Status.Conditions, v1alpha1.ConditionReady)
+		if len(arms.Items) == 2 && ready {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("after %s: %d arms, conditions %+v", wait, len(arms.Items), pf.Status.Conditions)
+		}
 	}
 }
 
