@@ -52,6 +52,7 @@ manifests: $(CONTROLLER_GEN) ## Generate the CRDs (config/crd/bases) and RBAC (c
 	$(CONTROLLER_GEN) crd:allowDangerousTypes=true paths=./api/... output:crd:artifacts:config=config/crd/bases
 	@if ls controllers/*.go >/dev/null 2>&1; then \
 		$(CONTROLLER_GEN) rbac:roleName=promptfolio-manager paths=./controllers/... output:rbac:artifacts:config=config/rbac; fi
+	hack/sync-chart-crds.sh
 
 .PHONY: generate
 generate: $(CONTROLLER_GEN) ## Generate DeepCopy methods.
@@ -71,8 +72,8 @@ lint: $(GOLANGCI_LINT) ## Run golangci-lint (configuration in .golangci.yml).
 
 .PHONY: verify
 verify: manifests generate ## Fail when generated files are stale or code is not gofmt'ed; run go vet.
-	@stale=$$(git status --porcelain -- api config | grep -v '^??' || true); \
-	untracked=$$(git status --porcelain -- api config | grep '^??' || true); \
+	@stale=$$(git status --porcelain -- api config charts | grep -v '^??' || true); \
+	untracked=$$(git status --porcelain -- api config charts | grep '^??' || true); \
 	if [ -n "$$stale$$untracked" ]; then echo "generated files are stale; run 'make manifests generate' and commit:"; echo "$$stale$$untracked"; git diff --stat -- api config; exit 1; fi
 	@unformatted=$$(gofmt -s -l $$(git ls-files '*.go')); \
 	if [ -n "$$unformatted" ]; then echo "not gofmt'ed: $$unformatted"; exit 1; fi

@@ -16,6 +16,7 @@ import (
 
 	promptsv1alpha1 "github.com/promptfolio/promptfolio/api/v1alpha1"
 	"github.com/promptfolio/promptfolio/controllers"
+	pfwebhook "github.com/promptfolio/promptfolio/internal/webhook"
 )
 
 // newScheme returns a scheme with the Kubernetes built-in types and the promptfolio API.
@@ -33,6 +34,7 @@ type managerOptions struct {
 	leaderElect      bool
 	leaderElectionNS string
 	gracefulShutdown time.Duration
+	webhook          pfwebhook.Options
 	zap              zap.Options
 }
 
@@ -42,6 +44,7 @@ func (o *managerOptions) bind(fs *flag.FlagSet) {
 	fs.BoolVar(&o.leaderElect, "leader-elect", false, "elect a leader so that only one of several replicas reconciles (use it with more than one replica)")
 	fs.StringVar(&o.leaderElectionNS, "leader-election-namespace", "", "namespace of the leader election Lease (default: the pod's namespace)")
 	fs.DurationVar(&o.gracefulShutdown, "graceful-shutdown-timeout", 30*time.Second, "how long running reconciles may take to finish on SIGTERM")
+	o.webhook.BindFlags(fs)
 	o.zap.BindFlags(fs)
 	bindControllerFlags(fs)
 }
@@ -74,6 +77,9 @@ func runManager(ctx context.Context, args []string) error {
 	}
 	if err := setupControllers(mgr); err != nil {
 		return err
+	}
+	if err := pfwebhook.SetupWebhook(mgr, opts.webhook); err != nil {
+		return fmt.Errorf("setting up the sidecar injection webhook: %w", err)
 	}
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
 		return fmt.Errorf("adding health check: %w", err)
