@@ -8,10 +8,14 @@
 // write the arms' status.counters.writers under their own field managers; the controller never
 // sends that field, so the two writers never conflict.
 //
+// Entries of selector writers that are gone (crashed, so they did not fold their own) are folded
+// by reconcileWriters with internal/counters, under a field manager of their own; see writers.go.
+//
 // One reconcile has a fixed shape:
 //
 //	fetch → not found (forget metrics) → being deleted (nothing: arms are garbage-collected)
-//	→ snapshot → validate the evolution spec → reconcileArms → reconcileStatistics
+//	→ snapshot → validate the evolution spec → reconcileArms → reconcileWriters
+//	→ reconcileStatistics
 //	→ reconcileEvolution (skipped with a Stalled condition when the spec is invalid)
 //	→ apply changed arm statuses → apply the portfolio status when it changed.
 //

@@ -38,6 +38,12 @@ type PortfolioReconciler struct {
 	Now func() time.Time
 	// CycleTimeout bounds the mutator's work in one cycle.
 	CycleTimeout time.Duration
+	// Leases reads the selectors' writer Leases (see internal/counters). Nil turns off the
+	// folding of gone writers.
+	Leases client.Reader
+	// WriterGrace is how long a writer's Lease must be missing or expired before the controller
+	// folds its counter entries and deletes its Lease. Zero turns folding off.
+	WriterGrace time.Duration
 }
 
 // +kubebuilder:rbac:groups=prompts.promptfolio.dev,resources=promptportfolios,verbs=get;list;watch
@@ -59,6 +65,29 @@ type portfolioState struct {
 	summary      portfolioSummary
 	// nextCycle is when the schedule makes the next cycle due; zero when none is scheduled.
 	nextCycle time.Time
+	// nextWriterCheck is when a writer whose Lease expired within the grace may be folded, or a
+	// failed fold retried; zero when no such writer is known.
+	nextWriterCheck time.Time
+}
+
+// writerCheckAt asks for another look at the writers no later than t.
+func (s *portfolioState) writerCheckAt(t time.Time) {
+	if s.nextWriterCheck.IsZero() || t.Before(s.nextWriterCheck) {
+		s.nextWriterCheck = t
+	}
+}
+
+// requeueAt is when the portfolio must be reconciled again though nothing changes: the next
+// cycle or the next look at the writers, whichever comes first; zero when neither is due.
+func (s *portfolioState) requeueAt() time.Time {
+	switch {
+	case s.nextCycle.IsZero():
+		return s.nextWriterCheck
+	case s.nextWriterCheck.IsZero() || s.nextCycle.Before(s.nextWriterCheck):
+		return s.nextCycle
+	default:
+		return s.nextWriterCheck
+	}
 }
 
 // arm returns the arm with the given name, or nil.
@@ -107,6 +136,7 @@ func (r *PortfolioReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 	if err := r.reconcileArms(ctx, s); err != nil {
 		return ctrl.Result{}, err
 	}
+	r.reconcileWriters(ctx, s)
 	r.reconcileStatistics(s)
 	if specErr == nil {
 		if err := r.reconcileEvolution(ctx, s, cfg); err != nil {
@@ -134,10 +164,11 @@ func (r *PortfolioReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 		logger.Error(specErr, "invalid evolution spec; evolution is stalled until the spec changes")
 		return ctrl.Result{}, reconcile.TerminalError(specErr)
 	}
-	if s.nextCycle.IsZero() {
+	next := s.requeueAt()
+	if next.IsZero() {
 		return ctrl.Result{}, nil
 	}
-	return ctrl.Result{RequeueAfter: max(s.nextCycle.Sub(r.now()), time.Second)}, nil
+	return ctrl.Result{RequeueAfter: max(next.Sub(r.now()), time.Second)}, nil
 }
 
 // loadState lists the portfolio's arms (by label) and snapshots the controller's fields of each.

@@ -40,6 +40,10 @@ type Options struct {
 	// MaxConcurrentReconciles is the number of portfolios reconciled at once. Default
 	// DefaultMaxConcurrentReconciles.
 	MaxConcurrentReconciles int
+	// WriterGrace is how long a selector's writer Lease must be missing or expired before the
+	// controller folds the writer's counter entries into their arms' bases and deletes the Lease.
+	// Default DefaultWriterGrace; negative turns folding off.
+	WriterGrace time.Duration
 	// OpenAI tunes the retries of the OpenAI-compatible mutator.
 	OpenAI OpenAITuning
 	// NewMutator replaces the built-in mutator factory (tests use it to inject faults).
@@ -61,6 +65,7 @@ func SetupWithManager(mgr ctrl.Manager, opts Options) error {
 	opts.StatisticsInterval = orDefault(opts.StatisticsInterval, DefaultStatisticsInterval)
 	opts.CycleTimeout = orDefault(opts.CycleTimeout, DefaultCycleTimeout)
 	opts.MaxConcurrentReconciles = orDefault(opts.MaxConcurrentReconciles, DefaultMaxConcurrentReconciles)
+	opts.WriterGrace = orDefault(opts.WriterGrace, DefaultWriterGrace)
 	if opts.NewMutator == nil {
 		opts.NewMutator = NewMutatorFactory(opts.OpenAI)
 	}
@@ -76,6 +81,10 @@ func SetupWithManager(mgr ctrl.Manager, opts Options) error {
 	if err != nil {
 		return fmt.Errorf("creating the controller's client: %w", err)
 	}
+	leases, err := newWriterLeaseCache(mgr)
+	if err != nil {
+		return err
+	}
 	r := &PortfolioReconciler{
 		Client:       c,
 		APIReader:    mgr.GetAPIReader(),
@@ -84,6 +93,8 @@ func SetupWithManager(mgr ctrl.Manager, opts Options) error {
 		NewMutator:   opts.NewMutator,
 		Now:          opts.Now,
 		CycleTimeout: opts.CycleTimeout,
+		Leases:       leases,
+		WriterGrace:  opts.WriterGrace,
 	}
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("promptportfolio").

@@ -299,12 +299,18 @@ func kstatusOf(t *testing.T, pf *promptsv1alpha1.PromptPortfolio) status.Status 
 // of its own entry in status.counters.writers under its own field manager.
 func flush(t *testing.T, ns, arm, writer string, successes, failures int64) {
 	t.Helper()
+	flushAt(t, ns, arm, writer, successes, failures, time.Now())
+}
+
+// flushAt is flush with the entry's updateTime set to at.
+func flushAt(t *testing.T, ns, arm, writer string, successes, failures int64, at time.Time) {
+	t.Helper()
 	body, err := json.Marshal(map[string]any{
 		"apiVersion": promptsv1alpha1.GroupVersion.String(), "kind": "PromptArm",
 		"metadata": map[string]any{"name": arm, "namespace": ns},
 		"status": map[string]any{"counters": map[string]any{"writers": []map[string]any{{
 			"writer": writer, "successes": successes, "failures": failures,
-			"updateTime": time.Now().UTC().Format(time.RFC3339),
+			"updateTime": at.UTC().Format(time.RFC3339),
 		}}}},
 	})
 	if err != nil {

@@ -75,11 +75,20 @@ var (
 		Namespace: namespace, Name: "status_writes_total",
 		Help: "Status writes the controller sent, by kind (PromptArm, PromptPortfolio).",
 	}, []string{"kind"})
+	writerFolds = prometheus.NewCounter(prometheus.CounterOpts{
+		Namespace: namespace, Name: "writer_folds_total",
+		Help: "Counter entries of gone selector writers that the controller folded into their arm's base.",
+	})
+	writerLeasesDeleted = prometheus.NewCounter(prometheus.CounterOpts{
+		Namespace: namespace, Name: "writer_leases_deleted_total",
+		Help: "Expired selector writer Leases that the controller deleted.",
+	})
 )
 
 func init() {
 	crmetrics.Registry.MustRegister(armMean, armAlpha, armBeta, armProbBest,
-		cycles, cycleDuration, retirements, mutations, mutationDuration, llmCalls, llmDuration, statusWrites)
+		cycles, cycleDuration, retirements, mutations, mutationDuration, llmCalls, llmDuration, statusWrites,
+		writerFolds, writerLeasesDeleted)
 }
 
 // ArmSample is what the gauges show of one arm.
@@ -160,9 +169,21 @@ func StatusWrite(kind string) { statusWrites.WithLabelValues(kind).Inc() }
 
 // StatusWrites returns the number of status writes of a kind counted so far, for benchmarks and
 // tests.
-func StatusWrites(kind string) float64 {
+func StatusWrites(kind string) float64 { return counterValue(statusWrites.WithLabelValues(kind)) }
+
+// WriterFolded counts one folded counter entry of a gone writer.
+func WriterFolded() { writerFolds.Inc() }
+
+// WriterFolds returns the number of folded entries counted so far, for tests.
+func WriterFolds() float64 { return counterValue(writerFolds) }
+
+// WriterLeaseDeleted counts one deleted writer Lease.
+func WriterLeaseDeleted() { writerLeasesDeleted.Inc() }
+
+// counterValue reads a counter; 0 when it cannot be read.
+func counterValue(c prometheus.Counter) float64 {
 	var m dto.Metric
-	if err := statusWrites.WithLabelValues(kind).Write(&m); err != nil {
+	if err := c.Write(&m); err != nil {
 		return 0
 	}
 	return m.GetCounter().GetValue()
