@@ -20,8 +20,10 @@ type portfolioSummary struct {
 
 // computeStatistics fills the controller's derived fields in every arm's status — totals,
 // posterior alpha and beta, mean, 95% credible interval, P(best) among the Active arms, traffic
-// share — and returns the portfolio's summary. An arm without a phase becomes Active. Derived
-// numbers are rounded to 6 decimals; alpha and beta are exact.
+// share — and returns the portfolio's summary. An arm without a phase becomes Active. Every
+// number written, alpha and beta included, is rounded to 6 decimals, so that a fractional prior
+// plus counts shows as 99.132213, not 99.13221300000001; the statistics themselves are computed
+// from the unrounded posterior.
 //
 // The traffic share is the arm's share of all trials the portfolio's arms have counted.
 func computeStatistics(arms []*promptsv1alpha1.PromptArm) portfolioSummary {
@@ -38,7 +40,7 @@ func computeStatistics(arms []*promptsv1alpha1.PromptArm) portfolioSummary {
 		st.Successes, st.Failures = armTotals(st.Counters)
 		st.Trials = st.Successes + st.Failures
 		p := armPosterior(arm)
-		st.Alpha, st.Beta = p.Alpha, p.Beta
+		st.Alpha, st.Beta = round6(p.Alpha), round6(p.Beta)
 		st.Mean = round6(p.Mean())
 		lo, hi := p.CredibleInterval(defaultCredibleLevel)
 		st.CredibleInterval = &promptsv1alpha1.CredibleInterval{Level: defaultCredibleLevel, Lower: round6(lo), Upper: round6(hi)}

@@ -97,7 +97,7 @@ func TestComputeStatistics(t *testing.T) {
 		t.Errorf("P(best) a=%v b=%v", arms[0].Status.ProbBest, b.ProbBest)
 	}
 	for _, a := range arms {
-		for _, v := range []float64{a.Status.Mean, a.Status.ProbBest, a.Status.CredibleInterval.Lower, a.Status.CredibleInterval.Upper, a.Status.TrafficShare} {
+		for _, v := range []float64{a.Status.Alpha, a.Status.Beta, a.Status.Mean, a.Status.ProbBest, a.Status.CredibleInterval.Lower, a.Status.CredibleInterval.Upper, a.Status.TrafficShare} {
 			if v != round6(v) {
 				t.Errorf("%s: %v is not rounded to 6 decimals", a.Name, v)
 			}
@@ -108,6 +108,27 @@ func TestComputeStatistics(t *testing.T) {
 	computeStatistics(arms)
 	if after := controllerArmStatus(&arms[0].Status); *before.CredibleInterval != *after.CredibleInterval || before.Mean != after.Mean {
 		t.Errorf("recomputation changed the status: %+v -> %+v", before, after)
+	}
+}
+
+// TestStatisticsRoundAlphaBeta checks that a fractional prior plus counts is written without
+// float noise, while the derived numbers come from the unrounded posterior.
+func TestStatisticsRoundAlphaBeta(t *testing.T) {
+	a := &promptsv1alpha1.PromptArm{ObjectMeta: metav1.ObjectMeta{Name: "a"}}
+	// A prior computed for a child, a few ulps above 0.132213.
+	a.Spec.Prior = promptsv1alpha1.BetaPrior{Alpha: 0.13221300000000014, Beta: 0.7}
+	a.Status.Counters = &promptsv1alpha1.RewardCounters{Base: promptsv1alpha1.RewardCount{Successes: 99, Failures: 2}}
+	if noisy := a.Spec.Prior.Alpha + 99; noisy == 99.132213 {
+		t.Fatalf("the example lost its float noise: %v", noisy)
+	}
+	computeStatistics([]*promptsv1alpha1.PromptArm{a})
+	st := a.Status
+	if st.Alpha != 99.132213 || st.Beta != 2.7 {
+		t.Errorf("alpha %v beta %v, want 99.132213 and 2.7", st.Alpha, st.Beta)
+	}
+	p := armPosterior(a)
+	if st.Mean != round6(p.Mean()) || p.Alpha != a.Spec.Prior.Alpha+99 {
+		t.Errorf("mean %v from posterior %+v", st.Mean, p)
 	}
 }
 
