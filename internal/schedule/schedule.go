@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"math"
 	"strings"
 	"time"
 
@@ -73,7 +74,9 @@ func (s Schedule) Interval() (time.Duration, bool) { return s.interval, s.interv
 // activation strictly after base, in UTC, without jitter: a cron time is a time a person chose.
 func (s Schedule) Next(base time.Time, key string) time.Time {
 	if s.interval > 0 {
-		return base.Add(s.interval + Jitter(key, base, time.Duration(float64(s.interval)*MaxJitterFraction)))
+		jitter := Jitter(key, base, time.Duration(float64(s.interval)*MaxJitterFraction))
+		// The sum saturates instead of wrapping around for intervals near the longest duration.
+		return base.Add(s.interval + min(jitter, math.MaxInt64-s.interval))
 	}
 	if s.cron == nil {
 		return time.Time{}
