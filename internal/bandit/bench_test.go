@@ -44,6 +44,31 @@ func measureCPU(b *testing.B, loop func()) {
 var sinkFloat float64
 var sinkInt int
 
+var sinkUint uint64
+
+// BenchmarkGenerator times the bare generators, a yardstick for the machine:
+// on an idle core one word costs one to a few nanoseconds.
+func BenchmarkGenerator(b *testing.B) {
+	b.Run("math-rand-PCG", func(b *testing.B) {
+		g := rand.NewPCG(1, 2)
+		measureCPU(b, func() {
+			for b.Loop() {
+				sinkUint = g.Uint64()
+			}
+		})
+	})
+	b.Run("own-xoroshiro128++", func(b *testing.B) {
+		g := newXoro(1)
+		measureCPU(b, func() {
+			var u uint64
+			for b.Loop() {
+				u, g = g.next()
+			}
+			sinkUint = u
+		})
+	})
+}
+
 func BenchmarkBetaSample(b *testing.B) {
 	for _, p := range []Posterior{{1.5, 2.5}, {101, 901}, {0.5, 0.7}} {
 		name := fmt.Sprintf("a=%g,b=%g", p.Alpha, p.Beta)
@@ -52,6 +77,15 @@ func BenchmarkBetaSample(b *testing.B) {
 			measureCPU(b, func() {
 				for b.Loop() {
 					sinkFloat = r.Beta(p.Alpha, p.Beta)
+				}
+			})
+		})
+		b.Run("own-prepared/"+name, func(b *testing.B) {
+			r := NewRandSeed(1)
+			pp := p.Prepare()
+			measureCPU(b, func() {
+				for b.Loop() {
+					sinkFloat = r.PreparedBeta(&pp)
 				}
 			})
 		})
@@ -74,6 +108,15 @@ func BenchmarkDraw(b *testing.B) {
 			measureCPU(b, func() {
 				for b.Loop() {
 					sinkInt = s.Draw(arms)
+				}
+			})
+		})
+		b.Run(fmt.Sprintf("K=%d/serial-prepared", k), func(b *testing.B) {
+			s := NewSampler(1)
+			prepared := PrepareAll(nil, arms)
+			measureCPU(b, func() {
+				for b.Loop() {
+					sinkInt = s.DrawPrepared(prepared)
 				}
 			})
 		})

@@ -10,90 +10,156 @@ import (
 // Rand draws Beta variates and Thompson samples from one random source.
 // A Rand is not safe for concurrent use; give each goroutine its own, or use
 // a Sampler.
+//
+// A Rand made by NewRandSeed runs the package's own generator as a concrete
+// type, so that the hot path makes no interface calls; a Rand made by
+// NewRand reads the given Source through its interface. Both go through the
+// same sampling code: given the same stream of words they return the same
+// variates.
 type Rand struct {
-	rng *rand.Rand
+	s stream
 }
 
 // NewRand returns a Rand that reads its randomness from src.
 func NewRand(src rand.Source) *Rand {
-	return &Rand{rng: rand.New(src)}
+	return &Rand{s: stream{src: src}}
 }
 
-// NewRandSeed returns a Rand on a PCG generator seeded with seed.
+// NewRandSeed returns a Rand on the package's own xoroshiro128++ generator
+// seeded with seed.
 func NewRandSeed(seed uint64) *Rand {
-	return NewRand(rand.NewPCG(seed, splitmix64(seed)))
-}
-
-// uniformOpen returns a uniform variate in the open interval (0, 1).
-func (r *Rand) uniformOpen() float64 {
-	return (float64(r.rng.Uint64()>>11) + 0.5) * (1.0 / (1 << 53))
+	return &Rand{s: stream{gen: newXoro(seed)}}
 }
 
 // Gamma returns a Gamma(shape, 1) variate. It returns NaN when shape is not
 // finite and positive.
 func (r *Rand) Gamma(shape float64) float64 {
+	var v float64
 	switch {
 	case shape >= 1 && shape < math.Inf(1):
-		return r.gammaAtLeastOne(shape)
+		g := newGammaShape(shape)
+		v, r.s = gamma(r.s, &g)
+		return v
 	case shape > 0:
-		return math.Exp(r.logGammaBelowOne(shape))
+		g := newGammaShape(shape + 1)
+		v, r.s = logGamma(r.s, &g, 1/shape)
+		return math.Exp(v)
 	}
 	return math.NaN()
 }
 
-// gammaAtLeastOne is the Marsaglia–Tsang squeeze-and-reject method for
-// shape ≥ 1.
-func (r *Rand) gammaAtLeastOne(shape float64) float64 {
-	d := shape - 1.0/3
-	c := 1 / math.Sqrt(9*d)
-	for {
-		x := r.rng.NormFloat64()
-		v := 1 + c*x
-		if v <= 0 {
-			continue
-		}
-		v = v * v * v
-		u := r.uniformOpen()
-		x2 := x * x
-		if u < 1-0.0331*x2*x2 {
-			return d * v
-		}
-		if math.Log(u) < 0.5*x2+d*(1-v+math.Log(v)) {
-			return d * v
-		}
-	}
+// largeShapeMax bounds the shapes that Beta variates take by the direct
+// product form (see betaM); beyond it, cubes of the candidates could
+// overflow, and logarithms are used instead.
+const largeShapeMax = 1e100
+
+// Prepared is a posterior with the constants of its two gamma samplers
+// computed once (Posterior.Prepare). A caller that draws many times from the
+// same posteriors, such as a Thompson-sampling server between updates of the
+// counts, can keep a []Prepared and call DrawPrepared, which saves two
+// square roots per arm and draw. The zero value is an invalid arm.
+type Prepared struct {
+	x, y gammaShape
+	// invX and invY are 1/shape for a shape below one (x or y then holds
+	// the constants of shape+1, see Rand.Gamma), zero otherwise.
+	invX, invY float64
+	kind       preparedKind
 }
 
-// logGammaBelowOne returns the logarithm of a Gamma(shape, 1) variate for
-// 0 < shape < 1, using Gamma(shape) = Gamma(shape+1)·U^(1/shape). Working in
-// logarithms keeps tiny shapes from underflowing to zero.
-func (r *Rand) logGammaBelowOne(shape float64) float64 {
-	return math.Log(r.gammaAtLeastOne(shape+1)) + math.Log(r.uniformOpen())/shape
+type preparedKind uint8
+
+const (
+	preparedInvalid preparedKind = iota
+	preparedLarge                // both shapes in [1, largeShapeMax]
+	preparedLog                  // otherwise: compare the gammas in logarithms
+)
+
+// large reports whether both shapes of a valid posterior can take the
+// direct product form.
+func (p Posterior) large() bool {
+	return p.Alpha >= 1 && p.Beta >= 1 && p.Alpha <= largeShapeMax && p.Beta <= largeShapeMax
+}
+
+// Prepare returns the posterior with its sampling constants computed. An
+// invalid posterior (see Valid) gives an arm that DrawPrepared never picks
+// and PreparedBeta samples as NaN.
+func (p Posterior) Prepare() Prepared {
+	switch {
+	case !p.Valid():
+		return Prepared{}
+	case p.large():
+		return Prepared{x: newGammaShape(p.Alpha), y: newGammaShape(p.Beta), kind: preparedLarge}
+	}
+	out := Prepared{kind: preparedLog}
+	out.x, out.invX = boostShape(p.Alpha)
+	out.y, out.invY = boostShape(p.Beta)
+	return out
+}
+
+// PrepareAll returns the prepared form of every arm, appended to dst[:0].
+func PrepareAll(dst []Prepared, arms []Posterior) []Prepared {
+	dst = dst[:0]
+	for _, a := range arms {
+		dst = append(dst, a.Prepare())
+	}
+	return dst
+}
+
+// boostShape returns the gamma constants for shape a and zero when a ≥ 1,
+// or those of a+1 and 1/a when a < 1.
+func boostShape(a float64) (gammaShape, float64) {
+	if a >= 1 {
+		return newGammaShape(a), 0
+	}
+	return newGammaShape(a + 1), 1 / a
+}
+
+// betaPrepared returns a Beta variate from a prepared posterior, NaN for an
+// invalid one.
+func betaPrepared(st stream, p *Prepared) (float64, stream) {
+	switch p.kind {
+	case preparedLarge:
+		return betaM(st, &p.x, &p.y)
+	case preparedLog:
+		return betaLog(st, p)
+	}
+	return math.NaN(), st
+}
+
+// betaLog returns a Beta variate by comparing the two gammas in logarithms,
+// so that neither underflows or overflows: 1/(1 + Y/X).
+func betaLog(st stream, p *Prepared) (float64, stream) {
+	var lx, ly float64
+	lx, st = logGamma(st, &p.x, p.invX)
+	ly, st = logGamma(st, &p.y, p.invY)
+	return 1 / (1 + math.Exp(ly-lx)), st
+}
+
+// PreparedBeta returns a Beta variate from a prepared posterior; it has the
+// distribution of Beta(Alpha, Beta) and is NaN for an invalid arm.
+func (r *Rand) PreparedBeta(p *Prepared) float64 {
+	var v float64
+	v, r.s = betaPrepared(r.s, p)
+	return v
 }
 
 // Beta returns a Beta(a, b) variate as X/(X+Y) with X ~ Gamma(a) and
 // Y ~ Gamma(b). It returns NaN when a or b is not finite and positive.
 func (r *Rand) Beta(a, b float64) float64 {
-	if a >= 1 && b >= 1 && a < math.Inf(1) && b < math.Inf(1) {
-		x := r.gammaAtLeastOne(a)
-		y := r.gammaAtLeastOne(b)
-		return x / (x + y)
-	}
-	if !(a > 0 && b > 0 && a < math.Inf(1) && b < math.Inf(1)) {
-		return math.NaN()
-	}
-	// A shape below one: compare the gammas by their logarithms so that
-	// neither underflows, then return 1/(1+Y/X).
-	lx, ly := r.logGamma(a), r.logGamma(b)
-	return 1 / (1 + math.Exp(ly-lx))
+	var v float64
+	v, r.s = beta(r.s, Posterior{a, b})
+	return v
 }
 
-// logGamma returns the logarithm of a Gamma(shape, 1) variate, shape > 0.
-func (r *Rand) logGamma(shape float64) float64 {
-	if shape >= 1 {
-		return math.Log(r.gammaAtLeastOne(shape))
+// beta returns a Beta variate from an unprepared posterior; the common case
+// computes only the two square roots it needs.
+func beta(st stream, p Posterior) (float64, stream) {
+	if p.large() {
+		gx, gy := newGammaShape(p.Alpha), newGammaShape(p.Beta)
+		return betaM(st, &gx, &gy)
 	}
-	return r.logGammaBelowOne(shape)
+	pp := p.Prepare()
+	return betaPrepared(st, &pp)
 }
 
 // Draw performs one Thompson-sampling step: it draws one Beta variate from
@@ -101,13 +167,33 @@ func (r *Rand) logGamma(shape float64) float64 {
 // (see Posterior.Valid) are never chosen. Draw returns -1 when arms is empty
 // or no arm is valid.
 func (r *Rand) Draw(arms []Posterior) int {
+	st := r.s
 	best, bestValue := -1, math.Inf(-1)
 	for i, arm := range arms {
-		v := r.Beta(arm.Alpha, arm.Beta)
+		var v float64
+		v, st = beta(st, arm)
 		if v > bestValue { // NaN never compares greater
 			best, bestValue = i, v
 		}
 	}
+	r.s = st
+	return best
+}
+
+// DrawPrepared is Draw on prepared arms: the same distribution of choices,
+// and the same choices as Draw on the posteriors for the same stream, without
+// recomputing the sampling constants.
+func (r *Rand) DrawPrepared(arms []Prepared) int {
+	st := r.s
+	best, bestValue := -1, math.Inf(-1)
+	for i := range arms {
+		var v float64
+		v, st = betaPrepared(st, &arms[i])
+		if v > bestValue { // NaN never compares greater
+			best, bestValue = i, v
+		}
+	}
+	r.s = st
 	return best
 }
 
@@ -164,6 +250,15 @@ func (s *Sampler) Beta(a, b float64) float64 {
 func (s *Sampler) Draw(arms []Posterior) int {
 	r, primary := s.acquire()
 	i := r.Draw(arms)
+	s.release(r, primary)
+	return i
+}
+
+// DrawPrepared performs one Thompson-sampling step on prepared arms; see
+// Rand.DrawPrepared.
+func (s *Sampler) DrawPrepared(arms []Prepared) int {
+	r, primary := s.acquire()
+	i := r.DrawPrepared(arms)
 	s.release(r, primary)
 	return i
 }
