@@ -209,8 +209,8 @@ func TestStatisticsCoalesceCounterFlushes(t *testing.T) {
 			t.Errorf("%s: the selectors' entries were disturbed: %+v", a.Name, st.Counters)
 		}
 		for _, mf := range a.ManagedFields {
-			if mf.Manager == promptsv1alpha1.FieldManagerController && mf.FieldsV1 != nil && strings.Contains(string(mf.FieldsV1.Raw), `"f:counters"`) {
-				t.Errorf("%s: the controller's field manager owns counters: %s", a.Name, mf.FieldsV1.Raw)
+			if mf.Manager == promptsv1alpha1.FieldManagerController && mf.FieldsV1 != nil && strings.Contains(mf.FieldsV1.GetRawString(), `"f:counters"`) {
+				t.Errorf("%s: the controller's field manager owns counters: %s", a.Name, mf.FieldsV1.GetRawString())
 			}
 		}
 	}

@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	dto "github.com/prometheus/client_model/go"
 	crmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	promptsv1alpha1 "github.com/promptfolio/promptfolio/api/v1alpha1"
@@ -135,7 +134,7 @@ func cycleHistogram(t *testing.T) (sum, count float64) {
 	}
 	for _, f := range families {
 		if f.GetName() == "promptfolio_evolution_cycle_duration_seconds" {
-			var h *dto.Histogram = f.GetMetric()[0].GetHistogram()
+			h := f.GetMetric()[0].GetHistogram()
 			return h.GetSampleSum(), float64(h.GetSampleCount())
 		}
 	}

@@ -171,7 +171,7 @@ func seeds(pairs ...string) []promptsv1alpha1.SeedPrompt {
 }
 
 // createPortfolio creates a portfolio with the given seeds and a spec edited by edit.
-func createPortfolio(t *testing.T, ns, name string, prompts []promptsv1alpha1.SeedPrompt, edit func(*promptsv1alpha1.PromptPortfolioSpec)) *promptsv1alpha1.PromptPortfolio {
+func createPortfolio(t *testing.T, ns, name string, prompts []promptsv1alpha1.SeedPrompt, edit func(*promptsv1alpha1.PromptPortfolioSpec)) {
 	t.Helper()
 	pf := &promptsv1alpha1.PromptPortfolio{
 		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns},
@@ -184,7 +184,6 @@ func createPortfolio(t *testing.T, ns, name string, prompts []promptsv1alpha1.Se
 	if err := env.Client.Create(context.Background(), pf); err != nil {
 		t.Fatal(err)
 	}
-	return pf
 }
 
 // updatePortfolio reads the portfolio, edits it and writes it back, retrying on conflicts.
