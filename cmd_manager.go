@@ -109,6 +109,8 @@ func bindControllerFlags(fs *flag.FlagSet) {
 		"first wait before retrying a failed LLM call, doubling afterwards (0: the built-in default of 1s)")
 	fs.DurationVar(&o.OpenAI.MaxBackoff, "llm-max-backoff", 0,
 		"longest wait between LLM retries; a Retry-After asking for more ends the attempt (0: the built-in default of 1m)")
+	fs.DurationVar(&o.WriterGrace, "writer-grace", controllers.DefaultWriterGrace,
+		"how long a selector's writer Lease must be missing or expired before its counter entries are folded into the base and the Lease deleted; negative turns folding off")
 }
 
 // setupControllers registers the reconcilers with the manager.
