@@ -4,8 +4,12 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"math"
 	"os"
+	"runtime/debug"
 	"strings"
+
+	"k8s.io/apimachinery/pkg/api/resource"
 
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
@@ -18,11 +22,17 @@ import (
 
 // selectorOptions are the flags of `promptfolio selector`.
 type selectorOptions struct {
-	cfg        selector.Config
-	portfolios string
-	kubeconfig string
-	zap        zap.Options
+	cfg         selector.Config
+	portfolios  string
+	kubeconfig  string
+	memoryLimit string
+	zap         zap.Options
 }
+
+// defaultSelectorMemoryLimit is the Go runtime's soft memory limit of a selector when neither
+// --memory-limit nor $GOMEMLIMIT sets one. It bounds the heap, stacks and runtime metadata, not
+// the binary's mapped code; see the Selector section of docs/benchmarks.md.
+const defaultSelectorMemoryLimit = "24Mi"
 
 func (o *selectorOptions) bind(fs *flag.FlagSet) {
 	ns := os.Getenv("POD_NAMESPACE")
@@ -43,6 +53,7 @@ func (o *selectorOptions) bind(fs *flag.FlagSet) {
 	fs.Int64Var(&c.FlushAfter, "flush-after", 0, "rewards that start a flush before the interval ends (default 20000)")
 	fs.DurationVar(&c.LeaseDuration, "lease-duration", 0, "duration of the writer Lease, renewed every third (default 30s)")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 0, "bound of the final flush and fold on SIGTERM (default 25s)")
+	fs.StringVar(&o.memoryLimit, "memory-limit", "", "soft memory limit of the Go runtime as a quantity (e.g. 24Mi, 64Mi; 0 turns it off); default: $GOMEMLIMIT when set, else "+defaultSelectorMemoryLimit)
 	fs.StringVar(&o.kubeconfig, "kubeconfig", "", "kubeconfig file (default: $KUBECONFIG or in-cluster)")
 	o.zap.BindFlags(fs)
 }
@@ -61,9 +72,15 @@ func runSelector(ctx context.Context, args []string) error {
 	}
 	logger := zap.New(zap.UseFlagOptions(&opts.zap)).WithName("selector")
 	ctrl.SetLogger(logger)
+	limit, err := setMemoryLimit(opts.memoryLimit, os.Getenv("GOMEMLIMIT") != "")
+	if err != nil {
+		return err
+	}
+	if limit < math.MaxInt64 {
+		logger.V(1).Info("soft memory limit", "bytes", limit)
+	}
 
 	var cfg *rest.Config
-	var err error
 	if opts.kubeconfig != "" {
 		cfg, err = clientcmd.BuildConfigFromFlags("", opts.kubeconfig)
 	} else {
@@ -77,4 +94,30 @@ func runSelector(ctx context.Context, args []string) error {
 		return err
 	}
 	return sel.Run(log.IntoContext(ctx, logger))
+}
+
+// setMemoryLimit sets the Go runtime's soft memory limit from the --memory-limit value and returns
+// the limit in effect. An empty value keeps a limit the runtime took from $GOMEMLIMIT (envSet)
+// and otherwise applies defaultSelectorMemoryLimit; "0" turns the limit off. The limit is soft:
+// above it the garbage collector runs more often, bounded by the runtime to about half the CPU.
+func setMemoryLimit(value string, envSet bool) (int64, error) {
+	if value == "" {
+		if envSet {
+			return debug.SetMemoryLimit(-1), nil
+		}
+		value = defaultSelectorMemoryLimit
+	}
+	q, err := resource.ParseQuantity(value)
+	if err != nil {
+		return 0, fmt.Errorf("--memory-limit %q: %w", value, err)
+	}
+	n := q.Value()
+	if n < 0 {
+		return 0, fmt.Errorf("--memory-limit %q is negative", value)
+	}
+	if n == 0 {
+		n = math.MaxInt64
+	}
+	debug.SetMemoryLimit(n)
+	return n, nil
 }

@@ -181,7 +181,8 @@ func (a *api) draw(w http.ResponseWriter, r *http.Request) {
 	}
 	arm := arms[i]
 	buf := a.buffers.Get().(*buffers)
-	b := append(buf.out[:0], '{')
+	b := buf.out[:0]
+	b = append(b, '{')
 	b = append(b, arm.entry...)
 	b = append(b, `,"decision":"`...)
 	b = appendToken(b, &buf.scratch, key, Decision{Portfolio: p.name, Arm: arm.name, IssuedAt: a.now(), Nonce: rand.Uint64()})

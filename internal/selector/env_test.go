@@ -3,16 +3,17 @@ package selector_test
 import (
 	"testing"
 
-	"github.com/promptfolio/promptfolio/internal/selector/selectortest"
+	"github.com/promptfolio/promptfolio/internal/testenv"
 )
 
-// startControlPlane starts a control plane for one test and stops it at the end.
-func startControlPlane(t *testing.T) *selectortest.ControlPlane {
+// startControlPlane starts etcd and kube-apiserver with the CRDs of config/crd/bases for one test
+// and stops them at the end. A CRD that does not install fails the test.
+func startControlPlane(t *testing.T) *testenv.Env {
 	t.Helper()
-	cp, err := selectortest.Start(t.Logf)
+	env, err := testenv.Start(testenv.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = cp.Stop() })
-	return cp
+	t.Cleanup(func() { _ = env.Stop() })
+	return env
 }

@@ -207,7 +207,9 @@ func New(cfg Config, restCfg *rest.Config, scheme *runtime.Scheme) (*Selector, e
 		return cache.New(restCfg, cache.Options{
 			Scheme:            scheme,
 			DefaultNamespaces: map[string]cache.Config{cfg.Namespace: {}},
-			ByObject:          map[client.Object]cache.ByObject{&v1alpha1.PromptArm{}: {Label: sel}},
+			// Only the arms of the served portfolios are listed and watched, and each is cut down
+			// to what draws and rewards read before it is stored.
+			ByObject: map[client.Object]cache.ByObject{&v1alpha1.PromptArm{}: {Label: sel, Transform: trimArm}},
 			// Every writer adds a managedFields entry; the selector never reads them.
 			DefaultTransform: cache.TransformStripManagedFields(),
 		})
@@ -469,6 +471,26 @@ func (s *Selector) shutdown(logger logr.Logger, srv *http.Server, stopWork conte
 	s.keyWG.Wait()
 	logger.Info("selector stopped", "pending", s.pendingTotal(), "foldFailures", len(failed))
 	return errors.Join(errs...)
+}
+
+// trimArm is the cache transform of PromptArms: it keeps only the fields the registry reads
+// (name, namespace, labels, resource version, portfolio, prompt, prior, phase and counters), so
+// that annotations such as kubectl's last-applied configuration, managedFields, the origin and the
+// controller's derived statistics are not held in memory. Other objects pass unchanged.
+func trimArm(obj any) (any, error) {
+	arm, ok := obj.(*v1alpha1.PromptArm)
+	if !ok {
+		return obj, nil
+	}
+	return &v1alpha1.PromptArm{
+		TypeMeta: arm.TypeMeta,
+		ObjectMeta: metav1.ObjectMeta{
+			Name: arm.Name, Namespace: arm.Namespace, UID: arm.UID,
+			ResourceVersion: arm.ResourceVersion, Labels: arm.Labels,
+		},
+		Spec:   v1alpha1.PromptArmSpec{Portfolio: arm.Spec.Portfolio, Prompt: arm.Spec.Prompt, Prior: arm.Spec.Prior},
+		Status: v1alpha1.PromptArmStatus{Phase: arm.Status.Phase, Counters: arm.Status.Counters},
+	}, nil
 }
 
 func (s *Selector) observe(obj any) {

@@ -149,7 +149,7 @@ func (c *Client) Reward(ctx context.Context, decision string, success bool) erro
 				pinned = c.writer
 				c.mu.Unlock()
 				if pinned == "" {
-					return false, fmt.Errorf("%w: %v", ErrOutcomeUnknown, err)
+					return false, fmt.Errorf("%w: %w", ErrOutcomeUnknown, err)
 				}
 			}
 			return true, err

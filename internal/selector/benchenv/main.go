@@ -32,7 +32,7 @@ import (
 
 	"github.com/promptfolio/promptfolio/api/v1alpha1"
 	"github.com/promptfolio/promptfolio/internal/selector/faultproxy"
-	"github.com/promptfolio/promptfolio/internal/selector/selectortest"
+	"github.com/promptfolio/promptfolio/internal/testenv"
 	"github.com/promptfolio/promptfolio/pkg/client"
 )
 
@@ -76,7 +76,7 @@ func main() {
 func runEnv(dir, addr string) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	cp, err := selectortest.Start(func(f string, a ...any) { fmt.Fprintf(os.Stderr, f+"\n", a...) })
+	cp, err := testenv.Start(testenv.Options{})
 	if err != nil {
 		return err
 	}

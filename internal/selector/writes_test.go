@@ -1,0 +1,253 @@
+package selector_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"go.uber.org/zap/zapcore"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+
+	"github.com/promptfolio/promptfolio/api/v1alpha1"
+	"github.com/promptfolio/promptfolio/internal/counters"
+	"github.com/promptfolio/promptfolio/internal/selector"
+	"github.com/promptfolio/promptfolio/internal/selector/faultproxy"
+)
+
+// TestWritesPerFlushInterval measures how many status writes the API server receives per arm and
+// flush interval while rewards arrive at a paced rate, and checks that the totals written equal
+// the rewards acknowledged. Rewards go through the selector's HTTP handler in process (the same
+// code a request takes after the server has read it), so the rate does not depend on how fast a
+// load generator can open requests on the machine. Writes are counted by a proxy in front of a
+// real API server and by the selector's own write metric.
+//
+// It starts a control plane and runs for a while, so it only runs when SELECTOR_WRITES is set:
+//
+//	SELECTOR_WRITES=1 go test ./internal/selector -run TestWritesPerFlushInterval -v
+//
+// SELECTOR_WRITES_RATES (default "100,10000") lists the rewards per second and
+// SELECTOR_WRITES_INTERVALS (default 10) the flush intervals of 1 s measured at each rate.
+func TestWritesPerFlushInterval(t *testing.T) {
+	if os.Getenv("SELECTOR_WRITES") == "" {
+		t.Skip("set SELECTOR_WRITES=1 to measure API-server writes per arm per flush interval")
+	}
+	const (
+		armCount = 10
+		interval = time.Second
+	)
+	rates := []int{100, 10000}
+	if v := os.Getenv("SELECTOR_WRITES_RATES"); v != "" {
+		rates = nil
+		for _, f := range strings.Split(v, ",") {
+			r, err := strconv.Atoi(strings.TrimSpace(f))
+			if err != nil || r <= 0 {
+				t.Fatalf("SELECTOR_WRITES_RATES: %q is not a positive rate", f)
+			}
+			rates = append(rates, r)
+		}
+	}
+	intervals := 10
+	if v, err := strconv.Atoi(os.Getenv("SELECTOR_WRITES_INTERVALS")); err == nil && v > 0 {
+		intervals = v
+	}
+
+	log.SetLogger(zap.New(zap.Level(zapcore.Level(zapLevel()))))
+	env := startControlPlane(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	ns, err := env.CreateNamespace(ctx, "writes")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range armCount {
+		arm := &v1alpha1.PromptArm{
+			ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("pf-arm%d", i), Namespace: ns, Labels: map[string]string{selector.PortfolioLabel: "pf"}},
+			Spec:       v1alpha1.PromptArmSpec{Portfolio: "pf", Prompt: fmt.Sprintf("Prompt %d.", i)},
+		}
+		if err := env.Client.Create(ctx, arm); err != nil {
+			t.Fatal(err)
+		}
+	}
+	proxy, err := faultproxy.Start(env.Config, faultproxy.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer proxy.Close()
+	keyFile := filepath.Join(t.TempDir(), "key")
+	if err := os.WriteFile(keyFile, []byte(base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{7}, 32))), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	sel, err := selector.New(selector.Config{
+		Namespace: ns, Portfolios: []string{"pf"}, Addr: "127.0.0.1:0", KeyFile: keyFile, FlushInterval: interval,
+	}, proxy.Config(0), env.Scheme)
+	if err != nil {
+		t.Fatal(err)
+	}
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- sel.Run(runCtx) }()
+	h := sel.Handler()
+	for deadline := time.Now().Add(time.Minute); !sel.Ready(); time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the selector did not become ready")
+		}
+	}
+
+	acked := map[string]v1alpha1.RewardCount{}
+	for _, rate := range rates {
+		m := measureWrites(t, h, proxy, rate, intervals, interval, acked)
+		perArm := float64(m.writes) / armCount / float64(intervals)
+		t.Logf("rate %d rewards/s (reached %.0f/s, %d acknowledged): %d status writes in %d flush intervals of %v for %d arms = %.2f writes per arm per interval (selector's own count: %d)",
+			rate, m.reached, m.acked, m.writes, intervals, interval, armCount, perArm, m.metric)
+		// The two counts are read at slightly different moments; a flush in flight at either end
+		// of the window may show in one and not yet in the other.
+		if d := m.writes - m.metric; d > armCount || d < -armCount {
+			t.Errorf("the proxy saw %d status writes, the selector counted %d", m.writes, m.metric)
+		}
+		// Jitter varies each interval by up to ±20 %; the early flush after FlushAfter rewards
+		// does not trigger below 20000 rewards per interval.
+		if perArm > 1.25 {
+			t.Errorf("rate %d: %.2f writes per arm per flush interval, want at most one (plus jitter)", rate, perArm)
+		}
+		if m.reached < 0.9*float64(rate) {
+			t.Errorf("rate %d: the generator reached only %.0f rewards/s; the figure does not describe the rate asked for", rate, m.reached)
+		}
+	}
+	stop()
+	if err := <-done; err != nil {
+		t.Fatalf("selector stopped with %v", err)
+	}
+	for i := range armCount {
+		name := fmt.Sprintf("pf-arm%d", i)
+		var arm v1alpha1.PromptArm
+		if err := env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, &arm); err != nil {
+			t.Fatal(err)
+		}
+		if got, want := counters.Totals(arm.Status.Counters), acked[name]; got != want {
+			t.Errorf("arm %s: totals %+v, acknowledged %+v", name, got, want)
+		}
+	}
+}
+
+// writesMeasurement is the outcome of one paced run.
+type writesMeasurement struct {
+	writes, metric, acked int64
+	reached               float64
+}
+
+// measureWrites draws rate·intervals decisions, then sends their rewards through h at rate per
+// second for intervals flush intervals, and counts the status writes made meanwhile. It adds the
+// acknowledged rewards to acked, by arm.
+func measureWrites(t *testing.T, h http.Handler, proxy *faultproxy.Proxy, rate, intervals int, interval time.Duration, acked map[string]v1alpha1.RewardCount) writesMeasurement {
+	t.Helper()
+	n := rate * intervals * int(interval/time.Second)
+	type pending struct {
+		arm     string
+		success bool
+		body    []byte
+	}
+	work := make([]pending, n)
+	for i := range work {
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, httptest.NewRequest(http.MethodGet, selector.PathDraw+"?portfolio=pf", nil))
+		var d drawn
+		if w.Code != http.StatusOK || json.Unmarshal(w.Body.Bytes(), &d) != nil {
+			t.Fatalf("draw answered %d: %s", w.Code, w.Body)
+		}
+		success := i%3 == 0
+		body, _ := json.Marshal(map[string]any{"decision": d.Decision, "success": success})
+		work[i] = pending{arm: d.Arm, success: success, body: body}
+	}
+
+	// Let the previous rate's last rewards be flushed before counting starts.
+	time.Sleep(interval + interval/2)
+	w0, m0 := proxy.Writes(http.MethodPatch, "promptarms/status"), writeMetric(t, h)
+	const senders = 4
+	var (
+		wg       sync.WaitGroup
+		next     atomic.Int64
+		accepted atomic.Int64
+		mu       sync.Mutex
+	)
+	start := time.Now()
+	for range senders {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := next.Add(1) - 1
+				if i >= int64(n) {
+					return
+				}
+				// Pace: reward i is due i/rate seconds after the start.
+				if wait := time.Until(start.Add(time.Duration(i) * time.Second / time.Duration(rate))); wait > 0 {
+					time.Sleep(wait)
+				}
+				p := work[i]
+				rec := httptest.NewRecorder()
+				req := httptest.NewRequest(http.MethodPost, selector.PathReward, bytes.NewReader(p.body))
+				h.ServeHTTP(rec, req)
+				if rec.Code != http.StatusAccepted {
+					t.Errorf("reward answered %d: %s", rec.Code, rec.Body)
+					continue
+				}
+				accepted.Add(1)
+				mu.Lock()
+				c := acked[p.arm]
+				if p.success {
+					c.Successes++
+				} else {
+					c.Failures++
+				}
+				acked[p.arm] = c
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	// The window is the time the rewards took, rounded to whole intervals.
+	if rest := time.Duration(intervals)*interval - elapsed; rest > 0 {
+		time.Sleep(rest)
+	}
+	return writesMeasurement{
+		writes:  proxy.Writes(http.MethodPatch, "promptarms/status") - w0,
+		metric:  writeMetric(t, h) - m0,
+		acked:   accepted.Load(),
+		reached: float64(accepted.Load()) / elapsed.Seconds(),
+	}
+}
+
+// writeMetric reads the selector's count of counter applies from its metrics endpoint.
+func writeMetric(t *testing.T, h http.Handler) int64 {
+	t.Helper()
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, httptest.NewRequest(http.MethodGet, selector.PathMetrics, nil))
+	sc := bufio.NewScanner(w.Body)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), `promptfolio_selector_api_writes_total{kind="apply"} `); ok {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return int64(f)
+		}
+	}
+	return 0
+}
