@@ -111,6 +111,36 @@ func BenchmarkDraw(b *testing.B) {
 				}
 			})
 		})
+		b.Run(fmt.Sprintf("K=%d/serial-one-update", k), func(b *testing.B) {
+			// One arm's counts change before every draw, as when feedback
+			// arrives between draws: Draw prepares that arm again.
+			s := NewSampler(1)
+			arms := benchArms(k)
+			measureCPU(b, func() {
+				n := 0
+				for b.Loop() {
+					a := &arms[n%k]
+					a.Alpha += float64(1 - 2*(n/k%2)) // +1 on one lap, −1 on the next
+					sinkInt = s.Draw(arms)
+					n++
+				}
+			})
+		})
+		b.Run(fmt.Sprintf("K=%d/serial-all-new", k), func(b *testing.B) {
+			// Every arm changes before every draw: no constants are reused.
+			s := NewSampler(1)
+			sets := [2][]Posterior{benchArms(k), benchArms(k)}
+			for i := range sets[1] {
+				sets[1][i].Beta++
+			}
+			measureCPU(b, func() {
+				n := 0
+				for b.Loop() {
+					sinkInt = s.Draw(sets[n&1])
+					n++
+				}
+			})
+		})
 		b.Run(fmt.Sprintf("K=%d/serial-prepared", k), func(b *testing.B) {
 			s := NewSampler(1)
 			prepared := PrepareAll(nil, arms)

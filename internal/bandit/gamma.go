@@ -44,70 +44,85 @@ func newGammaShape(a float64) gammaShape {
 }
 
 // gammaM draws an accepted Marsaglia–Tsang candidate for the shape g and
-// returns it as m = 3s + x; the Gamma variate is m³/(27s). The ziggurat's
-// fast path (see normal) is written out here so that the loop makes no
-// calls, which would spill the generator's registers, unless a rare slow
-// path is taken.
+// returns it as m = 3s + x; the Gamma variate is m³/(27s).
+//
+// This is the hot loop of the package. It runs on the built-in generator
+// held in registers, with the ziggurat's fast path (see normal) written out,
+// so that it makes no call unless a rare slow path is taken; a stream with
+// an injected Source goes to gammaMSource, the same loop with the words
+// read through the interface (TestInjectedSourceMatchesBuiltIn holds the
+// two to the same variates).
 func gammaM(st stream, g *gammaShape) (float64, stream) {
+	if st.src != nil {
+		return gammaMSource(st, g)
+	}
+	gen := st.gen
 	for {
 		var u uint64
-		if st.src != nil { // next, inlined by hand: the hot path
-			u = st.src.Uint64()
-		} else {
-			u, st.gen = st.gen.next()
-		}
+		u, gen = gen.next()
 		i := u & (zigLayers - 1)
 		j := u >> 11
-		x := float64(j) * zig.w[i]
-		if j >= zig.k[i] {
+		x := float64(j) * zigW[i]
+		if j >= zigK[i] {
 			var ok bool
-			if x, ok, st = zigSlow(st, i, x); !ok {
+			if x, ok, st = zigSlow(stream{gen: gen}, i, x); !ok {
+				gen = st.gen
 				continue
 			}
+			gen = st.gen
 		}
 		x = math.Float64frombits(math.Float64bits(x) | (u&zigLayers)<<55) // sign from bit 8
 		m := g.s3 + x
 		if m <= 0 {
 			continue
 		}
-		if st.src != nil {
-			u = st.src.Uint64()
-		} else {
-			u, st.gen = st.gen.next()
-		}
-		gu := toOpen(u) // 1 − u in the notation above
+		u, gen = gen.next()
+		gu := toOpen(u)
 		x2 := x * x
-		if g.e*m*gu > x2*x2*(m+0.8*math.Abs(m-g.s3)) {
-			return m, st
+		if g.e*m*gu > x2*x2*(m+0.8*math.Abs(m-g.s3)) || acceptExact(g, x2, m, gu) {
+			return m, stream{gen: gen} // accept, written out
 		}
-		w := m / g.s3
-		v := w * w * w
-		if math.Log1p(-gu) < 0.5*x2+g.d*(1-v+math.Log(v)) {
+	}
+}
+
+// gammaMSource is gammaM reading its words from the stream's Source.
+func gammaMSource(st stream, g *gammaShape) (float64, stream) {
+	for {
+		var x, gu float64
+		x, st = normal(st)
+		m := g.s3 + x
+		if m <= 0 {
+			continue
+		}
+		gu, st = st.uniformOpen()
+		if accept(g, x, m, gu) {
 			return m, st
 		}
 	}
+}
+
+// accept is the Marsaglia–Tsang acceptance test for a normal x, m = 3s + x > 0
+// and a uniform gu (1 − u in the notation above): the squeeze, and the exact
+// test with logarithms when the squeeze fails.
+func accept(g *gammaShape, x, m, gu float64) bool {
+	x2 := x * x
+	if g.e*m*gu > x2*x2*(m+0.8*math.Abs(m-g.s3)) {
+		return true
+	}
+	return acceptExact(g, x2, m, gu)
+}
+
+// acceptExact is the exact test ln u < x²/2 + d(1 − v + ln v), v = (m/3s)³.
+func acceptExact(g *gammaShape, x2, m, gu float64) bool {
+	w := m / g.s3
+	v := w * w * w
+	return math.Log1p(-gu) < 0.5*x2+g.d*(1-v+math.Log(v))
 }
 
 // gamma returns a Gamma variate for the shape g.
 func gamma(st stream, g *gammaShape) (float64, stream) {
 	m, st := gammaM(st, g)
 	return m * m * m / (27 * g.s), st
-}
-
-// logGamma returns the logarithm of a Gamma variate for the shape g, boosted
-// by the exponent inv when inv ≠ 0: for 0 < a < 1, g holds the constants of
-// a+1, inv = 1/a, and Gamma(a) = Gamma(a+1)·U^(1/a). Working in logarithms
-// keeps tiny shapes from underflowing to zero and huge ones from
-// overflowing.
-func logGamma(st stream, g *gammaShape, inv float64) (float64, stream) {
-	var m, u float64
-	m, st = gammaM(st, g)
-	l := 3*math.Log(m) - math.Log(27*g.s)
-	if inv == 0 {
-		return l, st
-	}
-	u, st = st.uniformOpen()
-	return l + math.Log(u)*inv, st
 }
 
 // betaM returns a Beta variate from two shapes ≥ 1 (see "Scaling").

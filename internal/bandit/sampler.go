@@ -18,6 +18,12 @@ import (
 // variates.
 type Rand struct {
 	s stream
+	// posts and preps cache the sampling constants of the arms of the last
+	// Draw, by position: a Thompson sampler draws again and again from
+	// posteriors that change only when feedback arrives, so most arms of a
+	// draw reuse their constants (two square roots per arm otherwise).
+	posts []Posterior
+	preps []Prepared
 }
 
 // NewRand returns a Rand that reads its randomness from src.
@@ -42,8 +48,10 @@ func (r *Rand) Gamma(shape float64) float64 {
 		return v
 	case shape > 0:
 		g := newGammaShape(shape + 1)
-		v, r.s = logGamma(r.s, &g, 1/shape)
-		return math.Exp(v)
+		var m, u float64
+		m, r.s = gammaM(r.s, &g)
+		u, r.s = r.s.uniformOpen()
+		return m * m * m / (27 * g.s) * math.Exp(math.Log(u)/shape)
 	}
 	return math.NaN()
 }
@@ -63,7 +71,9 @@ type Prepared struct {
 	// invX and invY are 1/shape for a shape below one (x or y then holds
 	// the constants of shape+1, see Rand.Gamma), zero otherwise.
 	invX, invY float64
-	kind       preparedKind
+	// lnS is ln(sₓ/s_y) for betaLog.
+	lnS  float64
+	kind preparedKind
 }
 
 type preparedKind uint8
@@ -84,16 +94,25 @@ func (p Posterior) large() bool {
 // invalid posterior (see Valid) gives an arm that DrawPrepared never picks
 // and PreparedBeta samples as NaN.
 func (p Posterior) Prepare() Prepared {
+	var out Prepared
+	out.set(p)
+	return out
+}
+
+// set makes *q the prepared form of p, in place.
+func (q *Prepared) set(p Posterior) {
 	switch {
 	case !p.Valid():
-		return Prepared{}
+		*q = Prepared{}
 	case p.large():
-		return Prepared{x: newGammaShape(p.Alpha), y: newGammaShape(p.Beta), kind: preparedLarge}
+		q.x, q.y = newGammaShape(p.Alpha), newGammaShape(p.Beta)
+		q.invX, q.invY, q.lnS, q.kind = 0, 0, 0, preparedLarge
+	default:
+		q.x, q.invX = boostShape(p.Alpha)
+		q.y, q.invY = boostShape(p.Beta)
+		q.lnS = math.Log(q.x.s / q.y.s)
+		q.kind = preparedLog
 	}
-	out := Prepared{kind: preparedLog}
-	out.x, out.invX = boostShape(p.Alpha)
-	out.y, out.invY = boostShape(p.Beta)
-	return out
 }
 
 // PrepareAll returns the prepared form of every arm, appended to dst[:0].
@@ -126,13 +145,30 @@ func betaPrepared(st stream, p *Prepared) (float64, stream) {
 	return math.NaN(), st
 }
 
-// betaLog returns a Beta variate by comparing the two gammas in logarithms,
-// so that neither underflows or overflows: 1/(1 + Y/X).
+// betaLog returns a Beta variate for shapes below one (or beyond
+// largeShapeMax) by working in logarithms, so that neither gamma variate
+// underflows or overflows: with X = mₓ³/(27sₓ)·Uₓ^(1/a) and likewise Y (no
+// U for a shape ≥ 1), ln(Y/X) = 3 ln(m_y/mₓ) + ln(sₓ/s_y) + ln(U_y)/b −
+// ln(Uₓ)/a, and the variate is 1/(1 + Y/X). That is one logarithm per
+// boosted shape and one for the ratio, and one exponential.
 func betaLog(st stream, p *Prepared) (float64, stream) {
-	var lx, ly float64
-	lx, st = logGamma(st, &p.x, p.invX)
-	ly, st = logGamma(st, &p.y, p.invY)
-	return 1 / (1 + math.Exp(ly-lx)), st
+	var mx, my, ux, uy float64
+	mx, st = gammaM(st, &p.x)
+	if p.invX != 0 {
+		ux, st = st.uniformOpen()
+	}
+	my, st = gammaM(st, &p.y)
+	if p.invY != 0 {
+		uy, st = st.uniformOpen()
+	}
+	l := 3*math.Log(my/mx) + p.lnS
+	if p.invX != 0 {
+		l -= math.Log(ux) * p.invX
+	}
+	if p.invY != 0 {
+		l += math.Log(uy) * p.invY
+	}
+	return 1 / (1 + math.Exp(l)), st
 }
 
 // PreparedBeta returns a Beta variate from a prepared posterior; it has the
@@ -166,32 +202,55 @@ func beta(st stream, p Posterior) (float64, stream) {
 // every arm's posterior and returns the index of the largest. Invalid arms
 // (see Posterior.Valid) are never chosen. Draw returns -1 when arms is empty
 // or no arm is valid.
+//
+// Draw keeps the prepared form (Posterior.Prepare) of the arms it was last
+// called with, by position, and prepares again only the arms whose
+// parameters changed; the draws are the same as without the cache.
 func (r *Rand) Draw(arms []Posterior) int {
-	st := r.s
-	best, bestValue := -1, math.Inf(-1)
+	if len(arms) > len(r.posts) {
+		r.posts = append(r.posts, make([]Posterior, len(arms)-len(r.posts))...)
+		r.preps = append(r.preps, make([]Prepared, len(arms)-len(r.preps))...)
+	}
+	posts, preps := r.posts[:len(arms)], r.preps[:len(arms)]
 	for i, arm := range arms {
-		var v float64
-		v, st = beta(st, arm)
-		if v > bestValue { // NaN never compares greater
-			best, bestValue = i, v
+		// A new slot holds {0, 0}, which is invalid, as is its zero
+		// Prepared; a NaN parameter never compares equal and is prepared
+		// (as invalid) every time.
+		if arm != posts[i] {
+			posts[i] = arm
+			preps[i].set(arm)
 		}
 	}
-	r.s = st
-	return best
+	return r.DrawPrepared(preps)
 }
 
 // DrawPrepared is Draw on prepared arms: the same distribution of choices,
-// and the same choices as Draw on the posteriors for the same stream, without
-// recomputing the sampling constants.
+// and the same choices as Draw on the posteriors for the same stream.
 func (r *Rand) DrawPrepared(arms []Prepared) int {
 	st := r.s
 	best, bestValue := -1, math.Inf(-1)
 	for i := range arms {
+		a := &arms[i]
 		var v float64
-		v, st = betaPrepared(st, &arms[i])
-		if v > bestValue { // NaN never compares greater
-			best, bestValue = i, v
+		switch a.kind {
+		case preparedLarge:
+			v, st = betaM(st, &a.x, &a.y)
+		case preparedLog:
+			v, st = betaLog(st, a)
+		default:
+			continue
 		}
+		if !(v >= 0) {
+			// NaN, from shapes so small (below about 1e-300) that both
+			// logarithms overflow: never chosen, and kept out of max.
+			continue
+		}
+		// Branch-free: which arm leads is a coin flip for close arms, and a
+		// mispredicted branch costs more than the two selects.
+		if v > bestValue {
+			best = i
+		}
+		bestValue = max(bestValue, v)
 	}
 	r.s = st
 	return best

@@ -29,8 +29,13 @@ import "math"
 
 const zigLayers = 256
 
-// zig holds the ziggurat tables.
-var zig = zigSolve()
+// zig holds the ziggurat tables; zigK and zigW are copies of its k and w,
+// as plain arrays so that the hot path indexes them directly.
+var (
+	zig  = zigSolve()
+	zigK = zig.k
+	zigW = zig.w
+)
 
 type zigTables struct {
 	// k[i] is ⌊2⁵³·x[i+1]/x[i]⌋, the fast-acceptance bound for strip i.
@@ -93,20 +98,16 @@ func zigSolve() *zigTables {
 }
 
 // normal returns a standard normal variate from stream s and the advanced
-// stream. The state travels by value so that it stays in registers.
+// stream. gammaM carries a copy of its fast path.
 func normal(s stream) (float64, stream) {
 	for {
 		var u uint64
-		if s.src != nil { // next, inlined by hand: the hot path
-			u = s.src.Uint64()
-		} else {
-			u, s.gen = s.gen.next()
-		}
+		u, s = s.next()
 		i := u & (zigLayers - 1)
 		j := u >> 11
-		x := float64(j) * zig.w[i]
+		x := float64(j) * zigW[i]
 		sign := (u & zigLayers) << 55 // bit 8 moved to the sign bit
-		if j >= zig.k[i] {
+		if j >= zigK[i] {
 			var ok bool
 			if x, ok, s = zigSlow(s, i, x); !ok {
 				continue
