@@ -179,3 +179,90 @@ func TestSamplerConcurrentUse(t *testing.T) {
 		}
 	}
 }
+
+// testShapes covers every path of the sampler: both shapes ≥ 1, boosted
+// shapes below one, shapes beyond largeShapeMax, and invalid arms.
+var testShapes = []Posterior{
+	{1, 1}, {1.5, 2.5}, {101, 901}, {1e7 + 1, 1e7 + 1}, {0.5, 0.7}, {0.3, 40}, {25, 0.02},
+	{1e101, 3e101}, {2, 1e120}, {0, 1}, {math.NaN(), 2},
+}
+
+// TestInjectedSourceMatchesBuiltIn feeds the built-in generator's stream
+// through NewRand: the Source path (gammaMSource, stream.next) and the
+// register path (gammaM) must give bit-identical variates and choices.
+func TestInjectedSourceMatchesBuiltIn(t *testing.T) {
+	gen := newXoro(99)
+	viaSource, builtIn := NewRand(&gen), NewRandSeed(99)
+	for range 2000 {
+		for _, p := range testShapes {
+			a, b := viaSource.Beta(p.Alpha, p.Beta), builtIn.Beta(p.Alpha, p.Beta)
+			if math.Float64bits(a) != math.Float64bits(b) {
+				t.Fatalf("Beta(%v, %v): %v via the Source, %v built in", p.Alpha, p.Beta, a, b)
+			}
+		}
+		for _, shape := range []float64{0.2, 1, 7.5} {
+			if a, b := viaSource.Gamma(shape), builtIn.Gamma(shape); a != b {
+				t.Fatalf("Gamma(%v): %v via the Source, %v built in", shape, a, b)
+			}
+		}
+		if a, b := viaSource.Draw(testShapes), builtIn.Draw(testShapes); a != b {
+			t.Fatalf("Draw: %d via the Source, %d built in", a, b)
+		}
+	}
+}
+
+// TestDrawPreparedMatchesDraw checks that Draw, whose cache of prepared arms
+// is refreshed by position as parameters change, chooses exactly as
+// DrawPrepared on freshly prepared arms from the same stream, while arms
+// change, appear and disappear.
+func TestDrawPreparedMatchesDraw(t *testing.T) {
+	cached, fresh := NewRandSeed(5), NewRandSeed(5)
+	rng := rand.New(rand.NewPCG(1, 2))
+	arms := slices.Clone(testShapes)
+	for i := range 20000 {
+		switch rng.IntN(4) {
+		case 0: // feedback on one arm
+			j := rng.IntN(len(arms))
+			arms[j].Alpha++
+		case 1: // a new arm, or one fewer
+			if len(arms) < 20 && rng.IntN(2) == 0 {
+				arms = append(arms, Posterior{0.5 + rng.Float64()*50, 0.5 + rng.Float64()*50})
+			} else if len(arms) > 1 {
+				arms = arms[:len(arms)-1]
+			}
+		}
+		a := cached.Draw(arms)
+		b := fresh.DrawPrepared(PrepareAll(nil, arms))
+		if a != b {
+			t.Fatalf("draw %d: Draw chose %d, DrawPrepared %d", i, a, b)
+		}
+	}
+	s1, s2 := NewSampler(8), NewSampler(8)
+	prepared := PrepareAll(nil, testShapes)
+	for range 1000 {
+		if a, b := s1.Draw(testShapes), s2.DrawPrepared(prepared); a != b {
+			t.Fatalf("Sampler: Draw %d, DrawPrepared %d", a, b)
+		}
+	}
+}
+
+func TestPreparedBeta(t *testing.T) {
+	r := NewRandSeed(1)
+	var zero Prepared
+	if v := r.PreparedBeta(&zero); !math.IsNaN(v) {
+		t.Errorf("zero Prepared gave %v, want NaN", v)
+	}
+	if i := r.DrawPrepared([]Prepared{{}, Posterior{2, 3}.Prepare(), {}}); i != 1 {
+		t.Errorf("DrawPrepared chose %d, want the only valid arm 1", i)
+	}
+	// Shapes beyond largeShapeMax take the logarithmic path; the mean
+	// must still be right.
+	p := Posterior{1e101, 3e101}.Prepare()
+	sum := 0.0
+	for range 1000 {
+		sum += r.PreparedBeta(&p)
+	}
+	if mean := sum / 1000; math.Abs(mean-0.25) > 1e-12 {
+		t.Errorf("Beta(1e101, 3e101) mean %v, want 0.25", mean)
+	}
+}
