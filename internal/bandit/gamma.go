@@ -61,18 +61,18 @@ func gammaM(st stream, g *gammaShape) (float64, stream) {
 	for {
 		var u uint64
 		u, gen = gen.next()
-		i := u & (zigLayers - 1)
 		j := u >> 11
-		x := float64(j) * zigW[i]
-		if j >= zigK[i] {
+		x := float64(j) * zigWS[u&(2*zigLayers-1)] // signed by bit 8
+		if j >= zigK[u&(zigLayers-1)] {
+			var mag float64
 			var ok bool
-			if x, ok, st = zigSlow(stream{gen: gen}, i, x); !ok {
+			if mag, ok, st = zigSlow(stream{gen: gen}, u&(zigLayers-1), math.Abs(x)); !ok {
 				gen = st.gen
 				continue
 			}
 			gen = st.gen
+			x = math.Copysign(mag, x)
 		}
-		x = math.Float64frombits(math.Float64bits(x) | (u&zigLayers)<<55) // sign from bit 8
 		m := g.s3 + x
 		if m <= 0 {
 			continue
@@ -129,8 +129,49 @@ func gamma(st stream, g *gammaShape) (float64, stream) {
 // betaM returns a Beta variate from two shapes ≥ 1 (see "Scaling").
 func betaM(st stream, gx, gy *gammaShape) (float64, stream) {
 	var mx, my float64
-	mx, st = gammaM(st, gx)
-	my, st = gammaM(st, gy)
+	if st.src != nil {
+		mx, st = gammaMSource(st, gx)
+		my, st = gammaMSource(st, gy)
+		return betaRatio(mx, my, gx, gy), st
+	}
+	// gammaM for gx and then for gy, written out once more: one call per
+	// Beta variate instead of three.
+	gen := st.gen
+	g, first := gx, true
+	for {
+		var u uint64
+		u, gen = gen.next()
+		j := u >> 11
+		x := float64(j) * zigWS[u&(2*zigLayers-1)]
+		if j >= zigK[u&(zigLayers-1)] {
+			var mag float64
+			var ok bool
+			if mag, ok, st = zigSlow(stream{gen: gen}, u&(zigLayers-1), math.Abs(x)); !ok {
+				gen = st.gen
+				continue
+			}
+			gen = st.gen
+			x = math.Copysign(mag, x)
+		}
+		m := g.s3 + x
+		if m <= 0 {
+			continue
+		}
+		u, gen = gen.next()
+		gu := toOpen(u)
+		x2 := x * x
+		if g.e*m*gu > x2*x2*(m+0.8*math.Abs(m-g.s3)) || acceptExact(g, x2, m, gu) {
+			if first {
+				mx, g, first = m, gy, false
+				continue
+			}
+			return betaRatio(mx, m, gx, gy), stream{gen: gen}
+		}
+	}
+}
+
+// betaRatio is X/(X+Y) for the candidates mx of gx and my of gy.
+func betaRatio(mx, my float64, gx, gy *gammaShape) float64 {
 	x := mx * mx * mx * gy.s
-	return x / (x + my*my*my*gx.s), st
+	return x / (x + my*my*my*gx.s)
 }

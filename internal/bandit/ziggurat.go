@@ -29,13 +29,22 @@ import "math"
 
 const zigLayers = 256
 
-// zig holds the ziggurat tables; zigK and zigW are copies of its k and w,
-// as plain arrays so that the hot path indexes them directly.
+// zig holds the ziggurat tables. zigK is a copy of its k, and zigWS its w
+// twice over, negated in the upper half, so that bits 0–8 of a word index
+// the signed scale directly; plain arrays, so the hot path indexes them
+// without a pointer.
 var (
-	zig  = zigSolve()
-	zigK = zig.k
-	zigW = zig.w
+	zig   = zigSolve()
+	zigK  = zig.k
+	zigWS = signedScales(&zig.w)
 )
+
+func signedScales(w *[zigLayers]float64) (out [2 * zigLayers]float64) {
+	for i, v := range w {
+		out[i], out[i+zigLayers] = v, -v
+	}
+	return out
+}
 
 type zigTables struct {
 	// k[i] is ⌊2⁵³·x[i+1]/x[i]⌋, the fast-acceptance bound for strip i.
@@ -103,17 +112,17 @@ func normal(s stream) (float64, stream) {
 	for {
 		var u uint64
 		u, s = s.next()
-		i := u & (zigLayers - 1)
 		j := u >> 11
-		x := float64(j) * zigW[i]
-		sign := (u & zigLayers) << 55 // bit 8 moved to the sign bit
-		if j >= zigK[i] {
+		x := float64(j) * zigWS[u&(2*zigLayers-1)] // signed by bit 8
+		if j >= zigK[u&(zigLayers-1)] {
+			var mag float64
 			var ok bool
-			if x, ok, s = zigSlow(s, i, x); !ok {
+			if mag, ok, s = zigSlow(s, u&(zigLayers-1), math.Abs(x)); !ok {
 				continue
 			}
+			x = math.Copysign(mag, x)
 		}
-		return math.Float64frombits(math.Float64bits(x) | sign), s
+		return x, s
 	}
 }
 

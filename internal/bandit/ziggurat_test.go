@@ -37,8 +37,9 @@ func TestZigguratTables(t *testing.T) {
 	}
 	for i := range zigLayers {
 		want := math.Floor(math.Ldexp(zig.x[i+1]/zig.x[i], 53))
-		if float64(zigK[i]) != want || zigW[i] != math.Ldexp(zig.x[i], -53) {
-			t.Errorf("strip %d: k = %d, w = %v", i, zigK[i], zigW[i])
+		w := math.Ldexp(zig.x[i], -53)
+		if float64(zigK[i]) != want || zigWS[i] != w || zigWS[i+zigLayers] != -w {
+			t.Errorf("strip %d: k = %d, w = %v, %v", i, zigK[i], zigWS[i], zigWS[i+zigLayers])
 		}
 	}
 }
