@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
 	"github.com/promptfolio/promptfolio/api/v1alpha1"
 )
 
@@ -191,3 +193,29 @@ type discardWriter struct {
 func (d *discardWriter) Header() http.Header         { return d.h }
 func (d *discardWriter) Write(b []byte) (int, error) { return len(b), nil }
 func (d *discardWriter) WriteHeader(s int)           { d.status = s }
+
+// TestTrimArm checks that the cache transform keeps what the registry reads and drops the rest.
+func TestTrimArm(t *testing.T) {
+	arm := testArm("a", v1alpha1.ArmRetired, &v1alpha1.RewardCounters{Base: v1alpha1.RewardCount{Successes: 3, Failures: 4}})
+	arm.ResourceVersion = "42"
+	arm.Annotations = map[string]string{"kubectl.kubernetes.io/last-applied-configuration": "{}"}
+	arm.ManagedFields = []metav1.ManagedFieldsEntry{{Manager: "m"}}
+	arm.Spec.Origin = v1alpha1.ArmOrigin{Parent: "p"}
+	arm.Status.Successes = 3
+	got, err := trimArm(arm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	trimmed := got.(*v1alpha1.PromptArm)
+	if trimmed.Annotations != nil || trimmed.ManagedFields != nil || trimmed.Spec.Origin.Parent != "" || trimmed.Status.Successes != 0 {
+		t.Errorf("fields the selector does not read were kept: %+v", trimmed)
+	}
+	if trimmed.Name != "a" || trimmed.Namespace != "ns" || trimmed.ResourceVersion != "42" || trimmed.Labels[PortfolioLabel] != "pf" ||
+		trimmed.Spec.Portfolio != "pf" || trimmed.Spec.Prompt != arm.Spec.Prompt || trimmed.Spec.Prior != arm.Spec.Prior ||
+		trimmed.Status.Phase != v1alpha1.ArmRetired || trimmed.Status.Counters.Base.Failures != 4 {
+		t.Errorf("fields the selector reads were lost: %+v", trimmed)
+	}
+	if other, _ := trimArm("not an arm"); other != "not an arm" {
+		t.Errorf("other objects changed: %v", other)
+	}
+}
