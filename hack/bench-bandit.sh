@@ -7,6 +7,7 @@
 #   hack/bench-bandit.sh                  # 3 × 500ms per benchmark
 #   BENCHTIME=200ms COUNT=1 hack/bench-bandit.sh   # quicker, noisier
 #   MAX_LOAD=1.5 MAX_WAIT=600 hack/bench-bandit.sh # wait for a quiet machine
+#   BENCH='Generator|BetaSample|Draw' hack/bench-bandit.sh   # the sampler only
 #
 # Every benchmark runs COUNT times; the tables show the smallest ns/op and
 # cpu-ns/op (process CPU time per operation, from getrusage) and the largest
@@ -18,6 +19,7 @@ cd "$(dirname "$0")/.."
 python=${PYTHON:-/usr/bin/python3}
 benchtime=${BENCHTIME:-500ms}
 count=${COUNT:-3}
+bench=${BENCH:-.}
 draws=${NUMPY_DRAWS:-200000}
 max_load=${MAX_LOAD:-1.5}
 max_wait=${MAX_WAIT:-300}
@@ -41,7 +43,7 @@ echo "- load average before the run: $(cut -d' ' -f1-3 /proc/loadavg) (waited ${
 echo "- $(go version | cut -d' ' -f3-4), Python $("$python" -c 'import platform; print(platform.python_version())'), numpy $("$python" -c 'import numpy; print(numpy.__version__)')"
 echo "- date: $(date -u +%Y-%m-%dT%H:%MZ)"
 
-go test ./internal/bandit -run '^$' -bench . -benchtime "$benchtime" -count "$count" >"$raw"
+go test ./internal/bandit -run '^$' -bench "$bench" -benchtime "$benchtime" -count "$count" >"$raw"
 read -r numpy_ns numpy_cpu < <("$python" hack/bandit/numpy_thompson.py 10 "$draws")
 echo "- load average after the run: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo
