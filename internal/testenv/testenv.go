@@ -204,12 +204,20 @@ func (e *Env) Stop() error {
 	var errs []error
 	if e.kcm != nil && e.kcm.Process != nil {
 		_ = e.kcm.Process.Signal(os.Interrupt)
+		var exitErr error
 		select {
-		case err := <-e.kcmDone:
-			_ = err // exits with a signal status; nothing to report
+		case exitErr = <-e.kcmDone:
 		case <-time.After(10 * time.Second):
 			_ = e.kcm.Process.Kill()
-			_ = <-e.kcmDone
+			exitErr = <-e.kcmDone
+		}
+		// Stopped by the signal is the expected end; any other exit status is reported.
+		var status *exec.ExitError
+		if errors.As(exitErr, &status) && !status.Exited() {
+			exitErr = nil
+		}
+		if exitErr != nil {
+			errs = append(errs, fmt.Errorf("kube-controller-manager: %w", exitErr))
 		}
 	}
 	if e.env != nil {
