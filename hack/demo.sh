@@ -24,16 +24,10 @@ expect=${DEMO_EXPECT_GENERATIONS:-0}
 ns=default
 portfolio=support-reply
 kubectl() { "$assets/kubectl" "$@"; }
+# shellcheck source=hack/lib.sh
+. "$root/hack/lib.sh"
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
-free_port() {
-  local p
-  for _ in $(seq 1 200); do
-    p=$((20000 + RANDOM % 30000))
-    if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then echo "$p"; return; fi
-  done
-  return 1
-}
 
 pids=()
 cleanup() {
@@ -72,7 +66,7 @@ pids+=($!)
 pids+=($!)
 for _ in $(seq 1 300); do
   curl -sf "http://127.0.0.1:$listen/readyz" >/dev/null 2>&1 && break
-  for pid in "${pids[@]}"; do kill -0 "$pid" 2>/dev/null || { echo "a process exited; see $run/*.log"; tail -20 "$run"/*.log; exit 1; }; done
+  for pid in "${pids[@]}"; do kill -0 "$pid" 2>/dev/null || { echo "a process exited; see $run/*.log"; tail -n 20 "$run"/*.log; exit 1; }; done
   sleep 0.2
 done
 curl -sf "http://127.0.0.1:$listen/readyz" >/dev/null || { echo "selector not ready; see $run/selector.log"; exit 1; }

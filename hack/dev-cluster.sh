@@ -14,15 +14,9 @@ dir=${DEV_CLUSTER_DIR:-$root/bin/dev-cluster}
 kubeconfig=$dir/kubeconfig
 
 log() { echo "dev-cluster: $*" >&2; }
+# shellcheck source=hack/lib.sh
+. "$root/hack/lib.sh"
 
-free_port() {
-  local p
-  for _ in $(seq 1 200); do
-    p=$((20000 + RANDOM % 30000))
-    if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then echo "$p"; return; fi
-  done
-  log "no free port found"; return 1
-}
 
 running() { # pid file
   [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null
