@@ -22,9 +22,9 @@ var Formats = []string{"png", "svg"}
 
 // Figure sizes: the legend, with long arm names, gets its own column right of the axes.
 const (
-	figWidth    = 10 * vg.Inch
+	figWidth    = 12 * vg.Inch
 	figHeight   = 5 * vg.Inch
-	legendWidth = 3.2 * vg.Inch
+	legendWidth = 4.6 * vg.Inch
 )
 
 // Options control Write.
