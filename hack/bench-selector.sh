@@ -75,12 +75,16 @@ results=$work/results
 # Reward bodies: enough unique decisions that none is sent twice within the run.
 n=$(awk '$1=="draw" {printf "%d", $2 * '"$secs"' * 1.3}' "$results")
 "$work/benchenv" tokens -url http://127.0.0.1:18088 -portfolio bench -n "$n" >"$work/tokens"
+# The reward baseline gets the very same POST requests from the same wrk script, so the ratio
+# compares the servers and not the load generator's Lua work.
+TOKENS="$work/tokens" THREADS=$threads run baseline-post "http://127.0.0.1:18089/v1/reward" "$work/reward.lua" >>"$results"
 TOKENS="$work/tokens" THREADS=$threads run reward "http://127.0.0.1:18088/v1/reward" "$work/reward.lua" >>"$results"
 non202=$(awk '/Non-2xx/ {print $5}' "$work/reward.wrk"); non202=${non202:-0}
 base=$(awk '$1=="baseline" {print $2}' "$results")
-echo "| server | requests/s | p50 | p99 | ratio to baseline |"
+basepost=$(awk '$1=="baseline-post" {print $2}' "$results")
+echo "| server | requests/s | p50 | p99 | ratio to its baseline |"
 echo "|---|---|---|---|---|"
-awk -v b="$base" '{printf "| %s | %.0f | %s | %s | %.2f |\n", $1, $2, $3, $4, $2 / b}' "$results"
+awk -v b="$base" -v bp="$basepost" '{d = ($1 ~ /post|reward/) ? bp : b; printf "| %s | %.0f | %s | %s | %.2f |\n", $1, $2, $3, $4, $2 / d}' "$results"
 echo "reward answers other than 2xx: $non202 (duplicates would show here)"
 
 # API-server writes per arm per flush interval over HTTP, at whatever rate the load generator
