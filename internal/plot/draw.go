@@ -1,12 +1,9 @@
 package plot
 
 import (
-	"errors"
 	"fmt"
 	"image/color"
 	"math"
-	"os"
-	"path/filepath"
 	"slices"
 
 	"gonum.org/v1/gonum/stat/distuv"
@@ -15,10 +12,9 @@ import (
 	"gonum.org/v1/plot/plotutil"
 	"gonum.org/v1/plot/vg"
 	"gonum.org/v1/plot/vg/draw"
-)
 
-// Formats are the file formats Write writes every figure in.
-var Formats = []string{"png", "svg"}
+	"github.com/promptfolio/promptfolio/internal/figure"
+)
 
 // Figure sizes: the legend, with long arm names, gets its own column right of the axes.
 const (
@@ -45,53 +41,10 @@ func Write(p Portfolio, opt Options) ([]string, error) {
 	if len(p.Arms) == 0 {
 		return nil, fmt.Errorf("portfolio %s/%s has no arms yet", p.Namespace, p.Name)
 	}
-	if err := os.MkdirAll(opt.Dir, 0o755); err != nil {
-		return nil, err
-	}
-	figures := []struct {
-		name   string
-		render func(draw.Canvas)
-	}{
-		{p.Name + "-posteriors", posteriors(p, opt.IncludeRetired)},
-		{p.Name + "-traffic", traffic(p)},
-	}
-	var written []string
-	for _, f := range figures {
-		for _, format := range Formats {
-			path := filepath.Join(opt.Dir, f.name+"."+format)
-			if err := save(path, format, f.render); err != nil {
-				return written, fmt.Errorf("writing %s: %w", path, err)
-			}
-			written = append(written, path)
-		}
-	}
-	return written, nil
-}
-
-// save renders one figure into a file of the given format.
-func save(path, format string, render func(draw.Canvas)) (err error) {
-	canvas, err := draw.NewFormattedCanvas(figWidth, figHeight, format)
-	if err != nil {
-		return err
-	}
-	render(draw.New(canvas))
-	f, err := os.Create(path)
-	if err != nil {
-		return err
-	}
-	defer func() { err = errors.Join(err, f.Close()) }()
-	_, err = canvas.WriteTo(f)
-	return err
-}
-
-// withSideLegend draws p left of a column holding legend. The legend is not p's own, which
-// plot.Draw would also draw over the axes.
-func withSideLegend(p *plot.Plot, legend plot.Legend) func(draw.Canvas) {
-	return func(c draw.Canvas) {
-		p.Draw(draw.Crop(c, 0, -legendWidth, 0, 0))
-		legend.Top, legend.Left = true, true
-		legend.Draw(draw.Crop(c, c.Max.X-c.Min.X-legendWidth, 0, 0, -vg.Inch/4))
-	}
+	return figure.Write(opt.Dir, figure.Size{Width: figWidth, Height: figHeight}, []figure.Figure{
+		{Name: p.Name + "-posteriors", Render: posteriors(p, opt.IncludeRetired)},
+		{Name: p.Name + "-traffic", Render: traffic(p)},
+	})
 }
 
 // newPlot returns a plot with the portfolio's title.
@@ -163,7 +116,7 @@ func posteriors(p Portfolio, includeRetired bool) func(draw.Canvas) {
 		pl.Add(line)
 		legend.Add(label, line)
 	}
-	return withSideLegend(pl, legend)
+	return figure.WithSideLegend(pl, legend, legendWidth, vg.Inch/4)
 }
 
 // xRange is the success-rate range that holds the 99.9% intervals of the shown arms, padded

@@ -1,12 +1,9 @@
 package simulate
 
 import (
-	"errors"
 	"fmt"
 	"image/color"
 	"math"
-	"os"
-	"path/filepath"
 	"strconv"
 
 	"gonum.org/v1/gonum/stat/distuv"
@@ -17,10 +14,12 @@ import (
 	"gonum.org/v1/plot/plotutil"
 	"gonum.org/v1/plot/vg"
 	"gonum.org/v1/plot/vg/draw"
+
+	"github.com/promptfolio/promptfolio/internal/figure"
 )
 
 // PlotFormats are the file formats WritePlots writes every figure in.
-var PlotFormats = []string{"png", "svg"}
+var PlotFormats = figure.Formats
 
 // Figure sizes.
 const (
@@ -62,58 +61,20 @@ func WritePlots(s Summary, opt PlotOptions) ([]string, error) {
 			return nil, fmt.Errorf("density day %d is not in 1..%d", d, s.Scenario.Days)
 		}
 	}
-	if err := os.MkdirAll(opt.Dir, 0o755); err != nil {
-		return nil, err
-	}
 	sc := s.Scenario
 	subtitle := fmt.Sprintf("%s, run 0 of seed %d", res.Strategy, s.Options.Seed)
-	figures := []struct {
-		name string
-		draw func(draw.Canvas)
-	}{
-		{"cumulative-successes", withSideLegend(cumulativeSuccesses(sc, res, subtitle))},
-		{"traffic-share", withSideLegend(trafficShare(sc, res, subtitle))},
-		{"strategies", strategyComparison(s)},
+	figures := []figure.Figure{
+		{Name: "cumulative-successes", Render: withSideLegend(cumulativeSuccesses(sc, res, subtitle))},
+		{Name: "traffic-share", Render: withSideLegend(trafficShare(sc, res, subtitle))},
+		{Name: "strategies", Render: strategyComparison(s)},
 	}
 	if len(opt.DensityDays) > 0 {
-		figures = append(figures, struct {
-			name string
-			draw func(draw.Canvas)
-		}{"posterior-densities", posteriorDensities(res, opt.DensityDays, subtitle)})
+		figures = append(figures, figure.Figure{Name: "posterior-densities", Render: posteriorDensities(res, opt.DensityDays, subtitle)})
 	}
 	if sc.Evolution.Enabled {
-		figures = append(figures, struct {
-			name string
-			draw func(draw.Canvas)
-		}{"lifetimes", withSideLegend(lifetimes(sc, res, subtitle))})
+		figures = append(figures, figure.Figure{Name: "lifetimes", Render: withSideLegend(lifetimes(sc, res, subtitle))})
 	}
-	var paths []string
-	for _, f := range figures {
-		for _, format := range PlotFormats {
-			path := filepath.Join(opt.Dir, f.name+"."+format)
-			if err := save(path, format, f.draw); err != nil {
-				return paths, err
-			}
-			paths = append(paths, path)
-		}
-	}
-	return paths, nil
-}
-
-// save renders a figure into a file of the given format.
-func save(path, format string, render func(draw.Canvas)) (err error) {
-	c, err := draw.NewFormattedCanvas(figWidth, figHeight, format)
-	if err != nil {
-		return err
-	}
-	render(draw.New(c))
-	f, err := os.Create(path)
-	if err != nil {
-		return err
-	}
-	defer func() { err = errors.Join(err, f.Close()) }()
-	_, err = c.WriteTo(f)
-	return err
+	return figure.Write(opt.Dir, figure.Size{Width: figWidth, Height: figHeight}, figures)
 }
 
 // withSideLegend draws p with its legend in a column to the right of the plot, where it cannot
@@ -123,10 +84,7 @@ func withSideLegend(p *plot.Plot) func(draw.Canvas) {
 	legend.Top, legend.Left = true, true
 	legend.XOffs = vg.Points(6)
 	p.Legend = plot.NewLegend()
-	return func(c draw.Canvas) {
-		p.Draw(draw.Crop(c, 0, -legendWidth, 0, 0))
-		legend.Draw(draw.Crop(c, c.Max.X-c.Min.X-legendWidth, 0, 0, -vg.Points(24)))
-	}
+	return figure.WithSideLegend(p, legend, legendWidth, vg.Points(24))
 }
 
 // armStyle is the line style of the i-th arm: the palette's colors, then dashed once they repeat.
