@@ -12,6 +12,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/promptfolio/promptfolio/internal/plot"
+	"github.com/promptfolio/promptfolio/internal/scheme"
 )
 
 // plotOptions are the flags of `promptfolio plot`.
@@ -59,7 +60,7 @@ func runPlot(ctx context.Context, args []string) error {
 			return fmt.Errorf("reading the kubeconfig's namespace: %w", err)
 		}
 	}
-	c, err := client.New(cfg, client.Options{Scheme: newScheme()})
+	c, err := client.New(cfg, client.Options{Scheme: scheme.New()})
 	if err != nil {
 		return fmt.Errorf("creating client: %w", err)
 	}

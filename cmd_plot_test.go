@@ -15,14 +15,7 @@ import (
 
 // TestRunPlot runs `promptfolio plot` with a kubeconfig file against a real API server.
 func TestRunPlot(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts a control plane")
-	}
-	env, err := testenv.Start(testenv.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = env.Stop() })
+	env := testenv.StartForTest(t, testenv.Options{})
 	ctx := context.Background()
 	ns, err := env.CreateNamespace(ctx, "plot-cli")
 	if err != nil {

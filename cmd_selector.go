@@ -17,6 +17,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
+	"github.com/promptfolio/promptfolio/internal/scheme"
 	"github.com/promptfolio/promptfolio/internal/selector"
 )
 
@@ -89,7 +90,7 @@ func runSelector(ctx context.Context, args []string) error {
 	if err != nil {
 		return fmt.Errorf("loading kubeconfig: %w", err)
 	}
-	sel, err := selector.New(opts.cfg, cfg, newScheme())
+	sel, err := selector.New(opts.cfg, cfg, scheme.New())
 	if err != nil {
 		return err
 	}

@@ -13,6 +13,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/promptfolio/promptfolio/internal/demo"
+	"github.com/promptfolio/promptfolio/internal/scheme"
 )
 
 // runWorkload is the `workload` subcommand: a simulated application that draws prompts from a
@@ -52,7 +53,7 @@ func runWorkload(ctx context.Context, args []string) error {
 	if err != nil {
 		return fmt.Errorf("loading kubeconfig: %w", err)
 	}
-	kube, err := client.New(cfg, client.Options{Scheme: newScheme()})
+	kube, err := client.New(cfg, client.Options{Scheme: scheme.New()})
 	if err != nil {
 		return fmt.Errorf("creating client: %w", err)
 	}

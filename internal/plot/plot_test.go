@@ -102,14 +102,7 @@ func TestXRange(t *testing.T) {
 // TestPlotLivePortfolio creates a portfolio and arms with counts in a real API server, reads
 // them back with Collect and checks that Write produces valid PNG and SVG files.
 func TestPlotLivePortfolio(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts a control plane")
-	}
-	env, err := testenv.Start(testenv.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = env.Stop() })
+	env := testenv.StartForTest(t, testenv.Options{})
 	ctx := context.Background()
 	ns, err := env.CreateNamespace(ctx, "plot")
 	if err != nil {

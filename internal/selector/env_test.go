@@ -10,10 +10,5 @@ import (
 // and stops them at the end. A CRD that does not install fails the test.
 func startControlPlane(t *testing.T) *testenv.Env {
 	t.Helper()
-	env, err := testenv.Start(testenv.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = env.Stop() })
-	return env
+	return testenv.StartForTest(t, testenv.Options{})
 }

@@ -17,17 +17,16 @@ import (
 	"runtime"
 	"strconv"
 	"sync"
+	"testing"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apiruntime "k8s.io/apimachinery/pkg/runtime"
-	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
-	promptsv1alpha1 "github.com/promptfolio/promptfolio/api/v1alpha1"
+	"github.com/promptfolio/promptfolio/internal/scheme"
 )
 
 // KubeVersion is the version of the control plane built by `make envtest-assets`.
@@ -78,12 +77,26 @@ func AssetsDir() string {
 	return filepath.Join(RepoRoot(), "bin", "k8s", KubeVersion)
 }
 
-// NewScheme returns a scheme with the Kubernetes built-in types and the promptfolio API.
-func NewScheme() *apiruntime.Scheme {
-	s := apiruntime.NewScheme()
-	utilruntime.Must(clientgoscheme.AddToScheme(s))
-	utilruntime.Must(promptsv1alpha1.AddToScheme(s))
-	return s
+// NewScheme returns the scheme every promptfolio client uses (internal/scheme).
+func NewScheme() *apiruntime.Scheme { return scheme.New() }
+
+// StartForTest starts a control plane for one test and stops it when the test ends. It skips the
+// test under -short and fails it when the control plane cannot start.
+func StartForTest(t testing.TB, opts Options) *Env {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("starts a control plane")
+	}
+	env, err := Start(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := env.Stop(); err != nil {
+			t.Logf("stopping the control plane: %v", err)
+		}
+	})
+	return env
 }
 
 // Start starts etcd and kube-apiserver, installs the CRDs of config/crd/bases and, if asked,
