@@ -1,9 +1,12 @@
 package selector
 
 import (
+	"bytes"
 	"encoding/json"
+	"io"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -218,4 +221,36 @@ func TestTrimArm(t *testing.T) {
 	if other, _ := trimArm("not an arm"); other != "not an arm" {
 		t.Errorf("other objects changed: %v", other)
 	}
+}
+
+// BenchmarkReward measures the reward handler on distinct, valid decisions for K = 10 arms.
+func BenchmarkReward(b *testing.B) {
+	arms := map[string]v1alpha1.ArmPhase{}
+	for i := range 10 {
+		arms["pf-"+string(rune('a'+i))] = v1alpha1.ArmActive
+	}
+	a, clock := newTestAPI(b, arms)
+	key := newSigningKey(testKey)
+	bodies := make([][]byte, b.N)
+	for i := range bodies {
+		tok := appendToken(nil, new([]byte), key, Decision{Portfolio: "pf", Arm: "pf-" + string(rune('a'+i%10)), IssuedAt: clock.t, Nonce: uint64(i)})
+		bodies[i] = rewardBody(string(tok), i%3 == 0)
+	}
+	var next atomic.Int64
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		w := &discardWriter{h: http.Header{}}
+		body := &bytes.Reader{}
+		r, _ := http.NewRequest(http.MethodPost, PathReward, body)
+		for pb.Next() {
+			body.Reset(bodies[next.Add(1)-1])
+			r.Body = io.NopCloser(body)
+			r.ContentLength = int64(body.Len())
+			a.ServeHTTP(w, r)
+			if w.status != http.StatusAccepted {
+				b.Fatalf("status %d", w.status)
+			}
+		}
+	})
 }
