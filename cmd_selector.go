@@ -13,13 +13,15 @@ import (
 
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
-	ctrl "sigs.k8s.io/controller-runtime"
+	"k8s.io/klog/v2"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
-	"github.com/promptfolio/promptfolio/internal/scheme"
 	"github.com/promptfolio/promptfolio/internal/selector"
 )
+
+// selectorCommand is in every build of the binary.
+var selectorCommand = command{name: "selector", summary: "run the selector sidecar: Thompson draws and rewards over HTTP (see docs/api.md)", run: runSelector}
 
 // selectorOptions are the flags of `promptfolio selector`.
 type selectorOptions struct {
@@ -72,7 +74,8 @@ func runSelector(ctx context.Context, args []string) error {
 		}
 	}
 	logger := zap.New(zap.UseFlagOptions(&opts.zap)).WithName("selector")
-	ctrl.SetLogger(logger)
+	log.SetLogger(logger)
+	klog.SetLogger(logger)
 	limit, err := setMemoryLimit(opts.memoryLimit, os.Getenv("GOMEMLIMIT") != "")
 	if err != nil {
 		return err
@@ -81,16 +84,11 @@ func runSelector(ctx context.Context, args []string) error {
 		logger.V(1).Info("soft memory limit", "bytes", limit)
 	}
 
-	var cfg *rest.Config
-	if opts.kubeconfig != "" {
-		cfg, err = clientcmd.BuildConfigFromFlags("", opts.kubeconfig)
-	} else {
-		cfg, err = ctrl.GetConfig()
-	}
+	cfg, err := restConfig(opts.kubeconfig)
 	if err != nil {
 		return fmt.Errorf("loading kubeconfig: %w", err)
 	}
-	sel, err := selector.New(opts.cfg, cfg, scheme.New())
+	sel, err := selector.New(opts.cfg, cfg)
 	if err != nil {
 		return err
 	}
@@ -121,4 +119,12 @@ func setMemoryLimit(value string, envSet bool) (int64, error) {
 	}
 	debug.SetMemoryLimit(n)
 	return n, nil
+}
+
+// restConfig loads the API server's address and credentials: from the --kubeconfig file when
+// given, else from $KUBECONFIG or ~/.kube/config, else from the pod's service account.
+func restConfig(kubeconfig string) (*rest.Config, error) {
+	rules := clientcmd.NewDefaultClientConfigLoadingRules()
+	rules.ExplicitPath = kubeconfig
+	return clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{}).ClientConfig()
 }

@@ -1,3 +1,5 @@
+//go:build !selectoronly
+
 package main
 
 import (

@@ -1,5 +1,9 @@
 // Command promptfolio is the single binary of promptfolio. Its subcommands are the controller
 // manager, the selector sidecar and the offline simulation; run `promptfolio help` for the list.
+//
+// Built with the tag selectoronly (`make build`, bin/promptfolio-selector) the binary has the
+// selector subcommand alone: it leaves out the manager's, the plots' and the simulation's code,
+// which keeps the sidecar's resident memory small.
 package main
 
 import (
@@ -18,15 +22,6 @@ type command struct {
 	name    string
 	summary string
 	run     func(ctx context.Context, args []string) error
-}
-
-// commands lists the subcommands in the order `promptfolio help` prints them.
-var commands = []command{
-	{name: "manager", summary: "run the controller manager (reconciles PromptPortfolios and PromptArms)", run: runManager},
-	{name: "selector", summary: "run the selector sidecar: Thompson draws and rewards over HTTP (see docs/api.md)", run: runSelector},
-	{name: "simulate", summary: "simulate a portfolio with known true rates; compare strategies and plot (see docs/simulate.md)", run: runSimulate},
-	{name: "plot", summary: "plot posterior densities and traffic share of a portfolio in the cluster (PNG and SVG)", run: runPlot},
-	{name: "workload", summary: "drive a simulated workload through a selector (used by make demo)", run: runWorkload},
 }
 
 func main() {

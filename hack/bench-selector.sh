@@ -3,10 +3,14 @@
 # JSON body, in one run: draw and reward requests/s and p50/p99 latency (K = 10 arms), selector
 # RSS with 100 arms, and API-server writes per arm per flush interval at 10k rewards/s.
 # Needs wrk (Debian package) and the control-plane binaries (make envtest-assets).
+# The selector is the selector-only build (make build: bin/promptfolio-selector), as in the sidecar.
+# Baseline and selector runs alternate for ROUNDS rounds (default 3) so that a slow spell of the
+# shared machine hits both; the ratio is total selector requests over total baseline requests.
 # Usage: hack/bench-selector.sh [seconds per run, default 10]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${1:-10}
+rounds=${ROUNDS:-3}
 threads=${THREADS:-2}
 conns=${CONNS:-32}
 work=$(mktemp -d)
@@ -19,7 +23,7 @@ cleanup() {
 trap cleanup EXIT
 
 command -v wrk >/dev/null || { echo "wrk is missing: apt-get install -y wrk" >&2; exit 1; }
-go build -o "$work/promptfolio" .
+CGO_ENABLED=0 go build -tags selectoronly -trimpath -o "$work/promptfolio-selector" .
 go build -o "$work/benchenv" ./internal/selector/benchenv
 
 "$work/benchenv" env -dir "$work" -addr 127.0.0.1:18090 >"$work/env.log" 2>&1 & pids+=($!)
@@ -28,7 +32,7 @@ grep -q ready "$work/env.log" || { cat "$work/env.log" >&2; exit 1; }
 ns=$(cat "$work/namespace")
 
 selector() { # name port portfolio
-  "$work/promptfolio" selector --kubeconfig "$work/kubeconfig" --namespace "$ns" --portfolios "$3" \
+  "$work/promptfolio-selector" selector --kubeconfig "$work/kubeconfig" --namespace "$ns" --portfolios "$3" \
     --decision-key-file "$work/key" --listen "127.0.0.1:$2" --writer "bench-$1" >"$work/$1.log" 2>&1 &
   pids+=($!)
   for _ in $(seq 1 120); do curl -fs "http://127.0.0.1:$2/readyz" >/dev/null && return; sleep 0.5; done
@@ -55,36 +59,46 @@ request = function()
 end
 LUA
 
-run() { # label url [lua]
+run() { # label round url [lua]
   local extra=()
-  [ -n "${3:-}" ] && extra=(-s "$3")
-  wrk -t"$threads" -c"$conns" -d"${secs}s" --latency "${extra[@]}" "$2" >"$work/$1.wrk"
+  [ -n "${4:-}" ] && extra=(-s "$4")
+  wrk -t"$threads" -c"$conns" -d"${secs}s" --latency "${extra[@]}" "$3" >"$work/$1-$2.wrk"
   local rps p50 p99
-  rps=$(awk '/Requests\/sec/ {print $2}' "$work/$1.wrk")
-  p50=$(awk '$1=="50%" {print $2}' "$work/$1.wrk")
-  p99=$(awk '$1=="99%" {print $2}' "$work/$1.wrk")
-  echo "$1 $rps $p50 $p99"
+  rps=$(awk '/Requests\/sec/ {print $2}' "$work/$1-$2.wrk")
+  p50=$(awk '$1=="50%" {print $2}' "$work/$1-$2.wrk")
+  p99=$(awk '$1=="99%" {print $2}' "$work/$1-$2.wrk")
+  echo "$1 $2 $rps $p50 $p99"
 }
 
-echo "# run of $(date -u +%FT%TZ), ${secs}s per wrk run, $threads threads, $conns connections, $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "# run of $(date -u +%FT%TZ), ${secs}s per wrk run, $rounds rounds, $threads threads, $conns connections, $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)"
 results=$work/results
-{
-  run baseline "http://127.0.0.1:18089/v1/draw?portfolio=bench"
-  run draw "http://127.0.0.1:18088/v1/draw?portfolio=bench"
-} >"$results"
-# Reward bodies: enough unique decisions that none is sent twice within the run.
-n=$(awk '$1=="draw" {printf "%d", $2 * '"$secs"' * 1.3}' "$results")
-"$work/benchenv" tokens -url http://127.0.0.1:18088 -portfolio bench -n "$n" >"$work/tokens"
-# The reward baseline gets the very same POST requests from the same wrk script, so the ratio
-# compares the servers and not the load generator's Lua work.
-TOKENS="$work/tokens" THREADS=$threads run baseline-post "http://127.0.0.1:18089/v1/reward" "$work/reward.lua" >>"$results"
-TOKENS="$work/tokens" THREADS=$threads run reward "http://127.0.0.1:18088/v1/reward" "$work/reward.lua" >>"$results"
-non202=$(awk '/Non-2xx/ {print $5}' "$work/reward.wrk"); non202=${non202:-0}
-base=$(awk '$1=="baseline" {print $2}' "$results")
-basepost=$(awk '$1=="baseline-post" {print $2}' "$results")
-echo "| server | requests/s | p50 | p99 | ratio to its baseline |"
-echo "|---|---|---|---|---|"
-awk -v b="$base" -v bp="$basepost" '{d = ($1 ~ /post|reward/) ? bp : b; printf "| %s | %.0f | %s | %s | %.2f |\n", $1, $2, $3, $4, $2 / d}' "$results"
+for r in $(seq 1 "$rounds"); do
+  run baseline "$r" "http://127.0.0.1:18089/v1/draw?portfolio=bench"
+  run draw "$r" "http://127.0.0.1:18088/v1/draw?portfolio=bench"
+done >"$results"
+# Reward bodies: each round gets fresh decisions, enough that none is sent twice. The reward
+# baseline gets the very same POST requests from the same wrk script, so the ratio compares the
+# servers and not the load generator's Lua work.
+n=$(awk '$1=="draw" && $3 > max {max = $3} END {printf "%d", max * '"$secs"' * 1.3}' "$results")
+for r in $(seq 1 "$rounds"); do
+  "$work/benchenv" tokens -url http://127.0.0.1:18088 -portfolio bench -n "$n" >"$work/tokens"
+  TOKENS="$work/tokens" THREADS=$threads run baseline-post "$r" "http://127.0.0.1:18089/v1/reward" "$work/reward.lua"
+  TOKENS="$work/tokens" THREADS=$threads run reward "$r" "http://127.0.0.1:18088/v1/reward" "$work/reward.lua"
+done >>"$results"
+echo "| server | requests/s (mean of rounds) | p50 (median) | p99 (median) | per-round ratio | ratio to its baseline |"
+echo "|---|---|---|---|---|---|"
+awk -v rounds="$rounds" '
+  function median(list,    a, n, i, j, t) { n = split(list, a, " "); for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (ms(a[j]) < ms(a[i])) { t = a[i]; a[i] = a[j]; a[j] = t }; return a[int((n + 1) / 2)] }
+  function ms(v) { return v ~ /us$/ ? v / 1000 : v ~ /ms$/ ? v + 0 : v * 1000 }
+  { sum[$1] += $3; rps[$1, $2] = $3; p50[$1] = p50[$1] " " $4; p99[$1] = p99[$1] " " $5; if (!($1 in seen)) { seen[$1] = 1; order[++k] = $1 } }
+  END {
+    for (i = 1; i <= k; i++) {
+      s = order[i]; base = (s ~ /post|reward/) ? "baseline-post" : "baseline"; per = ""
+      for (r = 1; r <= rounds; r++) per = per sprintf("%s%.2f", r > 1 ? " " : "", rps[s, r] / rps[base, r])
+      printf "| %s | %.0f | %s | %s | %s | %.2f |\n", s, sum[s] / rounds, median(p50[s]), median(p99[s]), per, sum[s] / sum[base]
+    }
+  }' "$results"
+non202=$(cat "$work"/reward-*.wrk | awk '/Non-2xx/ {n += $5} END {print n + 0}')
 echo "reward answers other than 2xx: $non202 (duplicates would show here)"
 
 # API-server writes per arm per flush interval over HTTP, at whatever rate the load generator

@@ -61,7 +61,7 @@ probe=$(free_port); metrics=$(free_port); listen=$(free_port)
 "$bin" manager --metrics-bind-address="127.0.0.1:$metrics" --health-probe-bind-address="127.0.0.1:$probe" \
   --statistics-interval=2s >"$run/manager.log" 2>&1 &
 pids+=($!)
-"$bin" selector --namespace="$ns" --portfolios="$portfolio" --listen="127.0.0.1:$listen" \
+"$root/bin/promptfolio-selector" selector --namespace="$ns" --portfolios="$portfolio" --listen="127.0.0.1:$listen" \
   --flush-interval=1s >"$run/selector.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 1 300); do

@@ -113,7 +113,7 @@ func TestExactCountsUnderFaults(t *testing.T) {
 			ShutdownTimeout: time.Minute,
 			FoldAttempts:    30,
 		}
-		sel, err := selector.New(cfg, proxy.Config(0), env.Scheme)
+		sel, err := selector.New(cfg, proxy.Config(0))
 		if err != nil {
 			t.Error(err)
 			return

@@ -9,12 +9,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/go-logr/logr"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/types"
-	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/promptfolio/promptfolio/api/v1alpha1"
 	"github.com/promptfolio/promptfolio/internal/counters"
@@ -23,7 +20,7 @@ import (
 // flusher writes this process's cumulative counts into the arms' status.counters.writers with
 // server-side apply, and folds them into the base when the process stops.
 type flusher struct {
-	c        client.Client
+	kube     *kubeClient
 	reg      *registry
 	api      *api
 	metrics  *metrics
@@ -111,13 +108,11 @@ func (f *flusher) flushArm(ctx context.Context, a *armState) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, f.timeout)
 	defer cancel()
-	target := &v1alpha1.PromptArm{ObjectMeta: metav1.ObjectMeta{Name: a.name, Namespace: a.namespace}}
 	f.metrics.writes.WithLabelValues("apply").Inc()
-	err = f.c.Status().Patch(ctx, target, client.RawPatch(types.ApplyPatchType, body),
-		client.FieldOwner(f.manager), client.ForceOwnership)
+	err = f.kube.applyArmStatus(ctx, a.name, f.manager, body)
 	if apierrors.IsNotFound(err) {
 		a.deleted.Store(true)
-		log.FromContext(ctx).Error(err, "arm was deleted; its acknowledged rewards cannot be written",
+		logr.FromContextOrDiscard(ctx).Error(err, "arm was deleted; its acknowledged rewards cannot be written",
 			"arm", a.name, "pendingSuccesses", s-a.flushedS.Load(), "pendingFailures", fl-a.flushedF.Load())
 		return nil
 	}
@@ -145,7 +140,7 @@ func raise(v interface {
 
 // run flushes on every interval (with jitter) and whenever the API kicks, until ctx ends.
 func (f *flusher) run(ctx context.Context, interval time.Duration, jitter float64) {
-	logger := log.FromContext(ctx)
+	logger := logr.FromContextOrDiscard(ctx)
 	backoff := time.Duration(0)
 	for {
 		wait := jittered(interval, jitter)
@@ -195,7 +190,7 @@ func (f *flusher) foldAll(ctx context.Context, attempts int) []string {
 			return
 		}
 		if err := f.foldArm(ctx, a, attempts); err != nil {
-			log.FromContext(ctx).Error(err, "could not fold counters; the controller folds them once this writer's Lease expires", "arm", a.name)
+			logr.FromContextOrDiscard(ctx).Error(err, "could not fold counters; the controller folds them once this writer's Lease expires", "arm", a.name)
 			failed = append(failed, a.name)
 		}
 	})
@@ -231,9 +226,8 @@ func (f *flusher) foldArm(ctx context.Context, a *armState, attempts int) error 
 func (f *flusher) foldOnce(ctx context.Context, a *armState) error {
 	ctx, cancel := context.WithTimeout(ctx, f.timeout)
 	defer cancel()
-	arm := &unstructured.Unstructured{}
-	arm.SetGroupVersionKind(v1alpha1.GroupVersion.WithKind("PromptArm"))
-	if err := f.c.Get(ctx, client.ObjectKey{Namespace: a.namespace, Name: a.name}, arm); err != nil {
+	arm, err := f.kube.getArm(ctx, a.name)
+	if err != nil {
 		return err
 	}
 	s, fl := a.ackedS.Load(), a.ackedF.Load()
@@ -242,7 +236,7 @@ func (f *flusher) foldOnce(ctx context.Context, a *armState) error {
 		return err
 	}
 	f.metrics.writes.WithLabelValues("fold").Inc()
-	if err := f.c.Status().Patch(ctx, arm, client.RawPatch(types.JSONPatchType, patch), client.FieldOwner(f.manager)); err != nil {
+	if err := f.kube.patchArmStatus(ctx, a.name, f.manager, patch); err != nil {
 		return err
 	}
 	raise(&a.flushedS, s)

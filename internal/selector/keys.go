@@ -10,11 +10,9 @@ import (
 	"os"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
+	"github.com/go-logr/logr"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/promptfolio/promptfolio/api/v1alpha1"
 )
@@ -59,7 +57,7 @@ func decodeKey(b []byte) ([]byte, error) {
 // watchKeyFile loads the key file into ring every interval until ctx ends. A changed file rotates
 // the key: the old key verifies for the keyring's grace period.
 func watchKeyFile(ctx context.Context, path string, ring *Keyring, interval time.Duration) {
-	logger := log.FromContext(ctx).WithValues("file", path)
+	logger := logr.FromContextOrDiscard(ctx).WithValues("file", path)
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
@@ -80,24 +78,22 @@ func watchKeyFile(ctx context.Context, path string, ring *Keyring, interval time
 
 // secretKeys loads (and on first use creates) the decision-key Secret of a portfolio.
 type secretKeys struct {
-	c         client.Client
-	namespace string
+	kube *kubeClient
 }
 
 // load reads the portfolio's Secret into ring, creating it with a random key when it does not
 // exist. The Secret is owned by the PromptPortfolio when that exists, so it goes with it.
 func (s *secretKeys) load(ctx context.Context, portfolio string, ring *Keyring) error {
-	var sec corev1.Secret
-	key := client.ObjectKey{Namespace: s.namespace, Name: KeySecretName(portfolio)}
-	err := s.c.Get(ctx, key, &sec)
+	name := KeySecretName(portfolio)
+	sec, err := s.kube.getSecret(ctx, name)
 	if apierrors.IsNotFound(err) {
 		if err = s.create(ctx, portfolio); err != nil && !apierrors.IsAlreadyExists(err) {
-			return fmt.Errorf("creating decision key Secret %s: %w", key.Name, err)
+			return fmt.Errorf("creating decision key Secret %s: %w", name, err)
 		}
-		err = s.c.Get(ctx, key, &sec)
+		sec, err = s.kube.getSecret(ctx, name)
 	}
 	if err != nil {
-		return fmt.Errorf("reading decision key Secret %s: %w", key.Name, err)
+		return fmt.Errorf("reading decision key Secret %s: %w", name, err)
 	}
 	cur := sec.Data[SecretKeyCurrent]
 	prev := sec.Data[SecretKeyPrevious]
@@ -105,7 +101,7 @@ func (s *secretKeys) load(ctx context.Context, portfolio string, ring *Keyring) 
 		prev = nil
 	}
 	if err := ring.Set(cur, prev, time.Now()); err != nil {
-		return fmt.Errorf("decision key Secret %s: %w", key.Name, err)
+		return fmt.Errorf("decision key Secret %s: %w", name, err)
 	}
 	return nil
 }
@@ -115,28 +111,27 @@ func (s *secretKeys) create(ctx context.Context, portfolio string) error {
 	if _, err := rand.Read(k); err != nil {
 		return err
 	}
-	sec := &corev1.Secret{
-		ObjectMeta: metav1.ObjectMeta{
+	sec := &secret{
+		Metadata: metav1.ObjectMeta{
 			Name:      KeySecretName(portfolio),
-			Namespace: s.namespace,
-			Labels:    map[string]string{"promptfolio.dev/portfolio": portfolio, "app.kubernetes.io/component": "selector"},
+			Namespace: s.kube.namespace,
+			Labels:    map[string]string{PortfolioLabel: portfolio, "app.kubernetes.io/component": "selector"},
 		},
-		Type: corev1.SecretTypeOpaque,
+		Type: "Opaque",
 		Data: map[string][]byte{SecretKeyCurrent: k},
 	}
-	var pf v1alpha1.PromptPortfolio
-	if err := s.c.Get(ctx, client.ObjectKey{Namespace: s.namespace, Name: portfolio}, &pf); err == nil {
-		sec.OwnerReferences = []metav1.OwnerReference{{
+	if pf, err := s.kube.getPortfolio(ctx, portfolio); err == nil {
+		sec.Metadata.OwnerReferences = []metav1.OwnerReference{{
 			APIVersion: v1alpha1.GroupVersion.String(), Kind: "PromptPortfolio", Name: pf.Name, UID: pf.UID,
 		}}
 	}
-	return s.c.Create(ctx, sec)
+	return s.kube.createSecret(ctx, sec)
 }
 
 // watch keeps ring in step with the Secret until ctx ends: it retries quickly until the key is
 // loaded, then rereads it every interval so that a rotation reaches this process.
 func (s *secretKeys) watch(ctx context.Context, portfolio string, ring *Keyring, interval time.Duration) {
-	logger := log.FromContext(ctx).WithValues("portfolio", portfolio, "secret", KeySecretName(portfolio))
+	logger := logr.FromContextOrDiscard(ctx).WithValues("portfolio", portfolio, "secret", KeySecretName(portfolio))
 	retry := 200 * time.Millisecond
 	for {
 		err := func() error {

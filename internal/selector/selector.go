@@ -30,15 +30,11 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/selection"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/client-go/rest"
 	toolscache "k8s.io/client-go/tools/cache"
 	"k8s.io/utils/ptr"
-	"sigs.k8s.io/controller-runtime/pkg/cache"
-	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/promptfolio/promptfolio/api/v1alpha1"
 	"github.com/promptfolio/promptfolio/internal/counters"
@@ -164,16 +160,15 @@ func FieldManager(writer string) string {
 
 // Selector is one selector process.
 type Selector struct {
-	cfg    Config
-	client client.Client
-	// newCache builds the arm cache; it needs the API server's discovery, so Run retries it.
-	newCache func() (cache.Cache, error)
-	reg      *registry
-	api      *api
-	metrics  *metrics
-	flusher  *flusher
-	keys     *secretKeys
-	fileKey  *Keyring
+	cfg     Config
+	kube    *kubeClient
+	arms    toolscache.SharedIndexInformer
+	reg     *registry
+	api     *api
+	metrics *metrics
+	flusher *flusher
+	keys    *secretKeys
+	fileKey *Keyring
 
 	synced   atomic.Bool
 	addr     atomic.Pointer[string]
@@ -184,9 +179,8 @@ type Selector struct {
 	watchOnce sync.Map
 }
 
-// New builds a selector for the API server of restCfg. scheme must know the promptfolio API and
-// the core, coordination types.
-func New(cfg Config, restCfg *rest.Config, scheme *runtime.Scheme) (*Selector, error) {
+// New builds a selector for the API server of restCfg.
+func New(cfg Config, restCfg *rest.Config) (*Selector, error) {
 	cfg.Defaults()
 	if cfg.Namespace == "" {
 		return nil, errors.New("a namespace is required")
@@ -198,21 +192,24 @@ func New(cfg Config, restCfg *rest.Config, scheme *runtime.Scheme) (*Selector, e
 	if err != nil {
 		return nil, err
 	}
-	c, err := client.New(restCfg, client.Options{Scheme: scheme})
+	kube, err := newKubeClient(restCfg, cfg.Namespace)
 	if err != nil {
-		return nil, fmt.Errorf("creating client: %w", err)
+		return nil, err
 	}
-	s := &Selector{cfg: cfg, client: c, listened: make(chan struct{})}
-	s.newCache = func() (cache.Cache, error) {
-		return cache.New(restCfg, cache.Options{
-			Scheme:            scheme,
-			DefaultNamespaces: map[string]cache.Config{cfg.Namespace: {}},
-			// Only the arms of the served portfolios are listed and watched, and each is cut down
-			// to what draws and rewards read before it is stored.
-			ByObject: map[client.Object]cache.ByObject{&v1alpha1.PromptArm{}: {Label: sel, Transform: trimArm}},
-			// Every writer adds a managedFields entry; the selector never reads them.
-			DefaultTransform: cache.TransformStripManagedFields(),
-		})
+	s := &Selector{cfg: cfg, kube: kube, listened: make(chan struct{})}
+	// Only the arms of the served portfolios are listed and watched, and each is cut down to what
+	// draws and rewards read before it is stored.
+	s.arms = toolscache.NewSharedIndexInformerWithOptions(kube.armListWatch(sel.String()), &v1alpha1.PromptArm{},
+		toolscache.SharedIndexInformerOptions{ObjectDescription: "PromptArms"})
+	if err := s.arms.SetTransform(trimArm); err != nil {
+		return nil, err
+	}
+	if _, err := s.arms.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
+		AddFunc:    func(obj any) { s.observe(obj) },
+		UpdateFunc: func(_, obj any) { s.observe(obj) },
+		DeleteFunc: func(obj any) { s.forget(obj) },
+	}); err != nil {
+		return nil, err
 	}
 	if cfg.KeyFile != "" {
 		s.fileKey = NewKeyring(cfg.KeyGrace)
@@ -224,13 +221,13 @@ func New(cfg Config, restCfg *rest.Config, scheme *runtime.Scheme) (*Selector, e
 			return nil, err
 		}
 	} else {
-		s.keys = &secretKeys{c: c, namespace: cfg.Namespace}
+		s.keys = &secretKeys{kube: kube}
 	}
 	s.reg = newRegistry(cfg.Writer, s.newPortfolio)
 	s.metrics = newMetrics(s.pendingTotal, func() float64 { return float64(s.api.replay.len()) })
 	s.api = newAPI(s.reg, s.metrics, cfg.TokenTTL, cfg.MaxBodyBytes, cfg.FlushAfter, s.synced.Load)
 	s.flusher = &flusher{
-		c: c, reg: s.reg, api: s.api, metrics: s.metrics, writer: cfg.Writer, manager: FieldManager(cfg.Writer),
+		kube: kube, reg: s.reg, api: s.api, metrics: s.metrics, writer: cfg.Writer, manager: FieldManager(cfg.Writer),
 		timeout: cfg.APITimeout, parallel: cfg.FlushParallelism, now: time.Now,
 	}
 	return s, nil
@@ -307,8 +304,8 @@ func (s *Selector) pendingTotal() float64 {
 // once more, folds this writer's entries into the arms' bases, deletes its Lease and returns. It
 // returns an error when acknowledged counts could not be written.
 func (s *Selector) Run(ctx context.Context) error {
-	logger := log.FromContext(ctx).WithValues("writer", s.cfg.Writer)
-	ctx = log.IntoContext(ctx, logger)
+	logger := logr.FromContextOrDiscard(ctx).WithValues("writer", s.cfg.Writer)
+	ctx = logr.NewContext(ctx, logger)
 
 	// Background work stops at ctx's end; the shutdown sequence below uses its own context.
 	work, stopWork := context.WithCancel(ctx)
@@ -316,18 +313,10 @@ func (s *Selector) Run(ctx context.Context) error {
 	s.keyCtx = work
 
 	var bg sync.WaitGroup
-	cacheErr := make(chan error, 1)
-	armCache := make(chan cache.Cache, 1)
 	bg.Add(1)
 	go func() {
 		defer bg.Done()
-		c, err := s.startCache(work)
-		if err != nil {
-			cacheErr <- err
-			return
-		}
-		armCache <- c
-		cacheErr <- c.Start(work)
+		s.arms.RunWithContext(work)
 	}()
 
 	ln, err := net.Listen("tcp", s.cfg.Addr)
@@ -374,19 +363,9 @@ func (s *Selector) Run(ctx context.Context) error {
 		}()
 	}
 
-	var synced bool
-	select {
-	case c := <-armCache:
-		synced = c.WaitForCacheSync(work)
-	case <-work.Done():
-	}
-	if !synced {
+	if !toolscache.WaitForCacheSync(work.Done(), s.arms.HasSynced) {
 		// Stopped before the cache synced: no reward was taken, so there is nothing to lose.
-		var cause error
-		if ctx.Err() == nil {
-			cause = fmt.Errorf("cache did not sync: %w", errors.Join(drain(cacheErr), work.Err()))
-		}
-		return s.shutdown(logger, srv, stopWork, &bg, cause)
+		return s.shutdown(logger, srv, stopWork, &bg, nil)
 	}
 	s.synced.Store(true)
 	logger.Info("arm cache synced")
@@ -396,59 +375,17 @@ func (s *Selector) Run(ctx context.Context) error {
 		defer close(flushDone)
 		s.flusher.run(work, s.cfg.FlushInterval, s.cfg.FlushJitter)
 	}()
-	select {
-	case <-ctx.Done():
-	case err := <-cacheErr:
-		logger.Error(err, "arm cache stopped")
-	}
+	<-ctx.Done()
 	stopWork()
 	<-flushDone
 	return s.shutdown(logger, srv, stopWork, &bg, nil)
-}
-
-// startCache builds the arm cache and registers the event handlers, retrying with backoff while
-// the API server cannot be reached, until ctx ends.
-func (s *Selector) startCache(ctx context.Context) (cache.Cache, error) {
-	backoff := 100 * time.Millisecond
-	for {
-		c, err := s.newCache()
-		if err == nil {
-			var inf cache.Informer
-			if inf, err = c.GetInformer(ctx, &v1alpha1.PromptArm{}, cache.BlockUntilSynced(false)); err == nil {
-				_, err = inf.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
-					AddFunc:    func(obj any) { s.observe(obj) },
-					UpdateFunc: func(_, obj any) { s.observe(obj) },
-					DeleteFunc: func(obj any) { s.forget(obj) },
-				})
-			}
-			if err == nil {
-				return c, nil
-			}
-		}
-		log.FromContext(ctx).V(1).Info("could not set up the arm cache; retrying", "error", err.Error(), "retryIn", backoff)
-		select {
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-time.After(backoff):
-		}
-		backoff = min(2*backoff, 5*time.Second)
-	}
-}
-
-func drain(ch chan error) error {
-	select {
-	case err := <-ch:
-		return err
-	default:
-		return nil
-	}
 }
 
 // shutdown runs the graceful stop: no new rewards, final flush, fold, Lease deletion.
 func (s *Selector) shutdown(logger logr.Logger, srv *http.Server, stopWork context.CancelFunc, bg *sync.WaitGroup, cause error) error {
 	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
 	defer cancel()
-	ctx = log.IntoContext(ctx, logger)
+	ctx = logr.NewContext(ctx, logger)
 	s.api.stopAccepting(ctx.Done())
 	stopWork()
 
@@ -526,7 +463,7 @@ func (s *Selector) ensureLease(ctx context.Context) error {
 		},
 	}
 	s.metrics.writes.WithLabelValues("lease").Inc()
-	err := s.client.Create(ctx, lease)
+	err := s.kube.createLease(ctx, lease)
 	if apierrors.IsAlreadyExists(err) {
 		return s.touchLease(ctx)
 	}
@@ -535,10 +472,9 @@ func (s *Selector) ensureLease(ctx context.Context) error {
 
 // touchLease sets the Lease's renewTime to now.
 func (s *Selector) touchLease(ctx context.Context) error {
-	lease := &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Name: counters.LeaseName(s.cfg.Writer), Namespace: s.cfg.Namespace}}
 	patch := fmt.Appendf(nil, `{"spec":{"renewTime":%q}}`, metav1.NewMicroTime(time.Now()).UTC().Format(metav1.RFC3339Micro))
 	s.metrics.writes.WithLabelValues("lease").Inc()
-	return s.client.Patch(ctx, lease, client.RawPatch("application/merge-patch+json", patch))
+	return s.kube.mergePatchLease(ctx, counters.LeaseName(s.cfg.Writer), patch)
 }
 
 // renewLease renews the Lease every third of its duration until ctx ends.
@@ -561,12 +497,16 @@ func (s *Selector) renewLease(ctx context.Context) {
 			return err
 		}()
 		if err != nil && ctx.Err() == nil {
-			log.FromContext(ctx).V(1).Info("could not renew the writer Lease", "error", err.Error())
+			logr.FromContextOrDiscard(ctx).V(1).Info("could not renew the writer Lease", "error", err.Error())
 		}
 	}
 }
 
 func (s *Selector) deleteLease(ctx context.Context) error {
-	lease := &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Name: counters.LeaseName(s.cfg.Writer), Namespace: s.cfg.Namespace}}
-	return client.IgnoreNotFound(s.client.Delete(ctx, lease))
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.APITimeout)
+	defer cancel()
+	if err := s.kube.deleteLease(ctx, counters.LeaseName(s.cfg.Writer)); !apierrors.IsNotFound(err) {
+		return err
+	}
+	return nil
 }

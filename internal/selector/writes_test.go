@@ -67,7 +67,8 @@ func TestWritesPerFlushInterval(t *testing.T) {
 		intervals = v
 	}
 
-	log.SetLogger(zap.New(zap.Level(zapcore.Level(zapLevel()))))
+	logger := zap.New(zap.Level(zapcore.Level(zapLevel())))
+	log.SetLogger(logger)
 	env := startControlPlane(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -95,11 +96,11 @@ func TestWritesPerFlushInterval(t *testing.T) {
 	}
 	sel, err := selector.New(selector.Config{
 		Namespace: ns, Portfolios: []string{"pf"}, Addr: "127.0.0.1:0", KeyFile: keyFile, FlushInterval: interval,
-	}, proxy.Config(0), env.Scheme)
+	}, proxy.Config(0))
 	if err != nil {
 		t.Fatal(err)
 	}
-	runCtx, stop := context.WithCancel(ctx)
+	runCtx, stop := context.WithCancel(log.IntoContext(ctx, logger))
 	done := make(chan error, 1)
 	go func() { done <- sel.Run(runCtx) }()
 	h := sel.Handler()

@@ -438,7 +438,7 @@ func exerciseSelector(c client.Client, admin *rest.Config, ns, portfolio string,
 		Namespace: ns, Portfolios: []string{portfolio}, Addr: "127.0.0.1:0", KeyFile: keyFile, Writer: writer,
 		FlushInterval: 100 * time.Millisecond, LeaseDuration: 3 * time.Second, APITimeout: 2 * time.Second,
 		ShutdownTimeout: 5 * time.Second, FoldAttempts: 2,
-	}, workload, testenv.NewScheme())
+	}, workload)
 	if err != nil {
 		return err
 	}

@@ -168,11 +168,14 @@ func runLoad(url, portfolio string, rate int, dur time.Duration) error {
 				if err == nil {
 					err = c.Reward(ctx, d.Decision, (i+w)%3 == 0)
 				}
-				if err != nil {
+				switch {
+				case err != nil && ctx.Err() != nil:
+					return // the run ended while this pair was in flight
+				case err != nil:
 					failed.Add(1)
-					continue
+				default:
+					sent.Add(1)
 				}
-				sent.Add(1)
 			}
 		}()
 	}
