@@ -23,13 +23,19 @@ GOLANGCI_LINT ?= $(LOCALBIN)/golangci-lint-$(GOLANGCI_LINT_VERSION)
 
 GO_TEST_FLAGS ?= -count=1 -timeout 30m
 
+# Images: by default tagged with the chart's appVersion, the tag the chart deploys.
+VERSION ?= $(shell awk -F'"' '/^appVersion:/ {print $$2}' charts/promptfolio/Chart.yaml)
+IMG ?= ghcr.io/promptfolio/promptfolio:$(VERSION)
+SELECTOR_IMG ?= ghcr.io/promptfolio/promptfolio-selector:$(VERSION)
+CONTAINER_TOOL ?= docker
+
 .DEFAULT_GOAL := help
 
 ##@ General
 
 .PHONY: help
 help: ## Show this help.
-	@awk 'BEGIN {FS = ":.*##"; printf "Usage: make \033[36m<target>\033[0m\n"} /^[a-zA-Z_0-9-]+:.*?##/ { printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2 } /^##@/ { printf "\n\033[1m%s\033[0m\n", substr($$0, 5) }' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*##"; printf "Usage: make \033[36m<target>\033[0m\n"} /^[a-zA-Z_0-9-]+:.*?##/ { printf "  \033[36m%-22s\033[0m %s\n", $$1, $$2 } /^##@/ { printf "\n\033[1m%s\033[0m\n", substr($$0, 5) }' $(MAKEFILE_LIST)
 
 ##@ Quick start
 
@@ -99,6 +105,19 @@ bench: ## Run the Go benchmarks of the statistics core.
 build: ## Build bin/promptfolio (every subcommand) and bin/promptfolio-selector (the sidecar: selector only, static).
 	go build -o $(LOCALBIN)/promptfolio .
 	CGO_ENABLED=0 go build -tags selectoronly -trimpath -o $(LOCALBIN)/promptfolio-selector .
+
+##@ Images (Dockerfile; needs a container engine)
+
+.PHONY: docker-build
+docker-build: docker-build-manager docker-build-selector ## Build both images (IMG and SELECTOR_IMG) from the Dockerfile.
+
+.PHONY: docker-build-manager
+docker-build-manager: ## Build the manager image IMG (Dockerfile target manager: every subcommand).
+	$(CONTAINER_TOOL) build --target manager -t $(IMG) .
+
+.PHONY: docker-build-selector
+docker-build-selector: ## Build the injected sidecar's image SELECTOR_IMG (Dockerfile target selector: selector only).
+	$(CONTAINER_TOOL) build --target selector -t $(SELECTOR_IMG) .
 
 ##@ Control plane from source
 

@@ -13,7 +13,7 @@ import (
 const (
 	DefaultPort          = 9443
 	DefaultCertDir       = "/tmp/k8s-webhook-server/serving-certs"
-	DefaultImage         = "ghcr.io/promptfolio/promptfolio:latest"
+	DefaultImage         = "ghcr.io/promptfolio/promptfolio-selector:latest"
 	DefaultSelectorPort  = 8686
 	DefaultTokenSecret   = "promptfolio-selector-token"
 	DefaultSelectorUID   = 65532
@@ -39,7 +39,10 @@ type Options struct {
 
 // SidecarOptions describe the injected selector container.
 type SidecarOptions struct {
-	// Image of the selector: the promptfolio image, whose entrypoint is the promptfolio binary.
+	// Image of the selector: the selector image (Dockerfile target selector), whose entrypoint
+	// is the selector-only build of the binary (-tags selectoronly). The container sets no
+	// command, only args that start with the subcommand "selector", so the full promptfolio
+	// image works as well.
 	Image string
 	// PullPolicy of the image; empty leaves the Kubernetes default.
 	PullPolicy corev1.PullPolicy
@@ -79,7 +82,7 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 	fs.BoolVar(&o.Enabled, "webhook-enabled", false, "serve the sidecar-injection admission webhook (needs a serving certificate in --webhook-cert-dir)")
 	fs.IntVar(&o.Port, "webhook-port", o.Port, "port of the admission webhook server")
 	fs.StringVar(&o.CertDir, "webhook-cert-dir", o.CertDir, "directory holding tls.crt and tls.key of the webhook's serving certificate")
-	fs.StringVar(&o.Sidecar.Image, "selector-image", o.Sidecar.Image, "image of the injected selector sidecar")
+	fs.StringVar(&o.Sidecar.Image, "selector-image", o.Sidecar.Image, "image of the injected selector sidecar (the selector-only build; its entrypoint gets the args \"selector ...\")")
 	fs.Func("selector-image-pull-policy", "pull policy of the injected selector sidecar: Always, IfNotPresent or Never (default: the Kubernetes default)", func(s string) error {
 		switch p := corev1.PullPolicy(s); p {
 		case corev1.PullAlways, corev1.PullIfNotPresent, corev1.PullNever, "":

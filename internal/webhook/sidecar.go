@@ -151,12 +151,14 @@ func (in injection) container() corev1.Container {
 	}
 }
 
-// args are the flags of `promptfolio selector` (cmd_selector.go). The selector listens on all
-// addresses so that the kubelet can probe it and Prometheus can scrape /metrics; the application
-// uses the loopback address. Every selector of a namespace reads the same key file, mounted from
-// the token Secret, so a reward may reach any of them; a rotated Secret reaches the file within
-// the kubelet's sync period, and the selector verifies decisions of the replaced key for a grace
-// period.
+// args are the subcommand and flags of `promptfolio selector` (cmd_selector.go). The container
+// sets no command: the image's entrypoint runs them, /promptfolio-selector of the selector image
+// (the selector-only build, whose one subcommand is still named selector) or /promptfolio of the
+// full image. The selector listens on all addresses so that the kubelet can probe it and
+// Prometheus can scrape /metrics; the application uses the loopback address. Every selector of a
+// namespace reads the same key file, mounted from the token Secret, so a reward may reach any of
+// them; a rotated Secret reaches the file within the kubelet's sync period, and the selector
+// verifies decisions of the replaced key for a grace period.
 func (in injection) args() []string {
 	return []string{
 		"selector",

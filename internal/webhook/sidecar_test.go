@@ -99,6 +99,11 @@ func TestHandle(t *testing.T) {
 			if sidecar.Name != ContainerName || sidecar.RestartPolicy == nil || *sidecar.RestartPolicy != corev1.ContainerRestartPolicyAlways {
 				t.Errorf("first init container = %s (restartPolicy %v), want the native sidecar %s", sidecar.Name, sidecar.RestartPolicy, ContainerName)
 			}
+			// The image's entrypoint (the selector-only build in the selector image) runs the
+			// args, whose first is the subcommand.
+			if sidecar.Image != DefaultImage || len(sidecar.Command) > 0 || len(sidecar.Args) == 0 || sidecar.Args[0] != "selector" {
+				t.Errorf("sidecar image %s, command %v, args %v; want %s running its entrypoint with args \"selector ...\"", sidecar.Image, sidecar.Command, sidecar.Args, DefaultImage)
+			}
 			if !slices.Contains(sidecar.Args, "--portfolios=greeting,checkout") {
 				t.Errorf("sidecar args %v do not name the portfolios", sidecar.Args)
 			}

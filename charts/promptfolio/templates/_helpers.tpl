@@ -59,6 +59,19 @@ app.kubernetes.io/component: manager
 {{- end }}
 {{- end }}
 
+{{/*
+The injected selector's image reference: selectorImage.repository, then selectorImage.digest if
+set, else selectorImage.tag, image.tag or appVersion. image.digest is not inherited: it is the
+digest of the manager's image.
+*/}}
+{{- define "promptfolio.selectorImage" -}}
+{{- if .Values.selectorImage.digest }}
+{{- printf "%s@%s" .Values.selectorImage.repository .Values.selectorImage.digest }}
+{{- else }}
+{{- printf "%s:%s" .Values.selectorImage.repository (coalesce .Values.selectorImage.tag .Values.image.tag .Chart.AppVersion) }}
+{{- end }}
+{{- end }}
+
 {{/* Names of the webhook's Service, serving-certificate Secret and configuration. */}}
 {{- define "promptfolio.webhookService" -}}
 {{ include "promptfolio.fullname" . }}-webhook
