@@ -5,9 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"math"
 	"math/rand/v2"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -193,9 +195,11 @@ func (a *api) draw(w http.ResponseWriter, r *http.Request) {
 	p.draws.Inc()
 }
 
-// buffers are the per-request scratch space, pooled.
+// buffers are the per-request scratch space, pooled. out holds a request body or an answer,
+// scratch a token being signed, and token a token being verified.
 type buffers struct {
 	out, scratch []byte
+	token        [maxRawToken]byte
 }
 
 // queryValue returns the value of the first key parameter of a raw query; ok is false when
@@ -217,11 +221,17 @@ func queryValue(raw, key string) (value string, ok bool) {
 	return "", true
 }
 
-// rewardRequest is the body of a reward.
+// rewardRequest is the body of a reward, as encoding/json decodes it.
 type rewardRequest struct {
 	Decision string `json:"decision"`
 	Success  *bool  `json:"success"`
 }
+
+// Messages of 400 answers about a body.
+const (
+	msgNotExpectedJSON = "the body is not the expected JSON object"
+	msgRewardRequired  = "decision and success are required"
+)
 
 // reward records the outcome of a decision and answers 202 once it is in the counts that the
 // flusher writes.
@@ -240,21 +250,24 @@ func (a *api) reward(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, http.StatusPreconditionFailed, ReasonWriterChanged, "this retry reached another selector process than the first attempt; its outcome cannot be checked here")
 		return
 	}
-	var req rewardRequest
-	if status, reason, msg := a.readJSON(w, r, &req); status != 0 {
+	// The body and the decoded token live in bufs until the reward is recorded.
+	bufs := a.buffers.Get().(*buffers)
+	defer a.buffers.Put(bufs)
+	if status, reason, msg := a.readBody(w, r, bufs); status != 0 {
 		a.fail(w, status, reason, msg)
 		return
 	}
-	if req.Decision == "" || req.Success == nil {
-		a.fail(w, http.StatusBadRequest, ReasonMalformed, "decision and success are required")
+	decision, success, problem := decodeReward(bufs.out)
+	if problem != "" {
+		a.fail(w, http.StatusBadRequest, ReasonMalformed, problem)
 		return
 	}
-	tok, err := parseToken(req.Decision)
+	tok, err := parseToken(&bufs.token, decision)
 	if err != nil {
 		a.fail(w, http.StatusBadRequest, ReasonMalformed, "decision is not a decision token")
 		return
 	}
-	p := a.reg.portfolio(tok.Portfolio)
+	p := a.reg.portfolio(string(tok.portfolio))
 	if p == nil {
 		a.fail(w, http.StatusNotFound, ReasonUnknownPortfolio, "no arms of this portfolio are watched")
 		return
@@ -268,25 +281,26 @@ func (a *api) reward(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, http.StatusUnauthorized, ReasonBadSignature, "the decision's signature does not match a key of the portfolio")
 		return
 	}
-	expires := tok.IssuedAt.Add(a.ttl)
+	issuedAt := tok.issuedAt()
+	expires := issuedAt.Add(a.ttl)
 	if !now.Before(expires) {
 		a.fail(w, http.StatusGone, ReasonExpired, "the decision expired")
 		return
 	}
-	if tok.IssuedAt.After(now.Add(maxClockSkew)) {
+	if issuedAt.After(now.Add(maxClockSkew)) {
 		a.fail(w, http.StatusBadRequest, ReasonMalformed, "the decision was issued in the future")
 		return
 	}
-	arm := (*p.all.Load())[tok.Arm]
+	arm := (*p.all.Load())[string(tok.arm)]
 	if arm == nil || arm.deleted.Load() {
 		a.fail(w, http.StatusNotFound, ReasonUnknownArm, "the decision's arm is not watched")
 		return
 	}
-	if !a.replay.firstUse(&tok.Decision, expires, now) {
+	if !a.replay.firstUse(replayKey{nonce: tok.nonce, issuedAtMs: tok.issuedAtMs}, expires, now) {
 		a.fail(w, http.StatusConflict, ReasonDuplicate, "this decision was already rewarded")
 		return
 	}
-	if *req.Success {
+	if success {
 		arm.ackedS.Add(1)
 		p.successes.Inc()
 	} else {
@@ -302,28 +316,194 @@ func (a *api) reward(w http.ResponseWriter, r *http.Request) {
 	a.write(w, http.StatusAccepted, acceptedBody)
 }
 
+// decodeReward decodes a reward body with parseRewardBody when it can and with encoding/json
+// otherwise, so that a body means what encoding/json makes of it. decision points into body, or
+// is a copy. problem is the message of a 400 answer, or empty.
+func decodeReward(body []byte) (decision []byte, success bool, problem string) {
+	decision, success, ok := parseRewardBody(body)
+	if !ok {
+		var req rewardRequest
+		if err := json.Unmarshal(body, &req); err != nil {
+			return nil, false, msgNotExpectedJSON
+		}
+		if req.Success == nil {
+			return nil, false, msgRewardRequired
+		}
+		decision, success = []byte(req.Decision), *req.Success
+	}
+	if len(decision) == 0 {
+		return nil, false, msgRewardRequired
+	}
+	return decision, success, ""
+}
+
+// parseRewardBody decodes the common shape of a reward body, {"decision":"<token>","success":true}
+// or false, without allocating: JSON whitespace anywhere, both keys exactly once and spelled so,
+// in either order, a decision of printable ASCII without escapes, and a true or false literal.
+// decision points into body. ok is false for every other body, valid JSON or not; encoding/json
+// decodes every body this accepts to the same values.
+func parseRewardBody(body []byte) (decision []byte, success, ok bool) {
+	c := jsonCursor{b: body}
+	if !c.skip('{') {
+		return nil, false, false
+	}
+	var haveDecision, haveSuccess bool
+	for i := range 2 {
+		if i > 0 && !c.skip(',') {
+			return nil, false, false
+		}
+		c.skipSpace()
+		key, isString := c.plainString()
+		if !isString || !c.skip(':') {
+			return nil, false, false
+		}
+		c.skipSpace()
+		var valid bool
+		switch {
+		case string(key) == "decision" && !haveDecision:
+			haveDecision = true
+			decision, valid = c.plainString()
+		case string(key) == "success" && !haveSuccess:
+			haveSuccess = true
+			success, valid = c.boolean()
+		default:
+			return nil, false, false
+		}
+		if !valid {
+			return nil, false, false
+		}
+	}
+	if !c.skip('}') {
+		return nil, false, false
+	}
+	if c.skipSpace(); c.i != len(c.b) {
+		return nil, false, false
+	}
+	return decision, success, true
+}
+
+// jsonCursor reads the restricted JSON that parseRewardBody accepts. Its methods never read
+// past the end of b.
+type jsonCursor struct {
+	b []byte
+	i int // the next byte to read
+}
+
+// skipSpace moves past JSON whitespace.
+func (c *jsonCursor) skipSpace() {
+	for c.i < len(c.b) {
+		switch c.b[c.i] {
+		case ' ', '\t', '\n', '\r':
+			c.i++
+		default:
+			return
+		}
+	}
+}
+
+// skip moves past whitespace and then the byte want, and reports whether want was there.
+func (c *jsonCursor) skip(want byte) bool {
+	c.skipSpace()
+	if c.i < len(c.b) && c.b[c.i] == want {
+		c.i++
+		return true
+	}
+	return false
+}
+
+// plainString reads a string of printable ASCII without escapes and returns its contents, which
+// point into b. ok is false for any other value, including strings that encoding/json would
+// accept.
+func (c *jsonCursor) plainString() (s []byte, ok bool) {
+	if c.i >= len(c.b) || c.b[c.i] != '"' {
+		return nil, false
+	}
+	for j := c.i + 1; j < len(c.b); j++ {
+		switch ch := c.b[j]; {
+		case ch == '"':
+			s, c.i = c.b[c.i+1:j], j+1
+			return s, true
+		case ch < ' ' || ch > '~' || ch == '\\':
+			return nil, false
+		}
+	}
+	return nil, false
+}
+
+// boolean reads the literal true or false.
+func (c *jsonCursor) boolean() (v, ok bool) {
+	rest := c.b[c.i:]
+	switch {
+	case bytes.HasPrefix(rest, trueLiteral):
+		c.i += len(trueLiteral)
+		return true, true
+	case bytes.HasPrefix(rest, falseLiteral):
+		c.i += len(falseLiteral)
+		return false, true
+	}
+	return false, false
+}
+
+var (
+	trueLiteral  = []byte("true")
+	falseLiteral = []byte("false")
+)
+
 // readJSON decodes a JSON body of at most maxBody bytes into v. It returns a zero status on
 // success, and the status, reason and message of the error otherwise.
 func (a *api) readJSON(w http.ResponseWriter, r *http.Request, v any) (int, string, string) {
+	bufs := a.buffers.Get().(*buffers)
+	defer a.buffers.Put(bufs)
+	if status, reason, msg := a.readBody(w, r, bufs); status != 0 {
+		return status, reason, msg
+	}
+	if err := json.Unmarshal(bufs.out, v); err != nil {
+		return http.StatusBadRequest, ReasonMalformed, msgNotExpectedJSON
+	}
+	return 0, "", ""
+}
+
+// readBody reads a body of at most maxBody bytes into bufs.out, as reading it through
+// http.MaxBytesReader would, without allocating once bufs.out has grown to the usual body size.
+// It returns a zero status on success, and the status, reason and message of the error otherwise.
+func (a *api) readBody(w http.ResponseWriter, r *http.Request, bufs *buffers) (int, string, string) {
 	if r.ContentLength > a.maxBody {
 		return http.StatusRequestEntityTooLarge, ReasonTooLarge, "the body is too large"
 	}
-	bufs := a.buffers.Get().(*buffers)
-	defer a.buffers.Put(bufs)
-	buf := bytes.NewBuffer(bufs.out[:0])
-	_, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, a.maxBody))
-	bufs.out = buf.Bytes()
-	var tooLarge *http.MaxBytesError
+	// http.MaxBytesReader reads a negative limit as 0.
+	maxBody := int(min(max(a.maxBody, 0), math.MaxInt-1))
+	b := bufs.out[:0]
+	var err error
+	if r.Body != nil {
+		// Reading one byte past maxBody tells a body of maxBody bytes from a longer one.
+		limit := maxBody + 1
+		for err == nil && len(b) < limit {
+			if len(b) == cap(b) {
+				b = slices.Grow(b, bytes.MinRead)
+			}
+			var n int
+			n, err = r.Body.Read(b[len(b):min(cap(b), limit)])
+			b = b[:len(b)+n]
+		}
+	}
+	bufs.out = b
 	switch {
-	case errors.As(err, &tooLarge):
+	case len(b) > maxBody:
+		signalTooLarge(w)
 		return http.StatusRequestEntityTooLarge, ReasonTooLarge, "the body is too large"
 	case err != nil && !errors.Is(err, io.EOF):
 		return http.StatusBadRequest, ReasonMalformed, "the body could not be read"
 	}
-	if err := json.Unmarshal(buf.Bytes(), v); err != nil {
-		return http.StatusBadRequest, ReasonMalformed, "the body is not the expected JSON object"
-	}
 	return 0, "", ""
+}
+
+// signalTooLarge tells the HTTP server that a request body was too large, as the reader of
+// http.MaxBytesReader does when a read passes its limit: the server then closes the connection
+// after the answer rather than reading the rest of the body. It is the only part of
+// http.MaxBytesReader that readBody does not do itself.
+func signalTooLarge(w http.ResponseWriter) {
+	var one [1]byte
+	_, _ = http.MaxBytesReader(w, io.NopCloser(strings.NewReader("x")), 0).Read(one[:])
 }
 
 // errorBody is the JSON body of every error answer.

@@ -3,11 +3,15 @@ package selector
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync/atomic"
 	"testing"
+	"testing/iotest"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -133,6 +137,158 @@ func TestAPIErrors(t *testing.T) {
 	}
 	if w := do(a, http.MethodGet, PathMetrics, nil); w.Code != 200 || !strings.Contains(w.Body.String(), `promptfolio_selector_rejections_total{reason="duplicate"} 1`) {
 		t.Errorf("metrics: %d %s", w.Code, w.Body)
+	}
+}
+
+// TestParseRewardBody checks which bodies the fast path decodes, and that encoding/json decodes
+// them to the same values. Every other body goes to encoding/json.
+func TestParseRewardBody(t *testing.T) {
+	tests := []struct {
+		name     string
+		body     string
+		ok       bool
+		decision string
+		success  bool
+	}{
+		{"compact", `{"decision":"AQ-_x","success":true}`, true, "AQ-_x", true},
+		{"false", `{"decision":"AQ","success":false}`, true, "AQ", false},
+		{"keys reversed", `{"success":false,"decision":"AQ"}`, true, "AQ", false},
+		{"whitespace everywhere", " \t\r\n{ \n\"decision\" :\t\"AQ\" ,\r\"success\"\n: true }\n ", true, "AQ", true},
+		{"empty decision", `{"decision":"","success":true}`, true, "", true},
+		{"printable ASCII", `{"decision":" !#~","success":true}`, true, " !#~", true},
+		{"escape", `{"decision":"A\u0051","success":true}`, false, "", false},
+		{"escaped quote", `{"decision":"A\"Q","success":true}`, false, "", false},
+		{"non-ASCII", `{"decision":"Ä","success":true}`, false, "", false},
+		{"control character", "{\"decision\":\"A\x01\",\"success\":true}", false, "", false},
+		{"capitalised key", `{"Decision":"AQ","success":true}`, false, "", false},
+		{"escaped key", `{"decisio\u006e":"AQ","success":true}`, false, "", false},
+		{"duplicate key", `{"decision":"AQ","decision":"BQ"}`, false, "", false},
+		{"unknown key", `{"decision":"AQ","success":true,"x":1}`, false, "", false},
+		{"missing success", `{"decision":"AQ"}`, false, "", false},
+		{"missing decision", `{"success":true}`, false, "", false},
+		{"null", `{"decision":null,"success":true}`, false, "", false},
+		{"success null", `{"decision":"AQ","success":null}`, false, "", false},
+		{"success number", `{"decision":"AQ","success":1}`, false, "", false},
+		{"success string", `{"decision":"AQ","success":"true"}`, false, "", false},
+		{"truthy prefix", `{"decision":"AQ","success":truex}`, false, "", false},
+		{"nested", `{"decision":{"a":"b"},"success":true}`, false, "", false},
+		{"trailing data", `{"decision":"AQ","success":true}x`, false, "", false},
+		{"two objects", `{"decision":"AQ","success":true}{}`, false, "", false},
+		{"trailing comma", `{"decision":"AQ","success":true,}`, false, "", false},
+		{"unterminated string", `{"decision":"AQ`, false, "", false},
+		{"truncated", `{"decision":"AQ","success":tru`, false, "", false},
+		{"array", `["decision","AQ"]`, false, "", false},
+		{"empty", ``, false, "", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			decision, success, ok := parseRewardBody([]byte(tt.body))
+			if ok != tt.ok || string(decision) != tt.decision || success != tt.success {
+				t.Errorf("parseRewardBody = %q, %v, %v; want %q, %v, %v", decision, success, ok, tt.decision, tt.success, tt.ok)
+			}
+			checkRewardBodyAsJSON(t, []byte(tt.body))
+		})
+	}
+}
+
+// checkRewardBodyAsJSON fails t when parseRewardBody accepts body but encoding/json decodes it to
+// other values, or not at all.
+func checkRewardBodyAsJSON(t *testing.T, body []byte) {
+	t.Helper()
+	decision, success, ok := parseRewardBody(body)
+	if !ok {
+		return
+	}
+	var req rewardRequest
+	if err := json.Unmarshal(body, &req); err != nil {
+		t.Fatalf("fast path accepted %q, encoding/json: %v", body, err)
+	}
+	if req.Decision != string(decision) || req.Success == nil || *req.Success != success {
+		t.Fatalf("fast path decoded %q as %q, %v; encoding/json as %+v", body, decision, success, req)
+	}
+}
+
+// TestRewardBodies checks that bodies of every shape reach the same answers, whichever decoder
+// reads them.
+func TestRewardBodies(t *testing.T) {
+	a, _ := newTestAPI(t, map[string]v1alpha1.ArmPhase{"pf-a": v1alpha1.ArmActive})
+	escapeFirst := func(tok string) string { return fmt.Sprintf(`\u%04x`, tok[0]) + tok[1:] }
+	tests := []struct {
+		name   string
+		body   func(tok string) string
+		status int
+		reason string
+	}{
+		{"compact", func(tok string) string { return `{"decision":"` + tok + `","success":true}` }, 202, ""},
+		{"reversed, spaced", func(tok string) string { return "\n{ \"success\" : false ,\t\"decision\" : \"" + tok + "\" }\r\n" }, 202, ""},
+		{"escaped token", func(tok string) string { return `{"decision":"` + escapeFirst(tok) + `","success":true}` }, 202, ""},
+		{"capitalised keys", func(tok string) string { return `{"DECISION":"` + tok + `","Success":true}` }, 202, ""},
+		{"duplicate key, last wins", func(tok string) string { return `{"decision":"x","decision":"` + tok + `","success":true}` }, 202, ""},
+		{"unknown key ignored", func(tok string) string { return `{"decision":"` + tok + `","success":true,"extra":[1]}` }, 202, ""},
+		{"success null", func(tok string) string { return `{"decision":"` + tok + `","success":null}` }, 400, ReasonMalformed},
+		{"decision null", func(string) string { return `{"decision":null,"success":true}` }, 400, ReasonMalformed},
+		{"empty decision", func(string) string { return `{"decision":"","success":true}` }, 400, ReasonMalformed},
+		{"success string", func(tok string) string { return `{"decision":"` + tok + `","success":"yes"}` }, 400, ReasonMalformed},
+		{"trailing data", func(tok string) string { return `{"decision":"` + tok + `","success":true} {}` }, 400, ReasonMalformed},
+		{"not a token", func(string) string { return `{"decision":"!!","success":true}` }, 400, ReasonMalformed},
+		{"token with line breaks", func(tok string) string { return `{"decision":"` + tok[:4] + `\n` + tok[4:] + `","success":true}` }, 202, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			body := tt.body(drawOne(t, a).Decision)
+			w := do(a, http.MethodPost, PathReward, []byte(body))
+			if w.Code != tt.status || (tt.reason != "" && !strings.Contains(w.Body.String(), `"reason":"`+tt.reason+`"`)) {
+				t.Errorf("%s: %d %s, want %d %s", body, w.Code, w.Body, tt.status, tt.reason)
+			}
+		})
+	}
+}
+
+// TestRewardBodyLimit checks the 413 answers: a body longer than the limit closes the connection,
+// as http.MaxBytesReader makes the server do, and a body of exactly the limit is read.
+func TestRewardBodyLimit(t *testing.T) {
+	a, _ := newTestAPI(t, map[string]v1alpha1.ArmPhase{"pf-a": v1alpha1.ArmActive})
+	a.maxBody = 64
+	srv := httptest.NewServer(a)
+	defer srv.Close()
+	post := func(body io.Reader, length int64) *http.Response {
+		t.Helper()
+		req, err := http.NewRequest(http.MethodPost, srv.URL+PathReward, body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.ContentLength = length
+		resp, err := srv.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		_ = resp.Body.Close()
+		return resp
+	}
+	// Without a Content-Length the body is sent chunked and only reading it finds its size.
+	long := io.MultiReader(strings.NewReader(`{"decision":"`), strings.NewReader(strings.Repeat("A", 100)))
+	if resp := post(long, -1); resp.StatusCode != 413 || !resp.Close {
+		t.Errorf("chunked body over the limit: %d, connection close %v", resp.StatusCode, resp.Close)
+	}
+	if resp := post(strings.NewReader(strings.Repeat(" ", 65)), 65); resp.StatusCode != 413 {
+		t.Errorf("Content-Length over the limit: %d", resp.StatusCode)
+	}
+	exact := `{"decision":"x","success":true}`
+	exact += strings.Repeat(" ", 64-len(exact))
+	if resp := post(io.MultiReader(strings.NewReader(exact)), -1); resp.StatusCode != 400 || resp.Close {
+		t.Errorf("body of exactly the limit: %d, connection close %v", resp.StatusCode, resp.Close)
+	}
+}
+
+// TestRewardBodyReadError checks that a body that fails to read is answered 400.
+func TestRewardBodyReadError(t *testing.T) {
+	a, _ := newTestAPI(t, map[string]v1alpha1.ArmPhase{"pf-a": v1alpha1.ArmActive})
+	r := httptest.NewRequest(http.MethodPost, PathReward, io.MultiReader(strings.NewReader(`{"decision"`), iotest.ErrReader(errors.New("reset"))))
+	w := httptest.NewRecorder()
+	a.ServeHTTP(w, r)
+	if w.Code != 400 || !strings.Contains(w.Body.String(), ReasonMalformed) {
+		t.Errorf("%d %s", w.Code, w.Body)
 	}
 }
 

@@ -19,16 +19,25 @@ func FuzzParseToken(f *testing.F) {
 	f.Add("")
 	f.Add("AQ")
 	f.Fuzz(func(t *testing.T, s string) {
-		p, err := parseToken(s)
+		p, err := parseToken(new([maxRawToken]byte), []byte(s))
 		if err != nil {
 			return
 		}
-		again := string(appendToken(nil, new([]byte), k, p.Decision))
-		q, err := parseToken(again)
-		if err != nil || q.Decision != p.Decision {
-			t.Fatalf("round trip of %+v: %+v, %v", p.Decision, q.Decision, err)
+		d := decisionOf(&p)
+		again := string(appendToken(nil, new([]byte), k, d))
+		q, err := parseFresh(again)
+		if got := decisionOf(&q); err != nil || got != d {
+			t.Fatalf("round trip of %+v: %+v, %v", d, got, err)
 		}
 	})
+}
+
+// FuzzRewardBody checks that the reward body fast path never panics and that encoding/json decodes
+// every body it accepts to the same values.
+func FuzzRewardBody(f *testing.F) {
+	f.Add([]byte(`{"decision":"AQ","success":true}`))
+	f.Add([]byte(`{"success":false,"decision":"AQ"}`))
+	f.Fuzz(checkRewardBodyAsJSON)
 }
 
 // FuzzHandlers sends arbitrary requests to the HTTP API: it must never panic, always answer JSON,

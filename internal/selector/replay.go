@@ -24,10 +24,11 @@ type replayShard struct {
 	size      int
 }
 
+// replayKey identifies a decision: its nonce and issue time. The portfolio and arm are not part of
+// it: the tag binds them to the nonce, and the selector draws nonces at random from 64 bits.
 type replayKey struct {
-	nonce    uint64
-	issuedAt int64
-	portArm  uint64
+	nonce      uint64
+	issuedAtMs int64 // Unix milliseconds
 }
 
 // newReplayCache returns a cache for decisions that live ttl.
@@ -40,11 +41,10 @@ func newReplayCache(ttl time.Duration) *replayCache {
 	return c
 }
 
-// firstUse records the decision and reports whether it was not recorded before. expires is the
-// decision's expiry and now the current time; decisions that expired are never recorded.
-func (c *replayCache) firstUse(d *Decision, expires, now time.Time) bool {
-	key := replayKey{nonce: d.Nonce, issuedAt: d.IssuedAt.UnixMilli(), portArm: hashNames(d.Portfolio, d.Arm)}
-	sh := &c.shards[(d.Nonce^key.portArm)%replayShards]
+// firstUse records the decision key and reports whether it was not recorded before. expires is
+// the decision's expiry and now the current time; decisions that expired are never recorded.
+func (c *replayCache) firstUse(key replayKey, expires, now time.Time) bool {
+	sh := &c.shards[key.nonce%replayShards]
 	bucket := expires.UnixNano() / int64(c.width)
 	nowBucket := now.UnixNano() / int64(c.width)
 	sh.mu.Lock()
@@ -63,10 +63,12 @@ func (c *replayCache) firstUse(d *Decision, expires, now time.Time) bool {
 		m = make(map[replayKey]struct{})
 		sh.buckets[bucket] = m
 	}
-	if _, dup := m[key]; dup {
+	// One assignment both looks the key up and records it: the map grows only for a new key.
+	n := len(m)
+	m[key] = struct{}{}
+	if len(m) == n {
 		return false
 	}
-	m[key] = struct{}{}
 	sh.size++
 	return true
 }
@@ -81,17 +83,4 @@ func (c *replayCache) len() int {
 		sh.mu.Unlock()
 	}
 	return n
-}
-
-// hashNames is FNV-1a over portfolio and arm, separated.
-func hashNames(portfolio, arm string) uint64 {
-	h := uint64(14695981039346656037)
-	for i := 0; i < len(portfolio); i++ {
-		h = (h ^ uint64(portfolio[i])) * 1099511628211
-	}
-	h = (h ^ 0xff) * 1099511628211
-	for i := 0; i < len(arm); i++ {
-		h = (h ^ uint64(arm[i])) * 1099511628211
-	}
-	return h
 }

@@ -46,20 +46,30 @@ var (
 	errBadSignature   = errors.New("decision token signature does not match")
 )
 
-// parsedToken is a decoded, not yet verified, token.
+// parsedToken is a decoded, not yet verified, token. Its slices point into the buffer it was
+// decoded into, so that parsing allocates nothing.
 type parsedToken struct {
-	Decision
-	signed []byte // the bytes the tag covers
-	tag    []byte
+	portfolio, arm []byte
+	issuedAtMs     int64 // Unix milliseconds
+	nonce          uint64
+	signed, tag    []byte // the bytes the tag covers, and the tag
 }
 
-// parseToken decodes s without verifying its tag. It never panics on any input.
-func parseToken(s string) (parsedToken, error) {
+// issuedAt returns when the token was issued.
+func (p *parsedToken) issuedAt() time.Time {
+	return time.UnixMilli(p.issuedAtMs)
+}
+
+// parseToken decodes the base64url token s into buf without verifying its tag; the result points
+// into buf and is valid until buf is reused. It never panics on any input.
+func parseToken(buf *[maxRawToken]byte, s []byte) (parsedToken, error) {
 	var p parsedToken
+	// maxTokenChars characters decode to at most maxRawToken bytes, so buf is large enough.
 	if len(s) == 0 || len(s) > maxTokenChars {
 		return p, errMalformedToken
 	}
-	raw, err := base64.RawURLEncoding.DecodeString(s)
+	n, err := base64.RawURLEncoding.Decode(buf[:], s)
+	raw := buf[:n]
 	if err != nil || len(raw) < headerSize+2+tagSize || raw[0] != tokenVersion {
 		return p, errMalformedToken
 	}
@@ -77,9 +87,9 @@ func parseToken(s string) (parsedToken, error) {
 	if ms > 1<<53 {
 		return p, errMalformedToken
 	}
-	p.Portfolio, p.Arm = string(portfolio), string(arm)
-	p.IssuedAt = time.UnixMilli(int64(ms))
-	p.Nonce = binary.BigEndian.Uint64(raw[9:17])
+	p.portfolio, p.arm = portfolio, arm
+	p.issuedAtMs = int64(ms)
+	p.nonce = binary.BigEndian.Uint64(raw[9:17])
 	p.signed, p.tag = body, raw[len(body):]
 	return p, nil
 }
@@ -116,30 +126,43 @@ func appendToken(dst []byte, scratch *[]byte, k *signingKey, d Decision) []byte 
 // signingKey is one HMAC key with a pool of hash states.
 type signingKey struct {
 	secret []byte
-	pool   sync.Pool
+	pool   sync.Pool // of *macState
+}
+
+// macState is a pooled HMAC state with room for one sum. The sum lives with the state because a
+// slice passed to a hash.Hash escapes: a sum on the stack would be moved to the heap.
+type macState struct {
+	h   hash.Hash
+	sum [sha256.Size]byte
+}
+
+// appendMAC appends the full HMAC of msg to dst.
+func (s *macState) appendMAC(dst, msg []byte) []byte {
+	s.h.Reset()
+	s.h.Write(msg)
+	return s.h.Sum(dst)
 }
 
 func newSigningKey(secret []byte) *signingKey {
 	k := &signingKey{secret: bytes.Clone(secret)}
-	k.pool.New = func() any { return hmac.New(sha256.New, k.secret) }
+	k.pool.New = func() any { return &macState{h: hmac.New(sha256.New, k.secret)} }
 	return k
 }
 
 // appendSum appends the full HMAC of b[:n] to b.
 func (k *signingKey) appendSum(b []byte, n int) []byte {
-	h := k.pool.Get().(hash.Hash)
-	h.Reset()
-	h.Write(b[:n])
-	b = h.Sum(b)
-	k.pool.Put(h)
+	s := k.pool.Get().(*macState)
+	b = s.appendMAC(b, b[:n])
+	k.pool.Put(s)
 	return b
 }
 
-// verify reports whether tag is the tag of msg under k, in constant time.
+// verify reports whether tag is the tag of msg under k, in constant time. It allocates nothing.
 func (k *signingKey) verify(msg, tag []byte) bool {
-	buf := make([]byte, 0, len(msg)+sha256.Size)
-	buf = k.appendSum(append(buf, msg...), len(msg))
-	return hmac.Equal(buf[len(msg):len(msg)+tagSize], tag)
+	s := k.pool.Get().(*macState)
+	ok := hmac.Equal(s.appendMAC(s.sum[:0], msg)[:tagSize], tag)
+	k.pool.Put(s)
+	return ok
 }
 
 // Keyring holds the key that signs new decisions and the keys that still verify them. A key that

@@ -7,23 +7,56 @@ import (
 	"time"
 )
 
+// parseFresh parses s into a buffer of its own.
+func parseFresh(s string) (parsedToken, error) {
+	return parseToken(new([maxRawToken]byte), []byte(s))
+}
+
+// decisionOf returns what p says.
+func decisionOf(p *parsedToken) Decision {
+	return Decision{Portfolio: string(p.portfolio), Arm: string(p.arm), IssuedAt: p.issuedAt(), Nonce: p.nonce}
+}
+
 func TestTokenRoundTrip(t *testing.T) {
 	k := newSigningKey(testKey)
 	at := time.UnixMilli(1900000000123)
-	d := Decision{Portfolio: "support", Arm: "support-friendly", IssuedAt: at, Nonce: 0xdeadbeef12345678}
-	s := string(appendToken(nil, new([]byte), k, d))
-	if len(s) > 100 {
-		t.Errorf("token is %d characters long", len(s))
+	longest := strings.Repeat("n", maxNameLen)
+	tests := []struct {
+		name     string
+		d        Decision
+		maxChars int
+	}{
+		{"typical", Decision{Portfolio: "support", Arm: "support-friendly", IssuedAt: at, Nonce: 0xdeadbeef12345678}, 100},
+		{"longest names", Decision{Portfolio: longest, Arm: longest, IssuedAt: at, Nonce: 1}, maxTokenChars},
 	}
-	p, err := parseToken(s)
-	if err != nil {
-		t.Fatal(err)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := string(appendToken(nil, new([]byte), k, tt.d))
+			if len(s) > tt.maxChars {
+				t.Errorf("token is %d characters long", len(s))
+			}
+			p, err := parseFresh(s)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := decisionOf(&p); got != tt.d {
+				t.Errorf("parsed %+v, want %+v", got, tt.d)
+			}
+			if !k.verify(p.signed, p.tag) {
+				t.Error("tag does not verify")
+			}
+			p.tag[0] ^= 1
+			if k.verify(p.signed, p.tag) {
+				t.Error("a changed tag verifies")
+			}
+		})
 	}
-	if p.Decision != d {
-		t.Errorf("parsed %+v, want %+v", p.Decision, d)
-	}
-	if !k.verify(p.signed, p.tag) {
-		t.Error("tag does not verify")
+}
+
+// TestTokenBufferFits checks that the longest token parseToken accepts decodes into its buffer.
+func TestTokenBufferFits(t *testing.T) {
+	if n := base64.RawURLEncoding.DecodedLen(maxTokenChars); n > maxRawToken {
+		t.Errorf("%d characters decode to up to %d bytes, more than maxRawToken = %d", maxTokenChars, n, maxRawToken)
 	}
 }
 
@@ -51,7 +84,7 @@ func TestParseTokenRejects(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if _, err := parseToken(tt.token); err == nil {
+			if _, err := parseFresh(tt.token); err == nil {
 				t.Errorf("parseToken(%q) succeeded", tt.token)
 			}
 		})
@@ -75,7 +108,7 @@ func TestKeyringRotation(t *testing.T) {
 	}
 	tokenWith := func(secret []byte) parsedToken {
 		s := appendToken(nil, new([]byte), newSigningKey(secret), Decision{Portfolio: "p", Arm: "a", IssuedAt: t0, Nonce: 7})
-		p, err := parseToken(string(s))
+		p, err := parseFresh(string(s))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -147,25 +180,30 @@ func TestReplayCache(t *testing.T) {
 	ttl := 10 * time.Minute
 	c := newReplayCache(ttl)
 	t0 := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
-	d := Decision{Portfolio: "p", Arm: "a", IssuedAt: t0, Nonce: 42}
-	if !c.firstUse(&d, t0.Add(ttl), t0) {
+	key := replayKey{nonce: 42, issuedAtMs: t0.UnixMilli()}
+	if !c.firstUse(key, t0.Add(ttl), t0) {
 		t.Fatal("first use rejected")
 	}
-	if c.firstUse(&d, t0.Add(ttl), t0.Add(9*time.Minute)) {
+	if c.firstUse(key, t0.Add(ttl), t0.Add(9*time.Minute)) {
 		t.Fatal("duplicate accepted")
 	}
-	other := d
-	other.Arm = "b"
-	if !c.firstUse(&other, t0.Add(ttl), t0) {
-		t.Fatal("a decision for another arm with the same nonce was rejected")
+	later := replayKey{nonce: 42, issuedAtMs: t0.UnixMilli() + 1}
+	if !c.firstUse(later, t0.Add(ttl+time.Millisecond), t0) {
+		t.Fatal("a decision issued at another time with the same nonce was rejected")
 	}
-	// Once the decisions expired, a later insert sweeps them.
-	late := Decision{Portfolio: "p", Arm: "a", IssuedAt: t0.Add(time.Hour), Nonce: 42 + replayShards}
+	if n := c.len(); n != 2 {
+		t.Errorf("cache holds %d decisions, want 2", n)
+	}
+	// Once the decisions expired, a later insert into each shard sweeps them.
+	t1 := t0.Add(time.Hour)
 	for i := range uint64(replayShards) {
-		late.Nonce = i
-		c.firstUse(&late, late.IssuedAt.Add(ttl), late.IssuedAt)
+		c.firstUse(replayKey{nonce: i, issuedAtMs: t1.UnixMilli()}, t1.Add(ttl), t1)
 	}
 	if n := c.len(); n != replayShards {
 		t.Errorf("cache holds %d decisions, want %d", n, replayShards)
+	}
+	// A swept decision would be accepted again, but it has expired: the handler answers 410 first.
+	if !c.firstUse(key, t0.Add(ttl), t1) {
+		t.Error("an expired decision's entry outlived its bucket")
 	}
 }
