@@ -17,7 +17,7 @@ func TestRewardDecodingAllocs(t *testing.T) {
 	if err := ring.Set(testKey, nil, t0); err != nil {
 		t.Fatal(err)
 	}
-	tok := appendToken(nil, new([]byte), newSigningKey(testKey), Decision{Portfolio: "pf", Arm: "pf-a", IssuedAt: t0, Nonce: 3})
+	tok := appendToken(nil, new([]byte), newSigningKey(testKey), Decision{Portfolio: "pf", Arm: "pf-a", IssuedAt: t0, Issuer: 1, Seq: 3})
 	body := rewardBody(string(tok), true)
 	buf := new([maxRawToken]byte)
 	allocs := testing.AllocsPerRun(100, func() {

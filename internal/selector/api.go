@@ -45,6 +45,9 @@ type api struct {
 	reg     *registry
 	sampler *bandit.Sampler
 	replay  *replayCache
+	// issuer names this process in the decisions it issues, and seq counts them (Decision).
+	issuer  uint64
+	seq     atomic.Uint64
 	metrics *metrics
 	ttl     time.Duration
 	maxBody int64
@@ -74,6 +77,7 @@ func newAPI(reg *registry, m *metrics, ttl time.Duration, maxBody int64, flushAf
 		reg:            reg,
 		sampler:        bandit.NewSampler(rand.Uint64()),
 		replay:         newReplayCache(ttl),
+		issuer:         rand.Uint64(),
 		metrics:        m,
 		ttl:            ttl,
 		maxBody:        maxBody,
@@ -187,7 +191,7 @@ func (a *api) draw(w http.ResponseWriter, r *http.Request) {
 	b = append(b, '{')
 	b = append(b, arm.entry...)
 	b = append(b, `,"decision":"`...)
-	b = appendToken(b, &buf.scratch, key, Decision{Portfolio: p.name, Arm: arm.name, IssuedAt: a.now(), Nonce: rand.Uint64()})
+	b = appendToken(b, &buf.scratch, key, Decision{Portfolio: p.name, Arm: arm.name, IssuedAt: a.now(), Issuer: a.issuer, Seq: a.seq.Add(1)})
 	b = append(b, "\"}\n"...)
 	a.write(w, http.StatusOK, b)
 	buf.out = b
@@ -296,7 +300,7 @@ func (a *api) reward(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, http.StatusNotFound, ReasonUnknownArm, "the decision's arm is not watched")
 		return
 	}
-	if !a.replay.firstUse(replayKey{nonce: tok.nonce, issuedAtMs: tok.issuedAtMs}, expires, now) {
+	if !a.replay.firstUse(tok.issuer, tok.seq, expires, now) {
 		a.fail(w, http.StatusConflict, ReasonDuplicate, "this decision was already rewarded")
 		return
 	}

@@ -77,9 +77,9 @@ func TestAPIErrors(t *testing.T) {
 	a, clock := newTestAPI(t, map[string]v1alpha1.ArmPhase{"pf-a": v1alpha1.ArmActive, "pf-old": v1alpha1.ArmRetired})
 	good := drawOne(t, a).Decision
 	forged := string(appendToken(nil, new([]byte), newSigningKey([]byte(strings.Repeat("z", 32))),
-		Decision{Portfolio: "pf", Arm: "pf-a", IssuedAt: clock.t, Nonce: 1}))
+		Decision{Portfolio: "pf", Arm: "pf-a", IssuedAt: clock.t, Issuer: 1, Seq: 1}))
 	signed := func(portfolio, arm string, at time.Time) string {
-		return string(appendToken(nil, new([]byte), newSigningKey(testKey), Decision{Portfolio: portfolio, Arm: arm, IssuedAt: at, Nonce: 99}))
+		return string(appendToken(nil, new([]byte), newSigningKey(testKey), Decision{Portfolio: portfolio, Arm: arm, IssuedAt: at, Issuer: 1, Seq: 99}))
 	}
 	tests := []struct {
 		name   string
@@ -389,7 +389,7 @@ func BenchmarkReward(b *testing.B) {
 	key := newSigningKey(testKey)
 	bodies := make([][]byte, b.N)
 	for i := range bodies {
-		tok := appendToken(nil, new([]byte), key, Decision{Portfolio: "pf", Arm: "pf-" + string(rune('a'+i%10)), IssuedAt: clock.t, Nonce: uint64(i)})
+		tok := appendToken(nil, new([]byte), key, Decision{Portfolio: "pf", Arm: "pf-" + string(rune('a'+i%10)), IssuedAt: clock.t, Issuer: 1, Seq: uint64(i)})
 		bodies[i] = rewardBody(string(tok), i%3 == 0)
 	}
 	var next atomic.Int64

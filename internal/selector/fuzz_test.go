@@ -15,7 +15,7 @@ import (
 // back to the same token.
 func FuzzParseToken(f *testing.F) {
 	k := newSigningKey(testKey)
-	f.Add(string(appendToken(nil, new([]byte), k, Decision{Portfolio: "pf", Arm: "pf-a", IssuedAt: time.UnixMilli(1), Nonce: 1})))
+	f.Add(string(appendToken(nil, new([]byte), k, Decision{Portfolio: "pf", Arm: "pf-a", IssuedAt: time.UnixMilli(1), Issuer: 1, Seq: 1})))
 	f.Add("")
 	f.Add("AQ")
 	f.Fuzz(func(t *testing.T, s string) {
@@ -50,7 +50,7 @@ func FuzzHandlers(f *testing.F) {
 	f.Add("POST", PathReward, []byte(`{"decision":null,"success":"yes"}`))
 	f.Add("GET", PathDraw+"?portfolio=%zz", []byte(nil))
 	a, clock := newTestAPI(f, map[string]v1alpha1.ArmPhase{"pf-a": v1alpha1.ArmActive, "pf-b": v1alpha1.ArmRetired})
-	valid := string(appendToken(nil, new([]byte), newSigningKey(testKey), Decision{Portfolio: "pf", Arm: "pf-a", IssuedAt: clock.t, Nonce: 5}))
+	valid := string(appendToken(nil, new([]byte), newSigningKey(testKey), Decision{Portfolio: "pf", Arm: "pf-a", IssuedAt: clock.t, Issuer: 1, Seq: 5}))
 	body, _ := json.Marshal(map[string]any{"decision": valid, "success": false})
 	f.Add("POST", PathReward, body)
 	allowed := map[int]bool{200: true, 202: true, 400: true, 401: true, 404: true, 405: true, 409: true, 410: true, 412: true, 413: true, 503: true}

@@ -5,70 +5,87 @@ import (
 	"time"
 )
 
-// replayShards spreads the replay cache over independently locked shards.
-const replayShards = 64
+const (
+	// replayShards spreads the replay record over independently locked shards.
+	replayShards = 64
+	// replayChunkBits consecutive decisions of one issuer share a chunk: a bitmap of 128 bytes.
+	replayChunkBits = 1024
+)
 
 // replayCache remembers the decisions this process accepted until they expire, so that a decision
-// is rewarded at most once here. Entries live in buckets keyed by the decision's expiry time; a
-// bucket is dropped as a whole once every decision in it has expired, so memory is bounded by the
-// rewards accepted within one TTL plus one bucket width.
+// is rewarded at most once here. A decision is named by its issuer (a random id per selector
+// process) and the issuer's sequence number, so the record is a bitmap per issuer, kept in chunks
+// of replayChunkBits decisions: a busy issuer costs about one bit per decision it issued within
+// the TTL, whether or not the decision was rewarded here, and a chunk with a single rewarded
+// decision costs about 190 bytes.
+//
+// A chunk is dropped once every decision recorded in it has expired: the handler answers 410 to
+// an expired decision before it asks the record, so a dropped chunk can never let a duplicate in.
+// Memory is bounded by the decisions issued within one TTL.
 type replayCache struct {
-	width  time.Duration
-	shards [replayShards]replayShard
+	sweepEvery int64 // nanoseconds between sweeps of a shard
+	shards     [replayShards]replayShard
 }
 
 type replayShard struct {
 	mu        sync.Mutex
-	buckets   map[int64]map[replayKey]struct{}
-	lastSweep int64
+	chunks    map[replayChunkKey]*replayChunk
+	nextSweep int64 // Unix nanoseconds
 	size      int
 }
 
-// replayKey identifies a decision: its nonce and issue time. The portfolio and arm are not part of
-// it: the tag binds them to the nonce, and the selector draws nonces at random from 64 bits.
-type replayKey struct {
-	nonce      uint64
-	issuedAtMs int64 // Unix milliseconds
+type replayChunkKey struct {
+	issuer, chunk uint64
 }
 
-// newReplayCache returns a cache for decisions that live ttl.
+type replayChunk struct {
+	bits [replayChunkBits / 64]uint64
+	// expires is the latest expiry (Unix nanoseconds) of the decisions recorded in the chunk.
+	expires int64
+	count   int
+}
+
+// newReplayCache returns a record for decisions that live ttl.
 func newReplayCache(ttl time.Duration) *replayCache {
-	w := max(ttl/8, time.Second)
-	c := &replayCache{width: w}
+	c := &replayCache{sweepEvery: int64(max(ttl/8, time.Second))}
 	for i := range c.shards {
-		c.shards[i].buckets = make(map[int64]map[replayKey]struct{})
+		c.shards[i].chunks = make(map[replayChunkKey]*replayChunk)
 	}
 	return c
 }
 
-// firstUse records the decision key and reports whether it was not recorded before. expires is
-// the decision's expiry and now the current time; decisions that expired are never recorded.
-func (c *replayCache) firstUse(key replayKey, expires, now time.Time) bool {
-	sh := &c.shards[key.nonce%replayShards]
-	bucket := expires.UnixNano() / int64(c.width)
-	nowBucket := now.UnixNano() / int64(c.width)
+// firstUse records the decision seq of issuer and reports whether it was not recorded before.
+// expires is the decision's expiry and now the current time; the caller has rejected decisions
+// that expired.
+func (c *replayCache) firstUse(issuer, seq uint64, expires, now time.Time) bool {
+	key := replayChunkKey{issuer: issuer, chunk: seq / replayChunkBits}
+	// The multiplier spreads consecutive chunks of one issuer over the shards.
+	sh := &c.shards[(issuer^key.chunk*0x9e3779b97f4a7c15)%replayShards]
+	nowNs := now.UnixNano()
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	if sh.lastSweep != nowBucket {
-		for b, m := range sh.buckets {
-			if b < nowBucket {
-				sh.size -= len(m)
-				delete(sh.buckets, b)
+	if nowNs >= sh.nextSweep {
+		for k, ch := range sh.chunks {
+			if ch.expires <= nowNs {
+				sh.size -= ch.count
+				delete(sh.chunks, k)
 			}
 		}
-		sh.lastSweep = nowBucket
+		sh.nextSweep = nowNs + c.sweepEvery
 	}
-	m := sh.buckets[bucket]
-	if m == nil {
-		m = make(map[replayKey]struct{})
-		sh.buckets[bucket] = m
+	ch := sh.chunks[key]
+	if ch == nil {
+		ch = &replayChunk{}
+		sh.chunks[key] = ch
 	}
-	// One assignment both looks the key up and records it: the map grows only for a new key.
-	n := len(m)
-	m[key] = struct{}{}
-	if len(m) == n {
+	bit := seq % replayChunkBits
+	word, mask := bit/64, uint64(1)<<(bit%64)
+	if ch.bits[word]&mask != 0 {
 		return false
 	}
+	ch.bits[word] |= mask
+	ch.expires = max(ch.expires, expires.UnixNano())
+	ch.count++
 	sh.size++
 	return true
 }

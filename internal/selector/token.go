@@ -13,18 +13,21 @@ import (
 	"time"
 )
 
-// A decision token names the portfolio and arm a draw served, when, and a nonce, signed with the
-// portfolio's key. It travels as base64url (no padding) of
+// A decision token names the portfolio and arm a draw served, when, and which decision it was,
+// signed with the portfolio's key. It travels as base64url (no padding) of
 //
-//	version (1 byte, 1) | issued-at (8 bytes, Unix milliseconds, big endian) | nonce (8 bytes) |
+//	version (1 byte, 2) | issued-at (8 bytes, Unix milliseconds, big endian) |
+//	issuer (8 bytes) | sequence (8 bytes) |
 //	len(portfolio) (1 byte) | portfolio | len(arm) (1 byte) | arm | tag (16 bytes)
 //
-// where tag is HMAC-SHA256 over everything before it, truncated to 128 bits. A typical token is
-// about 80 characters long.
+// where tag is HMAC-SHA256 over everything before it, truncated to 128 bits. The issuer is drawn
+// at random when a selector process starts and the sequence counts its decisions, so the pair
+// names one decision, and a selector remembers the rewarded ones in one bit each (replay.go). A
+// typical token is about 90 characters long.
 const (
-	tokenVersion  = 1
+	tokenVersion  = 2
 	tagSize       = 16
-	headerSize    = 1 + 8 + 8
+	headerSize    = 1 + 8 + 8 + 8
 	maxNameLen    = 253
 	maxRawToken   = headerSize + 2 + 2*maxNameLen + tagSize
 	maxTokenChars = (maxRawToken*8 + 5) / 6
@@ -37,7 +40,10 @@ type Decision struct {
 	Portfolio string
 	Arm       string
 	IssuedAt  time.Time
-	Nonce     uint64
+	// Issuer names the selector process that issued the decision, at random per process start.
+	Issuer uint64
+	// Seq numbers the issuer's decisions.
+	Seq uint64
 }
 
 // Token errors; handlers map them to HTTP answers.
@@ -51,7 +57,7 @@ var (
 type parsedToken struct {
 	portfolio, arm []byte
 	issuedAtMs     int64 // Unix milliseconds
-	nonce          uint64
+	issuer, seq    uint64
 	signed, tag    []byte // the bytes the tag covers, and the tag
 }
 
@@ -89,7 +95,8 @@ func parseToken(buf *[maxRawToken]byte, s []byte) (parsedToken, error) {
 	}
 	p.portfolio, p.arm = portfolio, arm
 	p.issuedAtMs = int64(ms)
-	p.nonce = binary.BigEndian.Uint64(raw[9:17])
+	p.issuer = binary.BigEndian.Uint64(raw[9:17])
+	p.seq = binary.BigEndian.Uint64(raw[17:25])
 	p.signed, p.tag = body, raw[len(body):]
 	return p, nil
 }
@@ -111,7 +118,8 @@ func appendToken(dst []byte, scratch *[]byte, k *signingKey, d Decision) []byte 
 	raw := (*scratch)[:0]
 	raw = append(raw, tokenVersion)
 	raw = binary.BigEndian.AppendUint64(raw, uint64(d.IssuedAt.UnixMilli()))
-	raw = binary.BigEndian.AppendUint64(raw, d.Nonce)
+	raw = binary.BigEndian.AppendUint64(raw, d.Issuer)
+	raw = binary.BigEndian.AppendUint64(raw, d.Seq)
 	raw = append(raw, byte(len(d.Portfolio)))
 	raw = append(raw, d.Portfolio...)
 	raw = append(raw, byte(len(d.Arm)))

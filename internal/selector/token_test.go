@@ -2,6 +2,7 @@ package selector
 
 import (
 	"encoding/base64"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -14,7 +15,7 @@ func parseFresh(s string) (parsedToken, error) {
 
 // decisionOf returns what p says.
 func decisionOf(p *parsedToken) Decision {
-	return Decision{Portfolio: string(p.portfolio), Arm: string(p.arm), IssuedAt: p.issuedAt(), Nonce: p.nonce}
+	return Decision{Portfolio: string(p.portfolio), Arm: string(p.arm), IssuedAt: p.issuedAt(), Issuer: p.issuer, Seq: p.seq}
 }
 
 func TestTokenRoundTrip(t *testing.T) {
@@ -26,8 +27,8 @@ func TestTokenRoundTrip(t *testing.T) {
 		d        Decision
 		maxChars int
 	}{
-		{"typical", Decision{Portfolio: "support", Arm: "support-friendly", IssuedAt: at, Nonce: 0xdeadbeef12345678}, 100},
-		{"longest names", Decision{Portfolio: longest, Arm: longest, IssuedAt: at, Nonce: 1}, maxTokenChars},
+		{"typical", Decision{Portfolio: "support", Arm: "support-friendly", IssuedAt: at, Issuer: 0xdeadbeef12345678, Seq: 1 << 40}, 100},
+		{"longest names", Decision{Portfolio: longest, Arm: longest, IssuedAt: at, Issuer: 1, Seq: 1}, maxTokenChars},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -62,7 +63,7 @@ func TestTokenBufferFits(t *testing.T) {
 
 func TestParseTokenRejects(t *testing.T) {
 	k := newSigningKey(testKey)
-	good := string(appendToken(nil, new([]byte), k, Decision{Portfolio: "p", Arm: "a", IssuedAt: time.UnixMilli(1), Nonce: 1}))
+	good := string(appendToken(nil, new([]byte), k, Decision{Portfolio: "p", Arm: "a", IssuedAt: time.UnixMilli(1), Issuer: 1, Seq: 1}))
 	raw, _ := base64.RawURLEncoding.DecodeString(good)
 	mutate := func(f func(b []byte) []byte) string {
 		b := append([]byte(nil), raw...)
@@ -74,7 +75,8 @@ func TestParseTokenRejects(t *testing.T) {
 		{"padding", good + "="},
 		{"too long", strings.Repeat("A", maxTokenChars+1)},
 		{"short", mutate(func(b []byte) []byte { return b[:10] })},
-		{"wrong version", mutate(func(b []byte) []byte { b[0] = 2; return b })},
+		{"wrong version", mutate(func(b []byte) []byte { b[0] = tokenVersion + 1; return b })},
+		{"version 1 (random nonce)", mutate(func(b []byte) []byte { b[0] = 1; return b })},
 		{"portfolio length past end", mutate(func(b []byte) []byte { b[headerSize] = 200; return b })},
 		{"empty portfolio", mutate(func(b []byte) []byte { b[headerSize] = 0; return b })},
 		{"trailing byte", mutate(func(b []byte) []byte {
@@ -107,7 +109,7 @@ func TestKeyringRotation(t *testing.T) {
 		t.Fatal(err)
 	}
 	tokenWith := func(secret []byte) parsedToken {
-		s := appendToken(nil, new([]byte), newSigningKey(secret), Decision{Portfolio: "p", Arm: "a", IssuedAt: t0, Nonce: 7})
+		s := appendToken(nil, new([]byte), newSigningKey(secret), Decision{Portfolio: "p", Arm: "a", IssuedAt: t0, Issuer: 1, Seq: 7})
 		p, err := parseFresh(string(s))
 		if err != nil {
 			t.Fatal(err)
@@ -180,30 +182,74 @@ func TestReplayCache(t *testing.T) {
 	ttl := 10 * time.Minute
 	c := newReplayCache(ttl)
 	t0 := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
-	key := replayKey{nonce: 42, issuedAtMs: t0.UnixMilli()}
-	if !c.firstUse(key, t0.Add(ttl), t0) {
+	if !c.firstUse(7, 42, t0.Add(ttl), t0) {
 		t.Fatal("first use rejected")
 	}
-	if c.firstUse(key, t0.Add(ttl), t0.Add(9*time.Minute)) {
+	if c.firstUse(7, 42, t0.Add(ttl), t0.Add(9*time.Minute)) {
 		t.Fatal("duplicate accepted")
 	}
-	later := replayKey{nonce: 42, issuedAtMs: t0.UnixMilli() + 1}
-	if !c.firstUse(later, t0.Add(ttl+time.Millisecond), t0) {
-		t.Fatal("a decision issued at another time with the same nonce was rejected")
+	for _, other := range []struct{ issuer, seq uint64 }{{7, 43}, {8, 42}, {7, 42 + replayChunkBits}, {7, 1<<64 - 1}} {
+		if !c.firstUse(other.issuer, other.seq, t0.Add(ttl), t0) {
+			t.Fatalf("decision %d of issuer %d was taken for decision 42 of issuer 7", other.seq, other.issuer)
+		}
 	}
-	if n := c.len(); n != 2 {
-		t.Errorf("cache holds %d decisions, want 2", n)
+	if n := c.len(); n != 5 {
+		t.Errorf("record holds %d decisions, want 5", n)
 	}
-	// Once the decisions expired, a later insert into each shard sweeps them.
-	t1 := t0.Add(time.Hour)
-	for i := range uint64(replayShards) {
-		c.firstUse(replayKey{nonce: i, issuedAtMs: t1.UnixMilli()}, t1.Add(ttl), t1)
+	// A chunk stays while any decision recorded in it is still valid.
+	if !c.firstUse(7, 44, t0.Add(ttl+time.Hour), t0.Add(time.Minute)) {
+		t.Fatal("first use rejected")
 	}
-	if n := c.len(); n != replayShards {
-		t.Errorf("cache holds %d decisions, want %d", n, replayShards)
+	if c.firstUse(7, 42, t0.Add(ttl), t0.Add(time.Hour)) {
+		t.Error("a chunk was swept while it held a decision that had not expired")
+	}
+	// Once every decision of a chunk expired, a later insert into its shard sweeps it.
+	t1 := t0.Add(3 * time.Hour)
+	for i := range uint64(replayShards * replayChunkBits) {
+		c.firstUse(9, i, t1.Add(ttl), t1)
+	}
+	if n := c.len(); n != replayShards*replayChunkBits {
+		t.Errorf("record holds %d decisions, want %d", n, replayShards*replayChunkBits)
 	}
 	// A swept decision would be accepted again, but it has expired: the handler answers 410 first.
-	if !c.firstUse(key, t0.Add(ttl), t1) {
-		t.Error("an expired decision's entry outlived its bucket")
+	if !c.firstUse(7, 42, t0.Add(ttl), t1) {
+		t.Error("an expired decision outlived its chunk")
+	}
+}
+
+// TestReplayMemory checks the record's size: about one bit per decision of a busy issuer, and a
+// chunk for a lone decision of another issuer.
+func TestReplayMemory(t *testing.T) {
+	ttl := 10 * time.Minute
+	t0 := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+	heapGrowth := func(record func(c *replayCache)) (uint64, *replayCache) {
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		c := newReplayCache(ttl)
+		record(c)
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		return after.HeapAlloc - min(after.HeapAlloc, before.HeapAlloc), c
+	}
+	const dense = 1 << 21
+	grew, c := heapGrowth(func(c *replayCache) {
+		for seq := range uint64(dense) {
+			c.firstUse(1, seq, t0.Add(ttl), t0)
+		}
+	})
+	t.Logf("%d decisions of one issuer: %d bytes, %.3f bytes per decision", c.len(), grew, float64(grew)/dense)
+	if perDecision := float64(grew) / dense; perDecision > 0.25 {
+		t.Errorf("%.3f bytes per decision of a busy issuer, want about 1/8", perDecision)
+	}
+	const sparse = 20000
+	grew, c = heapGrowth(func(c *replayCache) {
+		for issuer := range uint64(sparse) {
+			c.firstUse(issuer, 7, t0.Add(ttl), t0)
+		}
+	})
+	t.Logf("%d lone decisions of distinct issuers: %d bytes each", c.len(), grew/sparse)
+	if each := grew / sparse; each > 300 {
+		t.Errorf("%d bytes per lone decision, want about 190", each)
 	}
 }
