@@ -4,13 +4,14 @@
 # RSS with 100 arms, and API-server writes per arm per flush interval at 10k rewards/s.
 # Needs wrk (Debian package) and the control-plane binaries (make envtest-assets).
 # The selector is the selector-only build (make build: bin/promptfolio-selector), as in the sidecar.
-# Baseline and selector runs alternate for ROUNDS rounds (default 3) so that a slow spell of the
-# shared machine hits both; the ratio is total selector requests over total baseline requests.
+# Baseline and selector runs alternate for ROUNDS rounds (default 4), in the order AB BA AB BA, so
+# that a slow spell or a drift of the shared machine (CPU steal on a VM) hits both alike; the ratio
+# is total selector requests over total baseline requests.
 # Usage: hack/bench-selector.sh [seconds per run, default 10]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${1:-10}
-rounds=${ROUNDS:-3}
+rounds=${ROUNDS:-4}
 threads=${THREADS:-2}
 conns=${CONNS:-32}
 work=$(mktemp -d)
@@ -72,9 +73,13 @@ run() { # label round url [lua]
 
 echo "# run of $(date -u +%FT%TZ), ${secs}s per wrk run, $rounds rounds, $threads threads, $conns connections, $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)"
 results=$work/results
+# pair label-A url-A label-B url-B round [lua]: both runs of a round, swapped in even rounds.
+pair() {
+  if (($5 % 2)); then run "$1" "$5" "$2" "${6:-}"; run "$3" "$5" "$4" "${6:-}"
+  else run "$3" "$5" "$4" "${6:-}"; run "$1" "$5" "$2" "${6:-}"; fi
+}
 for r in $(seq 1 "$rounds"); do
-  run baseline "$r" "http://127.0.0.1:18089/v1/draw?portfolio=bench"
-  run draw "$r" "http://127.0.0.1:18088/v1/draw?portfolio=bench"
+  pair baseline "http://127.0.0.1:18089/v1/draw?portfolio=bench" draw "http://127.0.0.1:18088/v1/draw?portfolio=bench" "$r"
 done >"$results"
 # Reward bodies: each round gets fresh decisions, enough that none is sent twice. The reward
 # baseline gets the very same POST requests from the same wrk script, so the ratio compares the
@@ -82,8 +87,8 @@ done >"$results"
 n=$(awk '$1=="draw" && $3 > max {max = $3} END {printf "%d", max * '"$secs"' * 1.3}' "$results")
 for r in $(seq 1 "$rounds"); do
   "$work/benchenv" tokens -url http://127.0.0.1:18088 -portfolio bench -n "$n" >"$work/tokens"
-  TOKENS="$work/tokens" THREADS=$threads run baseline-post "$r" "http://127.0.0.1:18089/v1/reward" "$work/reward.lua"
-  TOKENS="$work/tokens" THREADS=$threads run reward "$r" "http://127.0.0.1:18088/v1/reward" "$work/reward.lua"
+  TOKENS="$work/tokens" THREADS=$threads pair baseline-post "http://127.0.0.1:18089/v1/reward" \
+    reward "http://127.0.0.1:18088/v1/reward" "$r" "$work/reward.lua"
 done >>"$results"
 echo "| server | requests/s (mean of rounds) | p50 (median) | p99 (median) | per-round ratio | ratio to its baseline |"
 echo "|---|---|---|---|---|---|"

@@ -5,6 +5,7 @@
 //	                             D/kubeconfig, D/key, D/namespace and serve D/writes counts on
 //	                             -addr until SIGTERM
 //	benchenv baseline -addr A    a minimal net/http server answering a constant JSON body
+//	                             (-read-body: that reads the request body first)
 //	benchenv tokens -url U -n N  draw N decisions and print one reward body per line
 //	benchenv load -url U -rate R -for D
 //	                             send R rewards/s (each after its draw) for D; print what was sent
@@ -17,6 +18,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"os/signal"
@@ -49,6 +51,7 @@ func main() {
 	n := fs.Int("n", 10000, "decisions")
 	rate := fs.Int("rate", 10000, "rewards per second")
 	dur := fs.Duration("for", 10*time.Second, "load duration")
+	readBody := fs.Bool("read-body", false, "baseline: read the request body before answering")
 	_ = fs.Parse(os.Args[2:])
 	var err error
 	switch os.Args[1] {
@@ -56,7 +59,10 @@ func main() {
 		err = runEnv(*dir, *addr)
 	case "baseline":
 		body := []byte(`{"portfolio":"bench","arm":"bench-arm0","prompt":"constant","decision":"AQAAAZMAAAAAAAAAAAAAAAEFYmVuY2gKYmVuY2gtYXJtMAAAAAAAAAAAAAAAAAAAAAA"}` + "\n")
-		err = http.ListenAndServe(*addr, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		err = http.ListenAndServe(*addr, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if *readBody {
+				_, _ = io.Copy(io.Discard, r.Body)
+			}
 			w.Header().Set("Content-Type", "application/json")
 			_, _ = w.Write(body)
 		}))
@@ -130,17 +136,34 @@ func runEnv(dir, addr string) error {
 func runTokens(url, portfolio string, n int) error {
 	c := client.New(url)
 	ctx := context.Background()
-	enc := json.NewEncoder(os.Stdout)
-	for i := range n {
-		d, err := c.Draw(ctx, portfolio)
-		if err != nil {
-			return err
-		}
-		if err := enc.Encode(map[string]any{"decision": d.Decision, "success": i%3 == 0}); err != nil {
-			return err
-		}
+	var (
+		mu   sync.Mutex
+		enc  = json.NewEncoder(os.Stdout)
+		next atomic.Int64
+		errs = make(chan error, 8)
+		wg   sync.WaitGroup
+	)
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := next.Add(1) - 1; i < int64(n); i = next.Add(1) - 1 {
+				d, err := c.Draw(ctx, portfolio)
+				if err == nil {
+					mu.Lock()
+					err = enc.Encode(map[string]any{"decision": d.Decision, "success": i%3 == 0})
+					mu.Unlock()
+				}
+				if err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
 	}
-	return nil
+	wg.Wait()
+	close(errs)
+	return <-errs
 }
 
 func runLoad(url, portfolio string, rate int, dur time.Duration) error {
