@@ -57,7 +57,7 @@ func (o *selectorOptions) bind(fs *flag.FlagSet) {
 	fs.DurationVar(&c.LeaseDuration, "lease-duration", 0, "duration of the writer Lease, renewed every third (default 30s)")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 0, "bound of the final flush and fold on SIGTERM (default 25s)")
 	fs.StringVar(&o.memoryLimit, "memory-limit", "", "soft memory limit of the Go runtime as a quantity (e.g. 24Mi, 64Mi; 0 turns it off); default: $GOMEMLIMIT when set, else "+defaultSelectorMemoryLimit)
-	fs.StringVar(&o.kubeconfig, "kubeconfig", "", "kubeconfig file (default: $KUBECONFIG or in-cluster)")
+	fs.StringVar(&o.kubeconfig, "kubeconfig", "", "kubeconfig file (default: $KUBECONFIG, else ~/.kube/config, else the pod's service account)")
 	o.zap.BindFlags(fs)
 }
 

@@ -251,7 +251,8 @@ func TestRewardBodyLimit(t *testing.T) {
 	a.maxBody = 64
 	srv := httptest.NewServer(a)
 	defer srv.Close()
-	post := func(body io.Reader, length int64) *http.Response {
+	// post returns the answer's status and whether the server closes the connection.
+	post := func(body io.Reader, length int64) (status int, closes bool) {
 		t.Helper()
 		req, err := http.NewRequest(http.MethodPost, srv.URL+PathReward, body)
 		if err != nil {
@@ -264,20 +265,20 @@ func TestRewardBodyLimit(t *testing.T) {
 		}
 		_, _ = io.Copy(io.Discard, resp.Body)
 		_ = resp.Body.Close()
-		return resp
+		return resp.StatusCode, resp.Close
 	}
 	// Without a Content-Length the body is sent chunked and only reading it finds its size.
 	long := io.MultiReader(strings.NewReader(`{"decision":"`), strings.NewReader(strings.Repeat("A", 100)))
-	if resp := post(long, -1); resp.StatusCode != 413 || !resp.Close {
-		t.Errorf("chunked body over the limit: %d, connection close %v", resp.StatusCode, resp.Close)
+	if status, closes := post(long, -1); status != 413 || !closes {
+		t.Errorf("chunked body over the limit: %d, connection close %v", status, closes)
 	}
-	if resp := post(strings.NewReader(strings.Repeat(" ", 65)), 65); resp.StatusCode != 413 {
-		t.Errorf("Content-Length over the limit: %d", resp.StatusCode)
+	if status, _ := post(strings.NewReader(strings.Repeat(" ", 65)), 65); status != 413 {
+		t.Errorf("Content-Length over the limit: %d", status)
 	}
 	exact := `{"decision":"x","success":true}`
 	exact += strings.Repeat(" ", 64-len(exact))
-	if resp := post(io.MultiReader(strings.NewReader(exact)), -1); resp.StatusCode != 400 || resp.Close {
-		t.Errorf("body of exactly the limit: %d, connection close %v", resp.StatusCode, resp.Close)
+	if status, closes := post(io.MultiReader(strings.NewReader(exact)), -1); status != 400 || closes {
+		t.Errorf("body of exactly the limit: %d, connection close %v", status, closes)
 	}
 }
 
