@@ -10,7 +10,6 @@ import (
 	"os"
 	"time"
 
-	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/promptfolio/promptfolio/internal/plot"
@@ -50,9 +49,7 @@ func runPlot(ctx context.Context, args []string) error {
 		fs.Usage()
 		return errors.New("plot: -portfolio is required")
 	}
-	rules := clientcmd.NewDefaultClientConfigLoadingRules()
-	rules.ExplicitPath = opts.kubeconfig
-	kc := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{})
+	kc := kubeClientConfig(opts.kubeconfig)
 	cfg, err := kc.ClientConfig()
 	if err != nil {
 		return fmt.Errorf("loading kubeconfig: %w", err)

@@ -11,7 +11,6 @@ import (
 
 	"k8s.io/apimachinery/pkg/api/resource"
 
-	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/klog/v2"
 	"sigs.k8s.io/controller-runtime/pkg/log"
@@ -84,7 +83,7 @@ func runSelector(ctx context.Context, args []string) error {
 		logger.V(1).Info("soft memory limit", "bytes", limit)
 	}
 
-	cfg, err := restConfig(opts.kubeconfig)
+	cfg, err := kubeClientConfig(opts.kubeconfig).ClientConfig()
 	if err != nil {
 		return fmt.Errorf("loading kubeconfig: %w", err)
 	}
@@ -121,10 +120,10 @@ func setMemoryLimit(value string, envSet bool) (int64, error) {
 	return n, nil
 }
 
-// restConfig loads the API server's address and credentials: from the --kubeconfig file when
-// given, else from $KUBECONFIG or ~/.kube/config, else from the pod's service account.
-func restConfig(kubeconfig string) (*rest.Config, error) {
+// kubeClientConfig loads the API server's address, credentials and namespace: from the kubeconfig
+// file when given, else from $KUBECONFIG or ~/.kube/config, else from the pod's service account.
+func kubeClientConfig(kubeconfig string) clientcmd.ClientConfig {
 	rules := clientcmd.NewDefaultClientConfigLoadingRules()
 	rules.ExplicitPath = kubeconfig
-	return clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{}).ClientConfig()
+	return clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{})
 }

@@ -72,22 +72,21 @@ type portfolioState struct {
 
 // writerCheckAt asks for another look at the writers no later than t.
 func (s *portfolioState) writerCheckAt(t time.Time) {
-	if s.nextWriterCheck.IsZero() || t.Before(s.nextWriterCheck) {
-		s.nextWriterCheck = t
-	}
+	s.nextWriterCheck = earliest(s.nextWriterCheck, t)
 }
 
 // requeueAt is when the portfolio must be reconciled again though nothing changes: the next
 // cycle or the next look at the writers, whichever comes first; zero when neither is due.
 func (s *portfolioState) requeueAt() time.Time {
-	switch {
-	case s.nextCycle.IsZero():
-		return s.nextWriterCheck
-	case s.nextWriterCheck.IsZero() || s.nextCycle.Before(s.nextWriterCheck):
-		return s.nextCycle
-	default:
-		return s.nextWriterCheck
+	return earliest(s.nextCycle, s.nextWriterCheck)
+}
+
+// earliest returns the earlier of a and b, where zero means none: zero only when both are.
+func earliest(a, b time.Time) time.Time {
+	if a.IsZero() || (!b.IsZero() && b.Before(a)) {
+		return b
 	}
+	return a
 }
 
 // arm returns the arm with the given name, or nil.

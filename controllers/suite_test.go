@@ -6,8 +6,9 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"maps"
 	"os"
-	"sort"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -238,14 +239,8 @@ func armsOf(t *testing.T, ns, portfolio string) map[string]*promptsv1alpha1.Prom
 	return out
 }
 
-func names[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
-}
+// names returns the keys of m in order.
+func names[V any](m map[string]V) []string { return slices.Sorted(maps.Keys(m)) }
 
 // eventually polls cond until it returns true, failing the test with the last message after
 // timeout.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -72,6 +73,14 @@ type writerFold struct {
 	moved promptsv1alpha1.RewardCount
 }
 
+// add returns the sum of f and g.
+func (f writerFold) add(g writerFold) writerFold {
+	f.arms += g.arms
+	f.moved.Successes += g.moved.Successes
+	f.moved.Failures += g.moved.Failures
+	return f
+}
+
 // reconcileWriters folds the counter entries of writers that are gone (counters.Gone: Lease
 // missing or expired for longer than WriterGrace) into their arms' bases, and deletes writer
 // Leases of the portfolio's namespace that expired longer than WriterGrace ago. Folding never
@@ -94,8 +103,7 @@ func (r *PortfolioReconciler) reconcileWriters(ctx context.Context, s *portfolio
 		leases[list.Items[i].Name] = &list.Items[i]
 	}
 
-	folds := map[string]*writerFold{}
-	var failed bool
+	folds := map[string]writerFold{}
 	for _, arm := range s.arms {
 		if arm.Status.Counters == nil {
 			continue
@@ -113,7 +121,7 @@ func (r *PortfolioReconciler) reconcileWriters(ctx context.Context, s *portfolio
 			moved, ok, err := r.foldWriter(ctx, arm, entry.Writer)
 			if err != nil {
 				logger.Error(err, "could not fold the counters of a gone writer; retrying later", "arm", arm.Name, "writer", entry.Writer)
-				failed = true
+				s.writerCheckAt(s.now.Add(r.WriterGrace))
 				continue
 			}
 			if !ok {
@@ -122,22 +130,12 @@ func (r *PortfolioReconciler) reconcileWriters(ctx context.Context, s *portfolio
 			logger.Info("folded the counters of a gone writer", "arm", arm.Name, "writer", entry.Writer,
 				"successes", moved.Successes, "failures", moved.Failures)
 			metrics.WriterFolded()
-			f := folds[entry.Writer]
-			if f == nil {
-				f = &writerFold{}
-				folds[entry.Writer] = f
-			}
-			f.arms++
-			f.moved.Successes += moved.Successes
-			f.moved.Failures += moved.Failures
+			folds[entry.Writer] = folds[entry.Writer].add(writerFold{arms: 1, moved: moved})
 		}
-	}
-	if failed {
-		s.writerCheckAt(s.now.Add(r.WriterGrace))
 	}
 	r.foldedEvent(s.pf, folds)
 
-	for _, name := range sortedKeys(leases) {
+	for _, name := range slices.Sorted(maps.Keys(leases)) {
 		lease := leases[name]
 		if !counters.Gone(promptsv1alpha1.WriterCount{Writer: name}, lease, s.now, r.WriterGrace) {
 			continue
@@ -156,17 +154,15 @@ const maxEventWriters = 5
 // foldedEvent records one event for the folds of a reconcile. Events of one portfolio that share
 // a reason are merged into a series by the API, so one event per reconcile, naming its writers,
 // is what a person sees; the log has every fold.
-func (r *PortfolioReconciler) foldedEvent(pf *promptsv1alpha1.PromptPortfolio, folds map[string]*writerFold) {
+func (r *PortfolioReconciler) foldedEvent(pf *promptsv1alpha1.PromptPortfolio, folds map[string]writerFold) {
 	if len(folds) == 0 {
 		return
 	}
 	var total writerFold
 	var named []string
-	for _, writer := range sortedKeys(folds) {
+	for _, writer := range slices.Sorted(maps.Keys(folds)) {
 		f := folds[writer]
-		total.arms += f.arms
-		total.moved.Successes += f.moved.Successes
-		total.moved.Failures += f.moved.Failures
+		total = total.add(f)
 		if len(named) < maxEventWriters {
 			named = append(named, fmt.Sprintf("%s (%d arms)", writer, f.arms))
 		}
@@ -261,14 +257,4 @@ func (r *PortfolioReconciler) deleteLease(ctx context.Context, lease *coordinati
 	}
 	metrics.WriterLeaseDeleted()
 	return nil
-}
-
-// sortedKeys returns the keys of m in order, so that events and deletions are deterministic.
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }

@@ -41,10 +41,11 @@ func measureCPU(b *testing.B, loop func()) {
 	b.ReportMetric(float64(cpuClock()-start)/float64(b.N), "cpu-ns/op")
 }
 
-var sinkFloat float64
-var sinkInt int
-
-var sinkUint uint64
+var (
+	sinkFloat float64
+	sinkInt   int
+	sinkUint  uint64
+)
 
 // BenchmarkGenerator times the bare generators, a yardstick for the machine:
 // on an idle core one word costs one to a few nanoseconds.

@@ -48,8 +48,9 @@ func newGammaShape(a float64) gammaShape {
 // returns it as m = 3s + x; the Gamma variate is m³/(27s).
 //
 // This is the hot loop of the package. It runs on the built-in generator
-// held in registers, with the ziggurat's fast path (see normal) written out,
-// so that it makes no call unless a rare slow path is taken; a stream with
+// held in registers, with normal written out around the inlined ziggurat
+// fast path (zigFast), so that it makes no call unless a rare slow path is
+// taken; a stream with
 // an injected Source goes to gammaMSource, the same loop with the words
 // read through the interface (TestInjectedSourceMatchesBuiltIn holds the
 // two to the same variates).
@@ -61,27 +62,23 @@ func gammaM(st stream, g *gammaShape) (float64, stream) {
 	for {
 		var u uint64
 		u, gen = gen.next()
-		j := u >> 11
-		x := float64(j) * zigWS[u&(2*zigLayers-1)] // signed by bit 8
-		if j >= zigK[u&(zigLayers-1)] {
-			var mag float64
+		x, fast := zigFast(u)
+		if !fast {
 			var ok bool
-			if mag, ok, st = zigSlow(stream{gen: gen}, u&(zigLayers-1), math.Abs(x)); !ok {
-				gen = st.gen
+			x, ok, st = zigSlow(stream{gen: gen}, u, x)
+			gen = st.gen
+			if !ok {
 				continue
 			}
-			gen = st.gen
-			x = math.Copysign(mag, x)
 		}
 		m := g.s3 + x
 		if m <= 0 {
 			continue
 		}
 		u, gen = gen.next()
-		gu := toOpen(u)
-		x2 := x * x
-		if g.e*m*gu > x2*x2*(m+0.8*math.Abs(m-g.s3)) || acceptExact(g, x2, m, gu) {
-			return m, stream{gen: gen} // accept, written out
+		gu, x2 := toOpen(u), x*x
+		if squeeze(g, x2, m, gu) || acceptExact(g, x2, m, gu) {
+			return m, stream{gen: gen}
 		}
 	}
 }
@@ -96,21 +93,17 @@ func gammaMSource(st stream, g *gammaShape) (float64, stream) {
 			continue
 		}
 		gu, st = st.uniformOpen()
-		if accept(g, x, m, gu) {
+		if x2 := x * x; squeeze(g, x2, m, gu) || acceptExact(g, x2, m, gu) {
 			return m, st
 		}
 	}
 }
 
-// accept is the Marsaglia–Tsang acceptance test for a normal x, m = 3s + x > 0
-// and a uniform gu (1 − u in the notation above): the squeeze, and the exact
-// test with logarithms when the squeeze fails.
-func accept(g *gammaShape, x, m, gu float64) bool {
-	x2 := x * x
-	if g.e*m*gu > x2*x2*(m+0.8*math.Abs(m-g.s3)) {
-		return true
-	}
-	return acceptExact(g, x2, m, gu)
+// squeeze is the bound of the exact test derived above (see "Squeeze") for
+// x2 = x², m = 3s + x > 0 and a uniform gu (1 − u in the notation there):
+// when it holds, the candidate is accepted without a logarithm.
+func squeeze(g *gammaShape, x2, m, gu float64) bool {
+	return g.e*m*gu > x2*x2*(m+0.8*math.Abs(m-g.s3))
 }
 
 // acceptExact is the exact test ln u < x²/2 + d(1 − v + ln v), v = (m/3s)³.
@@ -128,39 +121,34 @@ func gamma(st stream, g *gammaShape) (float64, stream) {
 
 // betaM returns a Beta variate from two shapes ≥ 1 (see "Scaling").
 func betaM(st stream, gx, gy *gammaShape) (float64, stream) {
-	var mx, my float64
 	if st.src != nil {
-		mx, st = gammaMSource(st, gx)
-		my, st = gammaMSource(st, gy)
+		mx, st := gammaMSource(st, gx)
+		my, st := gammaMSource(st, gy)
 		return betaRatio(mx, my, gx, gy), st
 	}
 	// gammaM for gx and then for gy, written out once more: one call per
 	// Beta variate instead of three.
 	gen := st.gen
-	g, first := gx, true
+	g, mx, first := gx, 0.0, true
 	for {
 		var u uint64
 		u, gen = gen.next()
-		j := u >> 11
-		x := float64(j) * zigWS[u&(2*zigLayers-1)]
-		if j >= zigK[u&(zigLayers-1)] {
-			var mag float64
+		x, fast := zigFast(u)
+		if !fast {
 			var ok bool
-			if mag, ok, st = zigSlow(stream{gen: gen}, u&(zigLayers-1), math.Abs(x)); !ok {
-				gen = st.gen
+			x, ok, st = zigSlow(stream{gen: gen}, u, x)
+			gen = st.gen
+			if !ok {
 				continue
 			}
-			gen = st.gen
-			x = math.Copysign(mag, x)
 		}
 		m := g.s3 + x
 		if m <= 0 {
 			continue
 		}
 		u, gen = gen.next()
-		gu := toOpen(u)
-		x2 := x * x
-		if g.e*m*gu > x2*x2*(m+0.8*math.Abs(m-g.s3)) || acceptExact(g, x2, m, gu) {
+		gu, x2 := toOpen(u), x*x
+		if squeeze(g, x2, m, gu) || acceptExact(g, x2, m, gu) {
 			if first {
 				mx, g, first = m, gy, false
 				continue

@@ -48,10 +48,10 @@ func (r *Rand) Gamma(shape float64) float64 {
 		return v
 	case shape > 0:
 		g := newGammaShape(shape + 1)
-		var m, u float64
-		m, r.s = gammaM(r.s, &g)
+		var u float64
+		v, r.s = gamma(r.s, &g)
 		u, r.s = r.s.uniformOpen()
-		return m * m * m / (27 * g.s) * math.Exp(math.Log(u)/shape)
+		return v * math.Exp(math.Log(u)/shape)
 	}
 	return math.NaN()
 }

@@ -107,35 +107,40 @@ func zigSolve() *zigTables {
 }
 
 // normal returns a standard normal variate from stream s and the advanced
-// stream. gammaM carries a copy of its fast path.
+// stream. gammaM and betaM spell this loop out on the built-in generator.
 func normal(s stream) (float64, stream) {
 	for {
 		var u uint64
 		u, s = s.next()
-		j := u >> 11
-		x := float64(j) * zigWS[u&(2*zigLayers-1)] // signed by bit 8
-		if j >= zigK[u&(zigLayers-1)] {
-			var mag float64
+		x, fast := zigFast(u)
+		if !fast {
 			var ok bool
-			if mag, ok, s = zigSlow(s, u&(zigLayers-1), math.Abs(x)); !ok {
+			if x, ok, s = zigSlow(s, u, x); !ok {
 				continue
 			}
-			x = math.Copysign(mag, x)
 		}
 		return x, s
 	}
 }
 
-// zigSlow decides a point x of strip i that missed the fast test and returns
-// the accepted magnitude. For the base strip, a point beyond r stands for the
+// zigFast maps a word u to a signed point x of its strip (signed by bit 8)
+// and reports whether x passes the fast test; otherwise zigSlow decides it.
+// It is small enough to be inlined into the hot loops.
+func zigFast(u uint64) (x float64, ok bool) {
+	j := u >> 11
+	return float64(j) * zigWS[u&(2*zigLayers-1)], j < zigK[u&(zigLayers-1)]
+}
+
+// zigSlow decides a signed point x that missed the fast test, in the strip
+// picked by the low bits of its word u, and returns the accepted variate. For the base strip, a point beyond r stands for the
 // tail, which is sampled exactly by Marsaglia's method (r + E₁/r conditioned
 // on 2E₂ > (E₁/r)², with E₁, E₂ standard exponentials). For the other strips
 // x is accepted when a uniform height in the strip falls under the curve.
-func zigSlow(s stream, i uint64, x float64) (float64, bool, stream) {
-	t := zig
+func zigSlow(s stream, u uint64, x float64) (float64, bool, stream) {
+	t, i := zig, u&(zigLayers-1)
 	var u1, u2 float64
 	if i == 0 {
-		if x < t.r {
+		if math.Abs(x) < t.r {
 			return x, true, s
 		}
 		for {
@@ -144,7 +149,7 @@ func zigSlow(s stream, i uint64, x float64) (float64, bool, stream) {
 			e1 := -math.Log(u1) / t.r
 			e2 := -math.Log(u2)
 			if e2+e2 > e1*e1 {
-				return t.r + e1, true, s
+				return math.Copysign(t.r+e1, x), true, s
 			}
 		}
 	}

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
-	"math"
 	"math/rand/v2"
 	"net/http"
 	"net/url"
@@ -467,47 +466,36 @@ func (a *api) readJSON(w http.ResponseWriter, r *http.Request, v any) (int, stri
 	return 0, "", ""
 }
 
-// readBody reads a body of at most maxBody bytes into bufs.out, as reading it through
-// http.MaxBytesReader would, without allocating once bufs.out has grown to the usual body size.
-// It returns a zero status on success, and the status, reason and message of the error otherwise.
+// readBody reads a body of at most maxBody bytes into bufs.out, which keeps its capacity from one
+// request to the next. It returns a zero status on success, and the status, reason and message of
+// the error otherwise.
 func (a *api) readBody(w http.ResponseWriter, r *http.Request, bufs *buffers) (int, string, string) {
 	if r.ContentLength > a.maxBody {
 		return http.StatusRequestEntityTooLarge, ReasonTooLarge, "the body is too large"
 	}
-	// http.MaxBytesReader reads a negative limit as 0.
-	maxBody := int(min(max(a.maxBody, 0), math.MaxInt-1))
 	b := bufs.out[:0]
 	var err error
 	if r.Body != nil {
-		// Reading one byte past maxBody tells a body of maxBody bytes from a longer one.
-		limit := maxBody + 1
-		for err == nil && len(b) < limit {
+		// http.MaxBytesReader also makes the server close the connection after a body too large.
+		body := http.MaxBytesReader(w, r.Body, a.maxBody)
+		for err == nil {
 			if len(b) == cap(b) {
 				b = slices.Grow(b, bytes.MinRead)
 			}
 			var n int
-			n, err = r.Body.Read(b[len(b):min(cap(b), limit)])
+			n, err = body.Read(b[len(b):cap(b)])
 			b = b[:len(b)+n]
 		}
 	}
 	bufs.out = b
+	var tooLarge *http.MaxBytesError
 	switch {
-	case len(b) > maxBody:
-		signalTooLarge(w)
+	case errors.As(err, &tooLarge):
 		return http.StatusRequestEntityTooLarge, ReasonTooLarge, "the body is too large"
 	case err != nil && !errors.Is(err, io.EOF):
 		return http.StatusBadRequest, ReasonMalformed, "the body could not be read"
 	}
 	return 0, "", ""
-}
-
-// signalTooLarge tells the HTTP server that a request body was too large, as the reader of
-// http.MaxBytesReader does when a read passes its limit: the server then closes the connection
-// after the answer rather than reading the rest of the body. It is the only part of
-// http.MaxBytesReader that readBody does not do itself.
-func signalTooLarge(w http.ResponseWriter) {
-	var one [1]byte
-	_, _ = http.MaxBytesReader(w, io.NopCloser(strings.NewReader("x")), 0).Read(one[:])
 }
 
 // errorBody is the JSON body of every error answer.
@@ -532,8 +520,8 @@ func (a *api) write(w http.ResponseWriter, status int, body []byte) {
 	_, _ = w.Write(body)
 }
 
-// shutdown stops accepting rewards and waits until rewards being recorded are recorded, or ctx
-// ends.
+// stopAccepting stops accepting rewards and waits until the rewards being recorded are recorded,
+// or deadline closes.
 func (a *api) stopAccepting(deadline <-chan struct{}) {
 	a.accepting.Store(false)
 	for a.inflight.Load() > 0 {

@@ -282,10 +282,12 @@ func TestRewardBodyLimit(t *testing.T) {
 	}
 }
 
-// TestRewardBodyReadError checks that a body that fails to read is answered 400.
+// TestRewardBodyReadError checks that a body that fails to read is answered 400. What was read
+// before the error is a complete, valid reward, so only the read error can make the answer 400.
 func TestRewardBodyReadError(t *testing.T) {
 	a, _ := newTestAPI(t, map[string]v1alpha1.ArmPhase{"pf-a": v1alpha1.ArmActive})
-	r := httptest.NewRequest(http.MethodPost, PathReward, io.MultiReader(strings.NewReader(`{"decision"`), iotest.ErrReader(errors.New("reset"))))
+	valid := rewardBody(drawOne(t, a).Decision, true)
+	r := httptest.NewRequest(http.MethodPost, PathReward, io.MultiReader(bytes.NewReader(valid), iotest.ErrReader(errors.New("reset"))))
 	w := httptest.NewRecorder()
 	a.ServeHTTP(w, r)
 	if w.Code != 400 || !strings.Contains(w.Body.String(), ReasonMalformed) {

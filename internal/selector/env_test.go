@@ -1,8 +1,14 @@
 package selector_test
 
 import (
+	"context"
+	"fmt"
 	"testing"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/promptfolio/promptfolio/api/v1alpha1"
+	"github.com/promptfolio/promptfolio/internal/selector"
 	"github.com/promptfolio/promptfolio/internal/testenv"
 )
 
@@ -11,4 +17,28 @@ import (
 func startControlPlane(t *testing.T) *testenv.Env {
 	t.Helper()
 	return testenv.StartForTest(t, testenv.Options{})
+}
+
+// startWithArms starts a control plane for one test, creates a namespace named from prefix and in
+// it armCount PromptArms pf-arm0, pf-arm1, … of portfolio "pf", the prompt of arm i being
+// fmt.Sprintf(promptFormat, i). It returns the control plane, the namespace and the arms' names.
+func startWithArms(ctx context.Context, t *testing.T, prefix string, armCount int, promptFormat string) (*testenv.Env, string, []string) {
+	t.Helper()
+	env := startControlPlane(t)
+	ns, err := env.CreateNamespace(ctx, prefix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	arms := make([]string, armCount)
+	for i := range arms {
+		arms[i] = fmt.Sprintf("pf-arm%d", i)
+		arm := &v1alpha1.PromptArm{
+			ObjectMeta: metav1.ObjectMeta{Name: arms[i], Namespace: ns, Labels: map[string]string{selector.PortfolioLabel: "pf"}},
+			Spec:       v1alpha1.PromptArmSpec{Portfolio: "pf", Prompt: fmt.Sprintf(promptFormat, i)},
+		}
+		if err := env.Client.Create(ctx, arm); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return env, ns, arms
 }

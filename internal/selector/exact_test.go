@@ -13,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
@@ -69,24 +68,9 @@ func TestExactCountsUnderFaults(t *testing.T) {
 	if d, err := time.ParseDuration(os.Getenv("SELECTOR_SOAK")); err == nil {
 		duration = d
 	}
-	env := startControlPlane(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	ns, err := env.CreateNamespace(ctx, "sel")
-	if err != nil {
-		t.Fatal(err)
-	}
-	arms := make([]string, armCount)
-	for i := range arms {
-		arms[i] = fmt.Sprintf("pf-arm%d", i)
-		arm := &v1alpha1.PromptArm{
-			ObjectMeta: metav1.ObjectMeta{Name: arms[i], Namespace: ns, Labels: map[string]string{selector.PortfolioLabel: "pf"}},
-			Spec:       v1alpha1.PromptArmSpec{Portfolio: "pf", Prompt: fmt.Sprintf("Prompt %d: be \"helpful\".", i)},
-		}
-		if err := env.Client.Create(ctx, arm); err != nil {
-			t.Fatal(err)
-		}
-	}
+	env, ns, arms := startWithArms(ctx, t, "sel", armCount, "Prompt %d: be \"helpful\".")
 
 	proxy, err := faultproxy.Start(env.Config, faultproxy.Options{
 		Rates:    faultproxy.Rates{faultproxy.Delay: 0.08, faultproxy.Drop: 0.04, faultproxy.Conflict: 0.04, faultproxy.ServerError: 0.04, faultproxy.Hold: 0.02, faultproxy.LoseResponse: 0.05},

@@ -12,6 +12,7 @@ import (
 	"github.com/go-logr/logr"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/promptfolio/promptfolio/api/v1alpha1"
 	"github.com/promptfolio/promptfolio/internal/counters"
@@ -109,7 +110,7 @@ func (f *flusher) flushArm(ctx context.Context, a *armState) error {
 	ctx, cancel := context.WithTimeout(ctx, f.timeout)
 	defer cancel()
 	f.metrics.writes.WithLabelValues("apply").Inc()
-	err = f.kube.applyArmStatus(ctx, a.name, f.manager, body)
+	err = f.kube.patchArmStatus(ctx, a.name, f.manager, types.ApplyPatchType, body)
 	if apierrors.IsNotFound(err) {
 		a.deleted.Store(true)
 		logr.FromContextOrDiscard(ctx).Error(err, "arm was deleted; its acknowledged rewards cannot be written",
@@ -236,7 +237,7 @@ func (f *flusher) foldOnce(ctx context.Context, a *armState) error {
 		return err
 	}
 	f.metrics.writes.WithLabelValues("fold").Inc()
-	if err := f.kube.patchArmStatus(ctx, a.name, f.manager, patch); err != nil {
+	if err := f.kube.patchArmStatus(ctx, a.name, f.manager, types.JSONPatchType, patch); err != nil {
 		return err
 	}
 	raise(&a.flushedS, s)

@@ -77,18 +77,15 @@ func (k *kubeClient) getArms() *rest.Request {
 	return k.rc.Get().Namespace(k.namespace).Resource("promptarms")
 }
 
-// applyArmStatus server-side applies body to the arm's status as fieldManager, forcing
-// ownership of the fields it names.
-func (k *kubeClient) applyArmStatus(ctx context.Context, arm, fieldManager string, body []byte) error {
-	return k.rc.Patch(types.ApplyPatchType).Namespace(k.namespace).Resource("promptarms").Name(arm).
-		SubResource("status").Param("fieldManager", fieldManager).Param("force", "true").
-		Body(body).Do(ctx).Error()
-}
-
-// patchArmStatus sends a JSON patch to the arm's status as fieldManager.
-func (k *kubeClient) patchArmStatus(ctx context.Context, arm, fieldManager string, patch []byte) error {
-	return k.rc.Patch(types.JSONPatchType).Namespace(k.namespace).Resource("promptarms").Name(arm).
-		SubResource("status").Param("fieldManager", fieldManager).Body(patch).Do(ctx).Error()
+// patchArmStatus sends a patch of type pt to the arm's status as fieldManager. A server-side
+// apply forces ownership of the fields it names.
+func (k *kubeClient) patchArmStatus(ctx context.Context, arm, fieldManager string, pt types.PatchType, body []byte) error {
+	req := k.rc.Patch(pt).Namespace(k.namespace).Resource("promptarms").Name(arm).SubResource("status").
+		Param("fieldManager", fieldManager)
+	if pt == types.ApplyPatchType {
+		req = req.Param("force", "true")
+	}
+	return req.Body(body).Do(ctx).Error()
 }
 
 // getArm reads an arm as it is stored, with every field.
@@ -111,13 +108,15 @@ func (k *kubeClient) getPortfolio(ctx context.Context, name string) (*v1alpha1.P
 	return pf, err
 }
 
-// leasePath is the path of the namespace's Leases, or of one when name is given.
-func (k *kubeClient) leasePath(name ...string) string {
-	p := "/apis/coordination.k8s.io/v1/namespaces/" + k.namespace + "/leases"
-	for _, n := range name {
-		p += "/" + n
-	}
-	return p
+// Paths of the built-in API groups the selector uses.
+const (
+	coreV1Path         = "/api/v1"
+	coordinationV1Path = "/apis/coordination.k8s.io/v1"
+)
+
+// builtin points req at a resource of a built-in API group in the namespace.
+func (k *kubeClient) builtin(req *rest.Request, groupPath, resource string) *rest.Request {
+	return req.AbsPath(groupPath).Namespace(k.namespace).Resource(resource)
 }
 
 // createLease creates a Lease.
@@ -127,17 +126,17 @@ func (k *kubeClient) createLease(ctx context.Context, lease *coordinationv1.Leas
 	if err != nil {
 		return err
 	}
-	return k.rc.Post().AbsPath(k.leasePath()).Body(body).Do(ctx).Error()
+	return k.builtin(k.rc.Post(), coordinationV1Path, "leases").Body(body).Do(ctx).Error()
 }
 
 // mergePatchLease sends a JSON merge patch to a Lease.
 func (k *kubeClient) mergePatchLease(ctx context.Context, name string, patch []byte) error {
-	return k.rc.Patch(types.MergePatchType).AbsPath(k.leasePath(name)).Body(patch).Do(ctx).Error()
+	return k.builtin(k.rc.Patch(types.MergePatchType), coordinationV1Path, "leases").Name(name).Body(patch).Do(ctx).Error()
 }
 
 // deleteLease deletes a Lease.
 func (k *kubeClient) deleteLease(ctx context.Context, name string) error {
-	return k.rc.Delete().AbsPath(k.leasePath(name)).Do(ctx).Error()
+	return k.builtin(k.rc.Delete(), coordinationV1Path, "leases").Name(name).Do(ctx).Error()
 }
 
 // secret is the part of a core/v1 Secret the selector reads and writes.
@@ -149,17 +148,9 @@ type secret struct {
 	Data       map[string][]byte `json:"data,omitempty"`
 }
 
-func (k *kubeClient) secretPath(name ...string) string {
-	p := "/api/v1/namespaces/" + k.namespace + "/secrets"
-	for _, n := range name {
-		p += "/" + n
-	}
-	return p
-}
-
 // getSecret reads a Secret. Errors never include its data.
 func (k *kubeClient) getSecret(ctx context.Context, name string) (*secret, error) {
-	raw, err := k.rc.Get().AbsPath(k.secretPath(name)).Do(ctx).Raw()
+	raw, err := k.builtin(k.rc.Get(), coreV1Path, "secrets").Name(name).Do(ctx).Raw()
 	if err != nil {
 		return nil, err
 	}
@@ -177,5 +168,5 @@ func (k *kubeClient) createSecret(ctx context.Context, s *secret) error {
 	if err != nil {
 		return err
 	}
-	return k.rc.Post().AbsPath(k.secretPath()).Body(body).Do(ctx).Error()
+	return k.builtin(k.rc.Post(), coreV1Path, "secrets").Body(body).Do(ctx).Error()
 }

@@ -365,7 +365,7 @@ func (s *Selector) Run(ctx context.Context) error {
 
 	if !toolscache.WaitForCacheSync(work.Done(), s.arms.HasSynced) {
 		// Stopped before the cache synced: no reward was taken, so there is nothing to lose.
-		return s.shutdown(logger, srv, stopWork, &bg, nil)
+		return s.shutdown(logger, srv, stopWork, &bg)
 	}
 	s.synced.Store(true)
 	logger.Info("arm cache synced")
@@ -378,11 +378,11 @@ func (s *Selector) Run(ctx context.Context) error {
 	<-ctx.Done()
 	stopWork()
 	<-flushDone
-	return s.shutdown(logger, srv, stopWork, &bg, nil)
+	return s.shutdown(logger, srv, stopWork, &bg)
 }
 
 // shutdown runs the graceful stop: no new rewards, final flush, fold, Lease deletion.
-func (s *Selector) shutdown(logger logr.Logger, srv *http.Server, stopWork context.CancelFunc, bg *sync.WaitGroup, cause error) error {
+func (s *Selector) shutdown(logger logr.Logger, srv *http.Server, stopWork context.CancelFunc, bg *sync.WaitGroup) error {
 	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
 	defer cancel()
 	ctx = logr.NewContext(ctx, logger)
@@ -390,9 +390,6 @@ func (s *Selector) shutdown(logger logr.Logger, srv *http.Server, stopWork conte
 	stopWork()
 
 	var errs []error
-	if cause != nil {
-		errs = append(errs, cause)
-	}
 	flushErr := s.flusher.flushAll(ctx)
 	failed := s.flusher.foldAll(ctx, s.cfg.FoldAttempts)
 	if flushErr != nil && len(failed) > 0 {

@@ -6,7 +6,6 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
-	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -19,7 +18,6 @@ import (
 	"time"
 
 	"go.uber.org/zap/zapcore"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
@@ -69,22 +67,9 @@ func TestWritesPerFlushInterval(t *testing.T) {
 
 	logger := zap.New(zap.Level(zapcore.Level(zapLevel())))
 	log.SetLogger(logger)
-	env := startControlPlane(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	ns, err := env.CreateNamespace(ctx, "writes")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := range armCount {
-		arm := &v1alpha1.PromptArm{
-			ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("pf-arm%d", i), Namespace: ns, Labels: map[string]string{selector.PortfolioLabel: "pf"}},
-			Spec:       v1alpha1.PromptArmSpec{Portfolio: "pf", Prompt: fmt.Sprintf("Prompt %d.", i)},
-		}
-		if err := env.Client.Create(ctx, arm); err != nil {
-			t.Fatal(err)
-		}
-	}
+	env, ns, arms := startWithArms(ctx, t, "writes", armCount, "Prompt %d.")
 	proxy, err := faultproxy.Start(env.Config, faultproxy.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -110,7 +95,7 @@ func TestWritesPerFlushInterval(t *testing.T) {
 		}
 	}
 
-	acked := map[string]v1alpha1.RewardCount{}
+	acked := &ledger{acks: map[string]v1alpha1.RewardCount{}}
 	for _, rate := range rates {
 		m := measureWrites(t, h, proxy, rate, intervals, interval, acked)
 		perArm := float64(m.writes) / armCount / float64(intervals)
@@ -134,13 +119,12 @@ func TestWritesPerFlushInterval(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatalf("selector stopped with %v", err)
 	}
-	for i := range armCount {
-		name := fmt.Sprintf("pf-arm%d", i)
+	for _, name := range arms {
 		var arm v1alpha1.PromptArm
 		if err := env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, &arm); err != nil {
 			t.Fatal(err)
 		}
-		if got, want := counters.Totals(arm.Status.Counters), acked[name]; got != want {
+		if got, want := counters.Totals(arm.Status.Counters), acked.acks[name]; got != want {
 			t.Errorf("arm %s: totals %+v, acknowledged %+v", name, got, want)
 		}
 	}
@@ -155,7 +139,7 @@ type writesMeasurement struct {
 // measureWrites draws rate·intervals decisions, then sends their rewards through h at rate per
 // second for intervals flush intervals, and counts the status writes made meanwhile. It adds the
 // acknowledged rewards to acked, by arm.
-func measureWrites(t *testing.T, h http.Handler, proxy *faultproxy.Proxy, rate, intervals int, interval time.Duration, acked map[string]v1alpha1.RewardCount) writesMeasurement {
+func measureWrites(t *testing.T, h http.Handler, proxy *faultproxy.Proxy, rate, intervals int, interval time.Duration, acked *ledger) writesMeasurement {
 	t.Helper()
 	n := rate * intervals * int(interval/time.Second)
 	type pending struct {
@@ -184,7 +168,6 @@ func measureWrites(t *testing.T, h http.Handler, proxy *faultproxy.Proxy, rate, 
 		wg       sync.WaitGroup
 		next     atomic.Int64
 		accepted atomic.Int64
-		mu       sync.Mutex
 	)
 	start := time.Now()
 	for range senders {
@@ -209,15 +192,7 @@ func measureWrites(t *testing.T, h http.Handler, proxy *faultproxy.Proxy, rate, 
 					continue
 				}
 				accepted.Add(1)
-				mu.Lock()
-				c := acked[p.arm]
-				if p.success {
-					c.Successes++
-				} else {
-					c.Failures++
-				}
-				acked[p.arm] = c
-				mu.Unlock()
+				acked.add(p.arm, p.success)
 			}
 		}()
 	}
