@@ -18,8 +18,8 @@ type portfolioSummary struct {
 	samples         []metrics.ArmSample
 }
 
-// computeStatistics fills the controller's derived fields in every arm's status — totals,
-// posterior alpha and beta, mean, 95% credible interval, P(best) among the Active arms, traffic
+// computeStatistics fills the controller's derived fields in every arm's status from the totals
+// that reconcileWriters summed — trials, posterior alpha and beta, mean, 95% credible interval, P(best) among the Active arms, traffic
 // share — and returns the portfolio's summary. An arm without a phase becomes Active. Every
 // number written, alpha and beta included, is rounded to 6 decimals, so that a fractional prior
 // plus counts shows as 99.132213, not 99.13221300000001; the statistics themselves are computed
@@ -37,7 +37,6 @@ func computeStatistics(arms []*promptsv1alpha1.PromptArm) portfolioSummary {
 			st.Phase = promptsv1alpha1.ArmActive
 		}
 		st.ObservedGeneration = arm.Generation
-		st.Successes, st.Failures = armTotals(st.Counters)
 		st.Trials = st.Successes + st.Failures
 		p := armPosterior(arm)
 		st.Alpha, st.Beta = round6(p.Alpha), round6(p.Beta)

@@ -13,7 +13,6 @@ import (
 
 	"github.com/promptfolio/promptfolio/api/v1alpha1"
 	"github.com/promptfolio/promptfolio/internal/bandit"
-	"github.com/promptfolio/promptfolio/internal/counters"
 )
 
 // Level of the credible intervals drawn.
@@ -61,15 +60,10 @@ func Collect(ctx context.Context, c client.Reader, ns, name string) (Portfolio, 
 	return out, nil
 }
 
-// armOf derives an Arm from a PromptArm. The posterior is the prior plus the reward counters'
-// totals, so it is current even when the controller has not recomputed status.alpha and
-// status.beta since the selectors' last flush.
+// armOf derives an Arm from a PromptArm: the posterior is the prior plus the totals the
+// controller summed from the counter reports.
 func armOf(a *v1alpha1.PromptArm) Arm {
 	successes, failures := a.Status.Successes, a.Status.Failures
-	if a.Status.Counters != nil {
-		t := counters.Totals(a.Status.Counters)
-		successes, failures = max(successes, t.Successes), max(failures, t.Failures)
-	}
 	priorA, priorB := a.Spec.Prior.Alpha, a.Spec.Prior.Beta
 	if priorA <= 0 || priorB <= 0 {
 		priorA, priorB = 1, 1
