@@ -104,7 +104,7 @@ func (r *PortfolioReconciler) readCounters(ctx context.Context, namespace, portf
 
 // foldReports folds every deleted report that still holds the fold finalizer into the ledger,
 // drops the ledger's records of reports that are gone, writes the ledger once and releases the
-// folded reports. It keeps cs current.
+// folded reports whose only finalizer is the fold's. It keeps cs current.
 func (r *PortfolioReconciler) foldReports(ctx context.Context, s *portfolioState, cs *counterState) error {
 	var deleting []*promptsv1alpha1.PromptCounterReport
 	exists := map[string]types.UID{}
@@ -139,6 +139,12 @@ func (r *PortfolioReconciler) foldReports(ctx context.Context, s *portfolioState
 		cs.ledger = ledger
 	}
 	for _, rep := range deleting {
+		if len(rep.Finalizers) > 1 {
+			// Another finalizer holds the report: release it only as the last one, so that the
+			// release is what deletes it and a write after the fold fails the release's
+			// precondition instead of going unfolded.
+			continue
+		}
 		if err := r.releaseReport(ctx, rep); err != nil {
 			return err
 		}

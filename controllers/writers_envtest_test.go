@@ -71,7 +71,8 @@ func TestReportsSummedAndFolded(t *testing.T) {
 	})
 
 	// A writer that keeps writing while its report is being deleted has the increase counted.
-	// The finalizer of another name holds the report so the late write can land after the fold.
+	// The finalizer of another name holds the report so the late write can land after the fold;
+	// the controller releases its own finalizer only as the last one.
 	rep = getReport(t, ns, counters.ReportName("w-1", "crash"))
 	rep.Finalizers = append(rep.Finalizers, "test.promptfolio.dev/hold")
 	if err := env.Client.Update(ctx, rep); err != nil {
@@ -81,13 +82,16 @@ func TestReportsSummedAndFolded(t *testing.T) {
 		t.Fatal(err)
 	}
 	eventually(t, 30*time.Second, func() (bool, string) {
-		r := getReport(t, ns, rep.Name)
-		return len(r.Finalizers) == 1, fmt.Sprintf("finalizers %v", r.Finalizers)
+		l := getReport(t, ns, counters.LedgerName("crash"))
+		return len(l.Spec.Folded) == 1, fmt.Sprintf("folded records %+v", l.Spec.Folded)
 	})
+	if r := getReport(t, ns, rep.Name); len(r.Finalizers) != 2 {
+		t.Errorf("finalizers %v: the fold finalizer was released before the other one", r.Finalizers)
+	}
 	flush(t, ns, "crash-a", "w-1", 12, 5)
 	waitTotals(t, ns, "crash-a", 20, 9)
 	r := getReport(t, ns, rep.Name)
-	r.Finalizers = nil
+	r.Finalizers = []string{promptsv1alpha1.FinalizerCounterFold}
 	if err := env.Client.Update(ctx, r); err != nil {
 		t.Fatal(err)
 	}

@@ -21,7 +21,9 @@ const (
 // report that garbage collection removes with its pod never takes counts with it.
 const FinalizerCounterFold = "promptfolio.dev/counter-fold"
 
-// ArmCount is the cumulative count of rewards of one arm.
+// ArmCount is the cumulative count of rewards of one arm. Counts only rise: a write that lowers
+// one is rejected, so a stale or confused writer cannot take back what it reported.
+// +kubebuilder:validation:XValidation:rule="self.successes >= oldSelf.successes && self.failures >= oldSelf.failures",message="cumulative counts never decrease"
 type ArmCount struct {
 	// arm is the name of the PromptArm.
 	// +required
@@ -62,7 +64,6 @@ type FoldedReport struct {
 // +kubebuilder:validation:XValidation:rule="self.portfolio == oldSelf.portfolio",message="portfolio is immutable"
 // +kubebuilder:validation:XValidation:rule="self.role == oldSelf.role",message="role is immutable"
 // +kubebuilder:validation:XValidation:rule="self.role == 'Ledger' || !has(self.folded) || size(self.folded) == 0",message="only a Ledger report has folded reports"
-// +kubebuilder:validation:XValidation:rule="self.role == 'Ledger' || !has(oldSelf.arms) || (has(self.arms) && oldSelf.arms.all(o, self.arms.exists(a, a.arm == o.arm && a.successes >= o.successes && a.failures >= o.failures)))",message="a writer's counts never decrease"
 type PromptCounterReportSpec struct {
 	// portfolio is the name of the PromptPortfolio whose arms are counted.
 	// +required

@@ -330,10 +330,16 @@ func (f *flusher) write(ctx context.Context, p *portfolioState) (wrote bool, err
 	ctx, cancel := context.WithTimeout(ctx, f.timeout)
 	defer cancel()
 	f.metrics.writes.WithLabelValues("report").Inc()
-	err = f.kube.patchReport(ctx, counters.ReportName(f.writer, p.name), body)
+	name := counters.ReportName(f.writer, p.name)
+	err = f.kube.patchReport(ctx, name, body)
 	if apierrors.IsNotFound(err) || apierrors.IsConflict(err) {
-		f.markLost(ctx, p, "the writer's report was deleted or replaced while the selector ran")
-		return false, nil
+		// Gone, or its uid no longer matches: look before giving it up, a conflict can be
+		// something else.
+		cur, getErr := f.kube.getReport(ctx, name)
+		if apierrors.IsNotFound(getErr) || (getErr == nil && cur.UID != r.uid) {
+			f.markLost(ctx, p, "the writer's report was deleted or replaced while the selector ran")
+			return false, nil
+		}
 	}
 	if err != nil {
 		f.metrics.flushErrors.Inc()
