@@ -45,12 +45,15 @@ func parseEvolution(spec *promptsv1alpha1.EvolutionSpec) (*evolutionConfig, erro
 		errs = append(errs, fmt.Errorf("spec.evolution.schedule: %w", err))
 	}
 	policy := evolution.Policy{
-		RetirementThreshold: orDefault(spec.RetirementThreshold, defaultRetirementThreshold),
-		MinTrials:           spec.MinTrials,
-		MinActiveArms:       int(orDefault(spec.MinActiveArms, 2)),
-		MaxActiveArms:       int(orDefault(spec.MaxActiveArms, 8)),
-		MutationsPerCycle:   defaultMutationsPerCycle,
-		ChildPriorStrength:  orDefault(spec.ChildPriorStrength, 10),
+		Retirement: evolution.RetirementPolicy{
+			Rule:      evolution.RuleProbBetterThanBest,
+			Threshold: orDefault(spec.RetirementThreshold, defaultRetirementThreshold),
+			MinTrials: spec.MinTrials,
+		},
+		MinActiveArms:      int(orDefault(spec.MinActiveArms, 2)),
+		MaxActiveArms:      int(orDefault(spec.MaxActiveArms, 8)),
+		MutationsPerCycle:  defaultMutationsPerCycle,
+		ChildPriorStrength: orDefault(spec.ChildPriorStrength, 10),
 	}
 	if spec.MutationsPerCycle != nil {
 		policy.MutationsPerCycle = int(*spec.MutationsPerCycle)

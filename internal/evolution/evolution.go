@@ -33,47 +33,91 @@ const priorDecimals = 6
 // kept, so that rounding never yields an improper Beta(0, β) prior.
 const minPrior = 1e-6
 
-// Policy is a portfolio's evolution policy, the numbers of spec.evolution.
-type Policy struct {
-	// RetirementThreshold retires an arm when P(arm > best) falls below it. 0 never retires;
-	// DefaultPolicy uses 0.05. Must be in [0, 1].
-	RetirementThreshold float64
+// RetirementRule names the test that decides which arms a cycle retires.
+type RetirementRule string
+
+const (
+	// RuleProbBetterThanBest retires an arm when the exact probability that it beats the best arm,
+	// P(X_arm > X_best), is below the threshold.
+	RuleProbBetterThanBest RetirementRule = "ProbBetterThanBest"
+	// RuleProbBest retires an arm when the probability that it is the best of the active arms,
+	// P(X_arm = max over the active arms), is below the threshold.
+	RuleProbBest RetirementRule = "ProbBest"
+)
+
+// RetirementRules lists the rules in the order the API documents them.
+var RetirementRules = []RetirementRule{RuleProbBetterThanBest, RuleProbBest}
+
+// RetirementPolicy is the rule that frees slots: which arms a cycle retires.
+type RetirementPolicy struct {
+	// Rule is the test an arm fails to be retired.
+	Rule RetirementRule `json:"rule"`
+	// Threshold is the rule's probability bound, in [0, 1]; 0 never retires.
+	Threshold float64 `json:"threshold"`
 	// MinTrials is the number of trials (successes + failures) an arm needs before it may be
-	// retired, so that no arm is judged on a handful of rewards. Must be ≥ 0.
-	MinTrials int64
-	// MinActiveArms is a floor: retirement never leaves fewer active arms. Must be ≥ 1.
-	MinActiveArms int
-	// MaxActiveArms is a ceiling: a cycle creates no child that would make more active arms.
-	// Must be ≥ MinActiveArms.
-	MaxActiveArms int
-	// MutationsPerCycle is the number of children a cycle asks for when MaxActiveArms leaves room.
-	// Must be ≥ 0; 0 turns mutation off and keeps retirement.
-	MutationsPerCycle int
-	// ChildPriorStrength is n0, the effective number of trials a child's prior is worth
-	// (α0 + β0 = n0). Must be finite and > 0.
-	ChildPriorStrength float64
+	// retired. Must be ≥ 0.
+	MinTrials int64 `json:"minTrials"`
 }
 
-// DefaultPolicy returns the policy used where a portfolio sets nothing: retire below 5%, after 100
-// trials, keep 2 to 8 active arms, 2 children a cycle, children's priors worth 10 trials.
+// Payoff is how a portfolio judges whether mutation pays off, and slows down when it does not.
+//
+// The evidence is the realized gain of the children: over every child whose parent is still
+// known, successes − trials × the parent's posterior mean, the rewards the children earned beyond
+// what their parents would have earned on the same traffic. With its variance (binomial noise plus
+// the uncertainty of the parents' means) it gives P(mutation pays) = Φ(gain / sd), 0.5 before any
+// child has a trial.
+type Payoff struct {
+	// PauseBelow pauses mutation while P(mutation pays) is below it: a cycle then creates at most
+	// one child, and only every ProbeEvery generations. 0 never pauses. In [0, 1).
+	PauseBelow float64 `json:"pauseBelow"`
+	// ProbeEvery is the spacing, in generations, of the single child a paused portfolio still
+	// tries, so that it notices when mutation pays off again. 0 tries none while paused. ≥ 0.
+	ProbeEvery int64 `json:"probeEvery"`
+}
+
+// Policy is a portfolio's evolution policy, the numbers of spec.evolution. Its JSON names are the
+// API's, so that scenario files of the simulator read like the PromptPortfolio's spec.
+type Policy struct {
+	// Retirement decides which arms a cycle retires.
+	Retirement RetirementPolicy `json:"retirement"`
+	// MinActiveArms is a floor: retirement never leaves fewer active arms. Must be ≥ 1.
+	MinActiveArms int `json:"minActiveArms"`
+	// MaxActiveArms is a ceiling: a cycle creates no child that would make more active arms.
+	// Must be ≥ MinActiveArms.
+	MaxActiveArms int `json:"maxActiveArms"`
+	// MutationsPerCycle is the number of children a cycle asks for when MaxActiveArms leaves room.
+	// Must be ≥ 0; 0 turns mutation off and keeps retirement.
+	MutationsPerCycle int `json:"mutationsPerCycle"`
+	// ChildPriorStrength is n0, the most trials a child's prior is worth (α0 + β0); a child gets
+	// min(n0, its parent's effective trials α + β). Must be finite and > 0.
+	ChildPriorStrength float64 `json:"childPriorStrength"`
+	// Payoff slows mutation down when it does not pay off.
+	Payoff Payoff `json:"payoff"`
+}
+
+// DefaultPolicy returns the policy used where a portfolio sets nothing; the API's defaults are
+// these values (a test compares them).
 func DefaultPolicy() Policy {
 	return Policy{
-		RetirementThreshold: 0.05,
-		MinTrials:           100,
-		MinActiveArms:       2,
-		MaxActiveArms:       8,
-		MutationsPerCycle:   2,
-		ChildPriorStrength:  10,
+		Retirement:         RetirementPolicy{Rule: RuleProbBetterThanBest, Threshold: 0.05, MinTrials: 100},
+		MinActiveArms:      2,
+		MaxActiveArms:      8,
+		MutationsPerCycle:  2,
+		ChildPriorStrength: 10,
+		Payoff:             Payoff{PauseBelow: 0, ProbeEvery: 0},
 	}
 }
 
 // Validate reports the first rule of Policy's field comments that p breaks.
 func (p Policy) Validate() error {
+	r := p.Retirement
 	switch {
-	case math.IsNaN(p.RetirementThreshold) || p.RetirementThreshold < 0 || p.RetirementThreshold > 1:
-		return fmt.Errorf("retirementThreshold %v is not in [0, 1]", p.RetirementThreshold)
-	case p.MinTrials < 0:
-		return fmt.Errorf("minTrials %d is negative", p.MinTrials)
+	case !validRule(r.Rule):
+		return fmt.Errorf("retirement.rule %q is not one of %v", r.Rule, RetirementRules)
+	case math.IsNaN(r.Threshold) || r.Threshold < 0 || r.Threshold > 1:
+		return fmt.Errorf("retirement.threshold %v is not in [0, 1]", r.Threshold)
+	case r.MinTrials < 0:
+		return fmt.Errorf("retirement.minTrials %d is negative", r.MinTrials)
 	case p.MinActiveArms < 1:
 		return fmt.Errorf("minActiveArms %d is less than 1", p.MinActiveArms)
 	case p.MaxActiveArms < p.MinActiveArms:
@@ -82,8 +126,21 @@ func (p Policy) Validate() error {
 		return fmt.Errorf("mutationsPerCycle %d is negative", p.MutationsPerCycle)
 	case !(p.ChildPriorStrength > 0) || math.IsInf(p.ChildPriorStrength, 1):
 		return fmt.Errorf("childPriorStrength %v is not a positive finite number", p.ChildPriorStrength)
+	case !(p.Payoff.PauseBelow >= 0 && p.Payoff.PauseBelow < 1):
+		return fmt.Errorf("payoff.pauseBelow %v is not in [0, 1)", p.Payoff.PauseBelow)
+	case p.Payoff.ProbeEvery < 0:
+		return fmt.Errorf("payoff.probeEvery %d is negative", p.Payoff.ProbeEvery)
 	}
 	return nil
+}
+
+func validRule(r RetirementRule) bool {
+	for _, known := range RetirementRules {
+		if r == known {
+			return true
+		}
+	}
+	return false
 }
 
 // Arm is what the policy knows of one arm of the portfolio, active or retired.
@@ -102,6 +159,9 @@ type Arm struct {
 	// Generation is the evolution generation that created the arm (0 for seeds and hand-written
 	// arms). The policy does not use it; it is carried so that callers can report lineage.
 	Generation int64
+	// Parent is the name of the arm this one was mutated from, empty for seeds and hand-written
+	// arms. Children whose parent is among the arms are the evidence of Payoff.
+	Parent string
 }
 
 // Trials is the number of rewards the arm has received.
@@ -142,11 +202,13 @@ type Input struct {
 type Retirement struct {
 	// Arm is the name of the arm to retire.
 	Arm string
-	// ProbBetter is P(X_arm > X_best), the exact probability that the arm beats the best arm.
-	ProbBetter float64
+	// Rule is the rule that retired it, and Prob the probability the rule tested: P(X_arm >
+	// X_best) for RuleProbBetterThanBest, P(arm is best) for RuleProbBest.
+	Rule RetirementRule
+	Prob float64
 	// Reason is ReasonWorseThanBest.
 	Reason string
-	// Message says why in a sentence, with the probability, for status and events.
+	// Message says why in a sentence, with the rule and its numbers, for status and events.
 	Message string
 }
 
@@ -160,8 +222,20 @@ type Child struct {
 	Generation int64
 	// Index numbers the cycle's children from 1.
 	Index int
-	// PriorAlpha and PriorBeta are the cautious prior m·n0, (1−m)·n0, rounded to 6 decimals.
+	// PriorAlpha and PriorBeta are the cautious prior m·n, (1−m)·n, rounded to 6 decimals, with m
+	// the parent's posterior mean and n = min(n0, the parent's α + β).
 	PriorAlpha, PriorBeta float64
+}
+
+// PayoffEstimate is what the cycle knows of whether mutation pays off (see Payoff).
+type PayoffEstimate struct {
+	// Children counts the children whose parent is known; Trials their trials.
+	Children int
+	Trials   int64
+	// Gain is their realized gain over their parents, in successes; ProbPays = Φ(Gain / sd).
+	Gain, ProbPays float64
+	// Paused is true when ProbPays is below Payoff.PauseBelow.
+	Paused bool
 }
 
 // Plan is what an evolution cycle does.
@@ -170,13 +244,15 @@ type Plan struct {
 	Best string
 	// BestMean is the best arm's posterior mean (0 when Best is empty).
 	BestMean float64
-	// Retire lists the arms to retire, lowest ProbBetter first.
+	// Retire lists the arms to retire, lowest Prob first.
 	Retire []Retirement
 	// Children lists the arms to create, by Index.
 	Children []Child
 	// ActiveBefore is the number of active arms the cycle started with; ActiveAfter the number
 	// left after Retire, before Children are created.
 	ActiveBefore, ActiveAfter int
+	// Payoff is the evidence on mutation the cycle decided the number of children by.
+	Payoff PayoffEstimate
 }
 
 // Summary is a one-line account of the plan for status and events.
@@ -247,6 +323,7 @@ func Decide(in Input) (Plan, error) {
 	}
 
 	plan := Plan{ActiveBefore: len(active), ActiveAfter: len(active)}
+	plan.Payoff = estimatePayoff(in.Arms, in.Policy.Payoff)
 	if len(active) == 0 {
 		return plan, nil
 	}
@@ -254,11 +331,18 @@ func Decide(in Input) (Plan, error) {
 	bestPost := best.Posterior()
 	plan.Best, plan.BestMean = best.Name, bestPost.Mean()
 
-	plan.Retire = retirements(active, best, in.Policy)
+	plan.Retire = retirements(active, best, in.Policy.Retirement, in.Policy.MinActiveArms)
 	plan.ActiveAfter = len(active) - len(plan.Retire)
 
 	n := min(in.Policy.MutationsPerCycle, in.Policy.MaxActiveArms-plan.ActiveAfter)
-	alpha, beta := ChildPrior(plan.BestMean, in.Policy.ChildPriorStrength)
+	if plan.Payoff.Paused {
+		probe := in.Policy.Payoff.ProbeEvery
+		n = min(n, 1)
+		if probe == 0 || in.Generation%probe != 0 {
+			n = 0
+		}
+	}
+	alpha, beta := ChildPrior(plan.BestMean, min(in.Policy.ChildPriorStrength, bestPost.Alpha+bestPost.Beta))
 	for i := 1; i <= n; i++ {
 		name := ChildName(in.Portfolio, in.Generation, i)
 		if len(name) > MaxNameLength {
@@ -270,6 +354,39 @@ func Decide(in Input) (Plan, error) {
 		})
 	}
 	return plan, nil
+}
+
+// estimatePayoff weighs the children of arms among arms (active or retired) against their parents:
+// see Payoff.
+func estimatePayoff(arms []Arm, p Payoff) PayoffEstimate {
+	byName := make(map[string]Arm, len(arms))
+	for _, a := range arms {
+		byName[a.Name] = a
+	}
+	var est PayoffEstimate
+	var variance float64
+	for _, c := range arms {
+		parent, ok := byName[c.Parent]
+		if c.Parent == "" || !ok {
+			continue
+		}
+		est.Children++
+		n := float64(c.Trials())
+		if n == 0 {
+			continue
+		}
+		post := parent.Posterior()
+		m := post.Mean()
+		est.Trials += c.Trials()
+		est.Gain += float64(c.Successes) - n*m
+		variance += n*m*(1-m) + n*n*post.Variance()
+	}
+	est.ProbPays = 0.5
+	if variance > 0 {
+		est.ProbPays = 0.5 * math.Erfc(-est.Gain/math.Sqrt(2*variance))
+	}
+	est.Paused = est.ProbPays < p.PauseBelow
+	return est
 }
 
 // bestArm returns the best of a non-empty list of active arms (see the package comment).
@@ -300,21 +417,37 @@ func bestArm(active []Arm) Arm {
 	return best
 }
 
-// retirements returns the arms that retire, lowest probability first, respecting MinActiveArms.
-func retirements(active []Arm, best Arm, p Policy) []Retirement {
+// retirements returns the arms that retire under the rule r, lowest probability first, leaving at
+// least minActive active arms. The best arm is never a candidate.
+func retirements(active []Arm, best Arm, r RetirementPolicy, minActive int) []Retirement {
 	type candidate struct {
 		arm  Arm
 		prob float64
 		mean float64
 	}
 	bestPost := best.Posterior()
+	var probBest []float64
+	if r.Rule == RuleProbBest {
+		posts := make([]bandit.Posterior, len(active))
+		for i, a := range active {
+			posts[i] = a.Posterior()
+		}
+		probBest = bandit.ProbBest(posts)
+	}
 	var cands []candidate
-	for _, a := range active {
-		if a.Name == best.Name || a.Trials() < p.MinTrials {
+	for i, a := range active {
+		if a.Name == best.Name || a.Trials() < r.MinTrials {
 			continue
 		}
 		post := a.Posterior()
-		if prob := bandit.ProbGreater(post, bestPost); prob < p.RetirementThreshold {
+		var prob float64
+		switch r.Rule {
+		case RuleProbBest:
+			prob = probBest[i]
+		default:
+			prob = bandit.ProbGreater(post, bestPost)
+		}
+		if prob < r.Threshold {
 			cands = append(cands, candidate{arm: a, prob: prob, mean: post.Mean()})
 		}
 	}
@@ -328,18 +461,23 @@ func retirements(active []Arm, best Arm, p Policy) []Retirement {
 		}
 		return ci.arm.Name < cj.arm.Name
 	})
-	room := max(len(active)-p.MinActiveArms, 0)
+	room := max(len(active)-minActive, 0)
 	if len(cands) > room {
 		cands = cands[:room]
 	}
 	out := make([]Retirement, len(cands))
 	for i, c := range cands {
+		var test string
+		switch r.Rule {
+		case RuleProbBest:
+			test = fmt.Sprintf("P(%s is best of %d active arms) = %.3g", c.arm.Name, len(active), c.prob)
+		default:
+			test = fmt.Sprintf("P(%s > %s) = %.3g", c.arm.Name, best.Name, c.prob)
+		}
 		out[i] = Retirement{
-			Arm:        c.arm.Name,
-			ProbBetter: c.prob,
-			Reason:     ReasonWorseThanBest,
-			Message: fmt.Sprintf("P(%s > %s) = %.3g is below the retirement threshold %g after %d trials",
-				c.arm.Name, best.Name, c.prob, p.RetirementThreshold, c.arm.Trials()),
+			Arm: c.arm.Name, Rule: r.Rule, Prob: c.prob, Reason: ReasonWorseThanBest,
+			Message: fmt.Sprintf("rule %s: %s is below the threshold %g after %d trials (best %s, mean %.3f)",
+				r.Rule, test, r.Threshold, c.arm.Trials(), best.Name, bestPost.Mean()),
 		}
 	}
 	return out

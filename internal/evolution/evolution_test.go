@@ -123,7 +123,7 @@ func TestDecide(t *testing.T) {
 		{
 			name:         "MinTrials reached exactly: the loser retires",
 			arms:         []Arm{arm("pf-a", 60, 40, 0), arm("pf-b", 30, 69, 1), arm("pf-c", 58, 42, 2)},
-			policy:       policy(func(p *Policy) { p.MinTrials = 99 }),
+			policy:       policy(func(p *Policy) { p.Retirement.MinTrials = 99 }),
 			wantBest:     "pf-a",
 			wantRetire:   []string{"pf-b"},
 			wantChildren: []string{"pf-g4-1", "pf-g4-2"},
@@ -132,7 +132,7 @@ func TestDecide(t *testing.T) {
 		{
 			name:         "MinTrials 0 judges arms with no trials",
 			arms:         []Arm{arm("pf-a", 100, 0, 0), arm("pf-b", 0, 0, 1)},
-			policy:       policy(func(p *Policy) { p.MinTrials = 0; p.MinActiveArms = 1 }),
+			policy:       policy(func(p *Policy) { p.Retirement.MinTrials = 0; p.MinActiveArms = 1 }),
 			wantBest:     "pf-a",
 			wantRetire:   []string{"pf-b"},
 			wantChildren: []string{"pf-g4-1", "pf-g4-2"},
@@ -211,7 +211,7 @@ func TestDecide(t *testing.T) {
 		{
 			name:         "threshold 0 never retires",
 			arms:         []Arm{arm("pf-a", 100, 0, 0), arm("pf-b", 0, 100, 1), arm("pf-c", 0, 100, 2)},
-			policy:       policy(func(p *Policy) { p.RetirementThreshold = 0; p.MinActiveArms = 1 }),
+			policy:       policy(func(p *Policy) { p.Retirement.Threshold = 0; p.MinActiveArms = 1 }),
 			wantBest:     "pf-a",
 			wantChildren: []string{"pf-g4-1", "pf-g4-2"},
 			wantAfter:    3,
@@ -219,7 +219,7 @@ func TestDecide(t *testing.T) {
 		{
 			name:         "threshold 1 retires every arm that may go, down to the floor",
 			arms:         []Arm{arm("pf-a", 51, 49, 0), arm("pf-b", 50, 50, 1), arm("pf-c", 49, 51, 2)},
-			policy:       policy(func(p *Policy) { p.RetirementThreshold = 1; p.MinActiveArms = 1 }),
+			policy:       policy(func(p *Policy) { p.Retirement.Threshold = 1; p.MinActiveArms = 1 }),
 			wantBest:     "pf-a",
 			wantRetire:   []string{"pf-c", "pf-b"},
 			wantChildren: []string{"pf-g4-1", "pf-g4-2"},
@@ -293,17 +293,33 @@ func checkPlan(t *testing.T, plan Plan, in Input) {
 	}
 	for i, r := range plan.Retire {
 		a := byName[r.Arm]
-		if r.Arm == plan.Best || !a.Active || a.Trials() < in.Policy.MinTrials {
+		if r.Arm == plan.Best || !a.Active || a.Trials() < in.Policy.Retirement.MinTrials {
 			t.Errorf("retirement of %s breaks a rule", r.Arm)
 		}
 		want := bandit.ProbGreater(a.Posterior(), byName[plan.Best].Posterior())
-		if r.ProbBetter != want || !(r.ProbBetter < in.Policy.RetirementThreshold) {
-			t.Errorf("%s: ProbBetter = %v, want %v below %v", r.Arm, r.ProbBetter, want, in.Policy.RetirementThreshold)
+		if r.Rule == RuleProbBest {
+			var posts []bandit.Posterior
+			var at int
+			for _, b := range in.Arms {
+				if b.Active {
+					if b.Name == a.Name {
+						at = len(posts)
+					}
+					posts = append(posts, b.Posterior())
+				}
+			}
+			want = bandit.ProbBest(posts)[at]
 		}
-		if i > 0 && r.ProbBetter < plan.Retire[i-1].ProbBetter {
+		if r.Rule != in.Policy.Retirement.Rule || !strings.Contains(r.Message, string(r.Rule)) {
+			t.Errorf("%s: rule %s, message %q; the policy's rule is %s", r.Arm, r.Rule, r.Message, in.Policy.Retirement.Rule)
+		}
+		if r.Prob != want || !(r.Prob < in.Policy.Retirement.Threshold) {
+			t.Errorf("%s: ProbBetter = %v, want %v below %v", r.Arm, r.Prob, want, in.Policy.Retirement.Threshold)
+		}
+		if i > 0 && r.Prob < plan.Retire[i-1].Prob {
 			t.Errorf("retirements not in increasing probability: %v", plan.Retire)
 		}
-		if r.Reason != ReasonWorseThanBest || !strings.Contains(r.Message, fmt.Sprintf("%.3g", r.ProbBetter)) {
+		if r.Reason != ReasonWorseThanBest || !strings.Contains(r.Message, fmt.Sprintf("%.3g", r.Prob)) {
 			t.Errorf("%s: reason %q, message %q", r.Arm, r.Reason, r.Message)
 		}
 	}
@@ -311,7 +327,8 @@ func checkPlan(t *testing.T, plan Plan, in Input) {
 		t.Errorf("%d children with %d active after retirement", n, plan.ActiveAfter)
 	}
 	for i, c := range plan.Children {
-		wantA, wantB := ChildPrior(plan.BestMean, in.Policy.ChildPriorStrength)
+		parent := byName[plan.Best].Posterior()
+		wantA, wantB := ChildPrior(plan.BestMean, min(in.Policy.ChildPriorStrength, parent.Alpha+parent.Beta))
 		if c.Parent != plan.Best || c.Index != i+1 || c.Generation != in.Generation ||
 			c.Name != ChildName(in.Portfolio, in.Generation, i+1) || c.PriorAlpha != wantA || c.PriorBeta != wantB {
 			t.Errorf("child %d = %+v", i, c)
@@ -421,9 +438,9 @@ func TestDecideErrors(t *testing.T) {
 	}{
 		{"no portfolio", Input{Generation: 1, Arms: ok, Policy: DefaultPolicy()}, "no name"},
 		{"generation 0", Input{Portfolio: "pf", Arms: ok, Policy: DefaultPolicy()}, "generation 0"},
-		{"threshold above 1", Input{"pf", 1, ok, policy(func(p *Policy) { p.RetirementThreshold = 1.5 })}, "retirementThreshold"},
-		{"threshold NaN", Input{"pf", 1, ok, policy(func(p *Policy) { p.RetirementThreshold = math.NaN() })}, "retirementThreshold"},
-		{"negative MinTrials", Input{"pf", 1, ok, policy(func(p *Policy) { p.MinTrials = -1 })}, "minTrials"},
+		{"threshold above 1", Input{"pf", 1, ok, policy(func(p *Policy) { p.Retirement.Threshold = 1.5 })}, "retirement.threshold"},
+		{"threshold NaN", Input{"pf", 1, ok, policy(func(p *Policy) { p.Retirement.Threshold = math.NaN() })}, "retirement.threshold"},
+		{"negative MinTrials", Input{"pf", 1, ok, policy(func(p *Policy) { p.Retirement.MinTrials = -1 })}, "retirement.minTrials"},
 		{"MinActiveArms 0", Input{"pf", 1, ok, policy(func(p *Policy) { p.MinActiveArms = 0 })}, "minActiveArms"},
 		{"Max below Min", Input{"pf", 1, ok, policy(func(p *Policy) { p.MaxActiveArms = 1 })}, "maxActiveArms"},
 		{"negative mutations", Input{"pf", 1, ok, policy(func(p *Policy) { p.MutationsPerCycle = -1 })}, "mutationsPerCycle"},
