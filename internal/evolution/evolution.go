@@ -43,10 +43,15 @@ const (
 	// RuleProbBest retires an arm when the probability that it is the best of the active arms,
 	// P(X_arm = max over the active arms), is below the threshold.
 	RuleProbBest RetirementRule = "ProbBest"
+	// RuleExpectedLoss retires an arm when the expected loss of retiring it,
+	// E[max(X_arm − X_best, 0)] (how much better than the best arm it may be, weighted by how
+	// likely that is), is below the threshold. It is computed from the normal approximation of
+	// the difference of the two posteriors (exact means and variances).
+	RuleExpectedLoss RetirementRule = "ExpectedLoss"
 )
 
 // RetirementRules lists the rules in the order the API documents them.
-var RetirementRules = []RetirementRule{RuleProbBetterThanBest, RuleProbBest}
+var RetirementRules = []RetirementRule{RuleProbBetterThanBest, RuleProbBest, RuleExpectedLoss}
 
 // RetirementPolicy is the rule that frees slots: which arms a cycle retires.
 type RetirementPolicy struct {
@@ -61,15 +66,21 @@ type RetirementPolicy struct {
 
 // Payoff is how a portfolio judges whether mutation pays off, and slows down when it does not.
 //
-// The evidence is the realized gain of the children: over every child whose parent is still
-// known, successes − trials × the parent's posterior mean, the rewards the children earned beyond
-// what their parents would have earned on the same traffic. With its variance (binomial noise plus
-// the uncertainty of the parents' means) it gives P(mutation pays) = Φ(gain / sd), 0.5 before any
-// child has a trial.
+// The evidence is the realized gain of the children: over every child whose line of parents is
+// known back to its founder (the seed or hand-written arm it descends from), successes − trials ×
+// the founder's posterior mean, the rewards the children earned beyond what the portfolio would
+// have earned without mutation on the same traffic. Exploration of children that turn out worse
+// counts against it, the traffic won by children that turn out better for it. With its variance
+// (binomial noise plus the uncertainty of the founders' means) it gives
+// P(mutation pays) = Φ(gain / sd), 0.5 before any child has a trial.
 type Payoff struct {
 	// PauseBelow pauses mutation while P(mutation pays) is below it: a cycle then creates at most
 	// one child, and only every ProbeEvery generations. 0 never pauses. In [0, 1).
 	PauseBelow float64 `json:"pauseBelow"`
+	// MinChildren is the number of children with trials the portfolio needs before it may pause:
+	// the first generations of a mutator that pays off through selection (most children worse,
+	// a few much better) must not stop it. ≥ 0.
+	MinChildren int `json:"minChildren"`
 	// ProbeEvery is the spacing, in generations, of the single child a paused portfolio still
 	// tries, so that it notices when mutation pays off again. 0 tries none while paused. ≥ 0.
 	ProbeEvery int64 `json:"probeEvery"`
@@ -85,8 +96,10 @@ type Policy struct {
 	// MaxActiveArms is a ceiling: a cycle creates no child that would make more active arms.
 	// Must be ≥ MinActiveArms.
 	MaxActiveArms int `json:"maxActiveArms"`
-	// MutationsPerCycle is the number of children a cycle asks for when MaxActiveArms leaves room.
-	// Must be ≥ 0; 0 turns mutation off and keeps retirement.
+	// MutationsPerCycle is the number of unproven children a portfolio may have: a cycle asks for
+	// MutationsPerCycle minus the active children with fewer trials than ChildPriorStrength, within
+	// MaxActiveArms, so that low traffic judges children before more are made. Must be ≥ 0; 0
+	// turns mutation off and keeps retirement.
 	MutationsPerCycle int `json:"mutationsPerCycle"`
 	// ChildPriorStrength is n0, the most trials a child's prior is worth (α0 + β0); a child gets
 	// min(n0, its parent's effective trials α + β). Must be finite and > 0.
@@ -99,12 +112,12 @@ type Policy struct {
 // these values (a test compares them).
 func DefaultPolicy() Policy {
 	return Policy{
-		Retirement:         RetirementPolicy{Rule: RuleProbBetterThanBest, Threshold: 0.05, MinTrials: 100},
+		Retirement:         RetirementPolicy{Rule: RuleProbBetterThanBest, Threshold: 0.05, MinTrials: 0},
 		MinActiveArms:      2,
-		MaxActiveArms:      8,
+		MaxActiveArms:      12,
 		MutationsPerCycle:  2,
 		ChildPriorStrength: 10,
-		Payoff:             Payoff{PauseBelow: 0, ProbeEvery: 0},
+		Payoff:             Payoff{PauseBelow: 0.1, MinChildren: 16, ProbeEvery: 3},
 	}
 }
 
@@ -128,6 +141,8 @@ func (p Policy) Validate() error {
 		return fmt.Errorf("childPriorStrength %v is not a positive finite number", p.ChildPriorStrength)
 	case !(p.Payoff.PauseBelow >= 0 && p.Payoff.PauseBelow < 1):
 		return fmt.Errorf("payoff.pauseBelow %v is not in [0, 1)", p.Payoff.PauseBelow)
+	case p.Payoff.MinChildren < 0:
+		return fmt.Errorf("payoff.minChildren %d is negative", p.Payoff.MinChildren)
 	case p.Payoff.ProbeEvery < 0:
 		return fmt.Errorf("payoff.probeEvery %d is negative", p.Payoff.ProbeEvery)
 	}
@@ -251,6 +266,9 @@ type Plan struct {
 	// ActiveBefore is the number of active arms the cycle started with; ActiveAfter the number
 	// left after Retire, before Children are created.
 	ActiveBefore, ActiveAfter int
+	// Unproven counts the active children, not retired by this plan, with fewer trials than
+	// Policy.ChildPriorStrength; each takes the place of one of MutationsPerCycle's children.
+	Unproven int
 	// Payoff is the evidence on mutation the cycle decided the number of children by.
 	Payoff PayoffEstimate
 }
@@ -287,6 +305,13 @@ func ChildName(portfolio string, generation int64, index int) string {
 func ChildPrior(m, n0 float64) (alpha, beta float64) {
 	m = math.Min(math.Max(m, 0), 1)
 	return tidy(m * n0), tidy((1 - m) * n0)
+}
+
+// CautiousPrior is the prior of a child of a parent with posterior Beta(α, β): ChildPrior with the
+// parent's mean, worth n = min(n0, α + β) trials, so that it is never bolder than the parent's
+// own evidence.
+func CautiousPrior(parent bandit.Posterior, n0 float64) (alpha, beta float64) {
+	return ChildPrior(parent.Mean(), min(n0, parent.Alpha+parent.Beta))
 }
 
 func tidy(x float64) float64 {
@@ -334,7 +359,8 @@ func Decide(in Input) (Plan, error) {
 	plan.Retire = retirements(active, best, in.Policy.Retirement, in.Policy.MinActiveArms)
 	plan.ActiveAfter = len(active) - len(plan.Retire)
 
-	n := min(in.Policy.MutationsPerCycle, in.Policy.MaxActiveArms-plan.ActiveAfter)
+	plan.Unproven = unproven(active, plan.Retire, in.Policy.ChildPriorStrength)
+	n := min(in.Policy.MutationsPerCycle-plan.Unproven, in.Policy.MaxActiveArms-plan.ActiveAfter)
 	if plan.Payoff.Paused {
 		probe := in.Policy.Payoff.ProbeEvery
 		n = min(n, 1)
@@ -342,7 +368,7 @@ func Decide(in Input) (Plan, error) {
 			n = 0
 		}
 	}
-	alpha, beta := ChildPrior(plan.BestMean, min(in.Policy.ChildPriorStrength, bestPost.Alpha+bestPost.Beta))
+	alpha, beta := CautiousPrior(bestPost, in.Policy.ChildPriorStrength)
 	for i := 1; i <= n; i++ {
 		name := ChildName(in.Portfolio, in.Generation, i)
 		if len(name) > MaxNameLength {
@@ -356,8 +382,24 @@ func Decide(in Input) (Plan, error) {
 	return plan, nil
 }
 
-// estimatePayoff weighs the children of arms among arms (active or retired) against their parents:
-// see Payoff.
+// unproven counts the active children that stay active and have fewer trials than n0: children
+// the traffic has not judged yet.
+func unproven(active []Arm, retire []Retirement, n0 float64) int {
+	retiring := make(map[string]bool, len(retire))
+	for _, r := range retire {
+		retiring[r.Arm] = true
+	}
+	n := 0
+	for _, a := range active {
+		if a.Parent != "" && !retiring[a.Name] && float64(a.Trials()) < n0 {
+			n++
+		}
+	}
+	return n
+}
+
+// estimatePayoff weighs the children among arms (active or retired) against the arms they descend
+// from: see Payoff.
 func estimatePayoff(arms []Arm, p Payoff) PayoffEstimate {
 	byName := make(map[string]Arm, len(arms))
 	for _, a := range arms {
@@ -365,9 +407,10 @@ func estimatePayoff(arms []Arm, p Payoff) PayoffEstimate {
 	}
 	var est PayoffEstimate
 	var variance float64
+	judged := 0
 	for _, c := range arms {
-		parent, ok := byName[c.Parent]
-		if c.Parent == "" || !ok {
+		root, ok := founder(byName, c)
+		if !ok {
 			continue
 		}
 		est.Children++
@@ -375,7 +418,8 @@ func estimatePayoff(arms []Arm, p Payoff) PayoffEstimate {
 		if n == 0 {
 			continue
 		}
-		post := parent.Posterior()
+		judged++
+		post := root.Posterior()
 		m := post.Mean()
 		est.Trials += c.Trials()
 		est.Gain += float64(c.Successes) - n*m
@@ -385,8 +429,25 @@ func estimatePayoff(arms []Arm, p Payoff) PayoffEstimate {
 	if variance > 0 {
 		est.ProbPays = 0.5 * math.Erfc(-est.Gain/math.Sqrt(2*variance))
 	}
-	est.Paused = est.ProbPays < p.PauseBelow
+	est.Paused = judged >= p.MinChildren && est.ProbPays < p.PauseBelow
 	return est
+}
+
+// founder is the arm that a child descends from through its parents and that has no parent itself
+// (a seed or a hand-written arm), and false when a is not a child or its line is broken (an
+// ancestor is no longer among the arms).
+func founder(byName map[string]Arm, a Arm) (Arm, bool) {
+	if a.Parent == "" {
+		return Arm{}, false
+	}
+	for steps := 0; a.Parent != "" && steps <= len(byName); steps++ {
+		parent, ok := byName[a.Parent]
+		if !ok {
+			return Arm{}, false
+		}
+		a = parent
+	}
+	return a, a.Parent == ""
 }
 
 // bestArm returns the best of a non-empty list of active arms (see the package comment).
@@ -444,6 +505,8 @@ func retirements(active []Arm, best Arm, r RetirementPolicy, minActive int) []Re
 		switch r.Rule {
 		case RuleProbBest:
 			prob = probBest[i]
+		case RuleExpectedLoss:
+			prob = ExpectedLoss(post, bestPost)
 		default:
 			prob = bandit.ProbGreater(post, bestPost)
 		}
@@ -471,6 +534,8 @@ func retirements(active []Arm, best Arm, r RetirementPolicy, minActive int) []Re
 		switch r.Rule {
 		case RuleProbBest:
 			test = fmt.Sprintf("P(%s is best of %d active arms) = %.3g", c.arm.Name, len(active), c.prob)
+		case RuleExpectedLoss:
+			test = fmt.Sprintf("E[max(%s − %s, 0)] = %.3g", c.arm.Name, best.Name, c.prob)
 		default:
 			test = fmt.Sprintf("P(%s > %s) = %.3g", c.arm.Name, best.Name, c.prob)
 		}
@@ -481,4 +546,17 @@ func retirements(active []Arm, best Arm, r RetirementPolicy, minActive int) []Re
 		}
 	}
 	return out
+}
+
+// ExpectedLoss is E[max(X − Y, 0)] for independent X ~ x and Y ~ y: what is lost, in success rate,
+// by dropping x in favour of y, weighted by how likely x is the better one. It uses the normal
+// approximation N(μx − μy, σx² + σy²) of the difference: E = σ·φ(μ/σ) + μ·Φ(μ/σ).
+func ExpectedLoss(x, y bandit.Posterior) float64 {
+	mu := x.Mean() - y.Mean()
+	sd := math.Sqrt(x.Variance() + y.Variance())
+	if !(sd > 0) {
+		return math.Max(mu, 0)
+	}
+	z := mu / sd
+	return sd*math.Exp(-z*z/2)/math.Sqrt(2*math.Pi) + mu*0.5*math.Erfc(-z/math.Sqrt2)
 }

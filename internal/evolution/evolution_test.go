@@ -115,7 +115,7 @@ func TestDecide(t *testing.T) {
 		{
 			name:         "MinTrials not reached: the loser stays",
 			arms:         []Arm{arm("pf-a", 60, 40, 0), arm("pf-b", 30, 69, 1), arm("pf-c", 58, 42, 2)},
-			policy:       DefaultPolicy(),
+			policy:       policy(func(p *Policy) { p.Retirement.MinTrials = 100 }),
 			wantBest:     "pf-a",
 			wantChildren: []string{"pf-g4-1", "pf-g4-2"},
 			wantAfter:    3,
@@ -297,6 +297,9 @@ func checkPlan(t *testing.T, plan Plan, in Input) {
 			t.Errorf("retirement of %s breaks a rule", r.Arm)
 		}
 		want := bandit.ProbGreater(a.Posterior(), byName[plan.Best].Posterior())
+		if r.Rule == RuleExpectedLoss {
+			want = ExpectedLoss(a.Posterior(), byName[plan.Best].Posterior())
+		}
 		if r.Rule == RuleProbBest {
 			var posts []bandit.Posterior
 			var at int
@@ -474,5 +477,141 @@ func TestPlanSummary(t *testing.T) {
 	}
 	if got := (Plan{}).Summary(); got != "no active arm" {
 		t.Errorf("empty Summary() = %q", got)
+	}
+}
+
+// child is an active child of parent with a Beta(5, 5) prior.
+func child(name, parent string, successes, failures int64, age int) Arm {
+	a := arm(name, successes, failures, age)
+	a.PriorAlpha, a.PriorBeta, a.Parent = 5, 5, parent
+	return a
+}
+
+func TestRetirementRules(t *testing.T) {
+	// Under Thompson sampling a weak arm has few trials: 1 of 12 against 60 of 100.
+	arms := []Arm{arm("pf-a", 60, 40, 0), arm("pf-weak", 1, 11, 1), arm("pf-close", 11, 9, 2)}
+	for _, rule := range RetirementRules {
+		t.Run(string(rule), func(t *testing.T) {
+			in := Input{Portfolio: "pf", Generation: 2, Arms: arms, Policy: policy(func(p *Policy) {
+				p.Retirement = RetirementPolicy{Rule: rule, Threshold: 0.05}
+				if rule == RuleExpectedLoss {
+					p.Retirement.Threshold = 0.002
+				}
+				p.MinActiveArms = 1
+			})}
+			plan, err := Decide(in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkPlan(t, plan, in)
+			retire, _ := names(plan)
+			if !reflect.DeepEqual(retire, []string{"pf-weak"}) {
+				t.Errorf("%s retires %v, want only the weak arm", rule, retire)
+			}
+			if len(plan.Retire) == 1 && !strings.HasPrefix(plan.Retire[0].Message, "rule "+string(rule)+": ") {
+				t.Errorf("message %q does not name the rule first", plan.Retire[0].Message)
+			}
+		})
+	}
+}
+
+func TestExpectedLoss(t *testing.T) {
+	weak := bandit.NewPosterior(1, 1, 1, 11)
+	best := bandit.NewPosterior(1, 1, 60, 40)
+	if got := ExpectedLoss(weak, best); !(got >= 0 && got < 1e-3) {
+		t.Errorf("ExpectedLoss(weak, best) = %v, want below 0.001", got)
+	}
+	// A better arm loses at least the difference of the means by being dropped.
+	if got, diff := ExpectedLoss(best, weak), best.Mean()-weak.Mean(); got < diff {
+		t.Errorf("ExpectedLoss(best, weak) = %v, below the difference of means %v", got, diff)
+	}
+	same := bandit.NewPosterior(1, 1, 30, 30)
+	if got := ExpectedLoss(same, same); !(got > 0) {
+		t.Errorf("ExpectedLoss of two equal uncertain arms = %v, want > 0", got)
+	}
+}
+
+func TestCautiousPriorNeverBolderThanTheParent(t *testing.T) {
+	tests := []struct {
+		parent      bandit.Posterior
+		n0, wantSum float64
+	}{
+		{bandit.NewPosterior(1, 1, 3, 1), 10, 6},     // 4 trials and Beta(1, 1): worth 6
+		{bandit.NewPosterior(1, 1, 60, 40), 10, 10},  // plenty of evidence: n0
+		{bandit.NewPosterior(0.5, 0.5, 0, 0), 10, 1}, // no trials: the parent's own prior
+	}
+	for _, tt := range tests {
+		a, b := CautiousPrior(tt.parent, tt.n0)
+		if math.Abs(a+b-tt.wantSum) > 2e-6 || math.Abs(a/(a+b)-tt.parent.Mean()) > 1e-5 {
+			t.Errorf("CautiousPrior(%+v, %v) = Beta(%v, %v), want strength %v and mean %v", tt.parent, tt.n0, a, b, tt.wantSum, tt.parent.Mean())
+		}
+	}
+}
+
+func TestUnprovenChildrenTakeMutationSlots(t *testing.T) {
+	p := policy(nil) // MutationsPerCycle 2, n0 10
+	tests := []struct {
+		name string
+		arms []Arm
+		want int
+	}{
+		{"no children: two", []Arm{arm("pf-a", 60, 40, 0)}, 2},
+		{"one unproven child: one", []Arm{arm("pf-a", 60, 40, 0), child("pf-g1-1", "pf-a", 2, 3, 1)}, 1},
+		{"two unproven children: none", []Arm{arm("pf-a", 60, 40, 0), child("pf-g1-1", "pf-a", 2, 3, 1), child("pf-g1-2", "pf-a", 0, 0, 2)}, 0},
+		{"judged children do not count", []Arm{arm("pf-a", 60, 40, 0), child("pf-g1-1", "pf-a", 6, 4, 1), child("pf-g1-2", "pf-a", 7, 5, 2)}, 2},
+		{"a retired child does not count", []Arm{arm("pf-a", 60, 40, 0), retired(child("pf-g1-1", "pf-a", 0, 2, 1))}, 2},
+	}
+	for _, tt := range tests {
+		plan, err := Decide(Input{Portfolio: "pf", Generation: 2, Arms: tt.arms, Policy: p})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(plan.Children) != tt.want {
+			t.Errorf("%s: %d children (unproven %d), want %d", tt.name, len(plan.Children), plan.Unproven, tt.want)
+		}
+	}
+}
+
+func TestPayoff(t *testing.T) {
+	seed := arm("pf-a", 50, 50, 0) // founder, mean 0.5
+	other := arm("pf-b", 5, 5, 1)   // keeps an active arm when the founder is gone
+	var good, bad []Arm
+	for i := range 20 {
+		// Children and grandchildren, all compared with the founder pf-a.
+		parent := "pf-a"
+		if i > 0 {
+			parent = fmt.Sprintf("pf-g1-%d", i)
+		}
+		// Retired, so that they leave room for children: their rewards still count.
+		good = append(good, retired(child(fmt.Sprintf("pf-g1-%d", i+1), parent, 70, 30, i+1)))
+		bad = append(bad, retired(child(fmt.Sprintf("pf-g1-%d", i+1), parent, 30, 70, i+1)))
+	}
+	p := policy(nil)
+	tests := []struct {
+		name       string
+		arms       []Arm
+		generation int64
+		wantPaused bool
+		wantKids   int
+	}{
+		{"no children yet: 0.5, not paused", []Arm{seed}, 2, false, 2},
+		{"children better than their founder", append([]Arm{seed}, good...), 2, false, 2},
+		{"children worse: paused, no child", append([]Arm{seed}, bad...), 2, true, 0},
+		{"children worse: paused, a probe every 3 generations", append([]Arm{seed}, bad...), 3, true, 1},
+		{"too few children to judge", append([]Arm{seed}, bad[:p.Payoff.MinChildren-1]...), 2, false, 2},
+		{"a broken line is not evidence", append([]Arm{other}, bad[1:]...), 2, false, 2},
+	}
+	for _, tt := range tests {
+		plan, err := Decide(Input{Portfolio: "pf", Generation: tt.generation, Arms: tt.arms, Policy: p})
+		if err != nil {
+			t.Fatal(err)
+		}
+		est := plan.Payoff
+		if est.Paused != tt.wantPaused || len(plan.Children) != tt.wantKids {
+			t.Errorf("%s: paused %v with %d children (%+v), want %v and %d", tt.name, est.Paused, len(plan.Children), est, tt.wantPaused, tt.wantKids)
+		}
+		if tt.wantPaused && !(est.ProbPays < p.Payoff.PauseBelow && est.Gain < 0) {
+			t.Errorf("%s: paused on %+v", tt.name, est)
+		}
 	}
 }

@@ -56,6 +56,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		densityDays  = intList{1, 7, 30}
 		plotStrategy = strategyFlag(Thompson)
 		progress     = fs.Bool("progress", false, "show a progress bar on stderr even when it is not a terminal")
+		cellFilter   = fs.String("cells", "", "with --suite, run only the cells whose name contains this `text`, like \"σ=0.05\" or \"100/day\"")
 		suite        = fs.Bool("suite", false, fmt.Sprintf("run the learning suite (with --runs %d unless given) and print its table instead", SuiteRuns))
 	)
 	fs.Var(&densityDays, "density-days", "comma-separated `days` at whose end the posterior densities are drawn (days past --days are dropped)")
@@ -89,7 +90,13 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		if !flagGiven(fs, "runs") {
 			opt.Runs = SuiteRuns
 		}
-		cells, err := RunSuite(ctx, SuiteCells(sc), opt)
+		var chosen []SuiteCell
+		for _, c := range SuiteCells(sc) {
+			if strings.Contains(c.Name, *cellFilter) {
+				chosen = append(chosen, c)
+			}
+		}
+		cells, err := RunSuite(ctx, chosen, opt)
 		if err != nil {
 			return err
 		}
@@ -150,7 +157,7 @@ func newScenarioFlags(fs *flag.FlagSet) *scenarioFlags {
 	bindValue(sf, "evolve", "run an evolution cycle at the end of every day", func(s *Scenario) *bool { return &s.Evolution.Enabled }, (*flag.FlagSet).BoolVar)
 	bindValue(sf, "sigma", "mutation model: a child's true rate is its parent's plus Normal(0, sigma), clipped to [0, 1]", func(s *Scenario) *float64 { return &s.Evolution.Sigma }, (*flag.FlagSet).Float64Var)
 	bindValue(sf, "mutation-bias", "mutation model: the mean of a child's true-rate change (negative: children worse than their parents on average)", func(s *Scenario) *float64 { return &s.Evolution.MutationBias }, (*flag.FlagSet).Float64Var)
-	bind(sf, "retirement-rule", "evolution: the retirement `rule`, ProbBetterThanBest or ProbBest",
+	bind(sf, "retirement-rule", "evolution: the retirement `rule`, ProbBetterThanBest , ProbBest or ExpectedLoss",
 		func(s *Scenario) *ruleFlag { return (*ruleFlag)(&s.Evolution.Retirement.Rule) })
 	bindValue(sf, "retirement-threshold", "evolution: retire an arm when the rule's probability is below this", func(s *Scenario) *float64 { return &s.Evolution.Retirement.Threshold }, (*flag.FlagSet).Float64Var)
 	bindValue(sf, "min-trials", "evolution: trials an arm needs before it may be retired", func(s *Scenario) *int64 { return &s.Evolution.Retirement.MinTrials }, (*flag.FlagSet).Int64Var)
@@ -158,6 +165,7 @@ func newScenarioFlags(fs *flag.FlagSet) *scenarioFlags {
 	bindValue(sf, "max-active-arms", "evolution: no child is created beyond this many active arms", func(s *Scenario) *int { return &s.Evolution.MaxActiveArms }, (*flag.FlagSet).IntVar)
 	bindValue(sf, "mutations-per-cycle", "evolution: children of the best arm per cycle", func(s *Scenario) *int { return &s.Evolution.MutationsPerCycle }, (*flag.FlagSet).IntVar)
 	bindValue(sf, "pause-below", "evolution: mutation pauses while P(mutation pays) is below this (0: never)", func(s *Scenario) *float64 { return &s.Evolution.Payoff.PauseBelow }, (*flag.FlagSet).Float64Var)
+	bindValue(sf, "pause-min-children", "evolution: children with trials needed before mutation may pause", func(s *Scenario) *int { return &s.Evolution.Payoff.MinChildren }, (*flag.FlagSet).IntVar)
 	bindValue(sf, "probe-every", "evolution: a paused portfolio still tries one child every this many generations (0: none)", func(s *Scenario) *int64 { return &s.Evolution.Payoff.ProbeEvery }, (*flag.FlagSet).Int64Var)
 	bindValue(sf, "child-prior-strength", "evolution: n0, the trials a child's prior Beta(m·n0, (1−m)·n0) is worth", func(s *Scenario) *float64 { return &s.Evolution.ChildPriorStrength }, (*flag.FlagSet).Float64Var)
 	return sf
