@@ -110,8 +110,8 @@ func write(s spec) error {
 		return fmt.Errorf("layer: %w", err)
 	}
 	img, err := mutate.Append(empty.Image, mutate.Addendum{
-		Layer:     layer,
-		History:   v1.History{Created: v1.Time{Time: s.created}, CreatedBy: "hack/image", Comment: "static binary " + s.entrypoint},
+		Layer:   layer,
+		History: v1.History{Created: v1.Time{Time: s.created}, CreatedBy: "hack/image", Comment: "static binary " + s.entrypoint},
 	})
 	if err != nil {
 		return err
