@@ -71,7 +71,6 @@ fmt: ## Run gofmt on the code.
 .PHONY: vet
 vet: ## Run go vet.
 	go vet ./...
-	go vet -tags selectoronly .
 
 .PHONY: lint
 lint: $(GOLANGCI_LINT) ## Run golangci-lint (configuration in .golangci.yml).
@@ -85,7 +84,6 @@ verify: manifests generate ## Fail when generated files are stale or code is not
 	@unformatted=$$(gofmt -s -l $$(git ls-files '*.go')); \
 	if [ -n "$$unformatted" ]; then echo "not gofmt'ed: $$unformatted"; exit 1; fi
 	go vet ./...
-	go vet -tags selectoronly .
 
 .PHONY: helm-lint
 helm-lint: $(HELM) ## Lint the Helm chart.
@@ -102,9 +100,9 @@ bench: ## Run the Go benchmarks of the statistics core.
 ##@ Build
 
 .PHONY: build
-build: ## Build bin/promptfolio (every subcommand) and bin/promptfolio-selector (the sidecar: selector only, static).
+build: ## Build bin/promptfolio (every subcommand) and bin/promptfolio-selector (the sidecar: cmd/promptfolio-selector, selector only, static).
 	go build -o $(LOCALBIN)/promptfolio .
-	CGO_ENABLED=0 go build -tags selectoronly -trimpath -o $(LOCALBIN)/promptfolio-selector .
+	CGO_ENABLED=0 go build -trimpath -o $(LOCALBIN)/promptfolio-selector ./cmd/promptfolio-selector
 
 ##@ Images (Dockerfile; needs a container engine)
 
