@@ -1,4 +1,7 @@
-package main
+// Package selector is the `selector` subcommand: the sidecar that answers draws and rewards over
+// HTTP. It is the whole of the sidecar binary, cmd/promptfolio-selector, so it imports nothing
+// but the selector's own code.
+package selector
 
 import (
 	"context"
@@ -11,16 +14,20 @@ import (
 
 	"k8s.io/apimachinery/pkg/api/resource"
 
-	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/klog/v2"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
+	"github.com/promptfolio/promptfolio/internal/cli"
 	"github.com/promptfolio/promptfolio/internal/selector"
 )
 
-// selectorCommand is in every build of the binary.
-var selectorCommand = command{name: "selector", summary: "run the selector sidecar: Thompson draws and rewards over HTTP (see docs/api.md)", run: runSelector}
+// Command is the selector subcommand.
+var Command = cli.Command{
+	Name:    "selector",
+	Summary: "run the selector sidecar: Thompson draws and rewards over HTTP (see docs/api.md)",
+	Run:     run,
+}
 
 // selectorOptions are the flags of `promptfolio selector`.
 type selectorOptions struct {
@@ -60,7 +67,7 @@ func (o *selectorOptions) bind(fs *flag.FlagSet) {
 	o.zap.BindFlags(fs)
 }
 
-func runSelector(ctx context.Context, args []string) error {
+func run(ctx context.Context, args []string) error {
 	var opts selectorOptions
 	fs := flag.NewFlagSet("selector", flag.ContinueOnError)
 	opts.bind(fs)
@@ -118,12 +125,4 @@ func setMemoryLimit(value string, envSet bool) (int64, error) {
 	}
 	debug.SetMemoryLimit(n)
 	return n, nil
-}
-
-// kubeClientConfig loads the API server's address, credentials and namespace: from the kubeconfig
-// file when given, else from $KUBECONFIG or ~/.kube/config, else from the pod's service account.
-func kubeClientConfig(kubeconfig string) clientcmd.ClientConfig {
-	rules := clientcmd.NewDefaultClientConfigLoadingRules()
-	rules.ExplicitPath = kubeconfig
-	return clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{})
 }
