@@ -574,7 +574,7 @@ func TestUnprovenChildrenTakeMutationSlots(t *testing.T) {
 
 func TestPayoff(t *testing.T) {
 	seed := arm("pf-a", 50, 50, 0) // founder, mean 0.5
-	other := arm("pf-b", 5, 5, 1)   // keeps an active arm when the founder is gone
+	other := arm("pf-b", 5, 5, 1)  // keeps an active arm when the founder is gone
 	var good, bad []Arm
 	for i := range 20 {
 		// Children and grandchildren, all compared with the founder pf-a.
