@@ -205,9 +205,12 @@ func (r *PortfolioReconciler) reportPayoff(pf *promptsv1alpha1.PromptPortfolio, 
 			message += fmt.Sprintf(" but for one probe child every %d generations", p.ProbeEvery)
 		}
 	}
-	prev := meta.FindStatusCondition(pf.Status.Conditions, promptsv1alpha1.ConditionMutationPayingOff)
+	var prev metav1.ConditionStatus // copied: setCondition edits the condition in place
+	if c := meta.FindStatusCondition(pf.Status.Conditions, promptsv1alpha1.ConditionMutationPayingOff); c != nil {
+		prev = c.Status
+	}
 	r.setCondition(pf, promptsv1alpha1.ConditionMutationPayingOff, status, reason, message)
-	if prev != nil && prev.Status != status {
+	if prev != "" && prev != status {
 		kind := "Normal"
 		if est.Paused {
 			kind = "Warning"
@@ -260,7 +263,13 @@ func (r *PortfolioReconciler) mutate(ctx context.Context, s *portfolioState, cfg
 	mctx, cancel := context.WithTimeout(ctx, r.CycleTimeout)
 	defer cancel()
 	started := time.Now()
-	admitted, rejected, genErr := mutation.Generate(mctx, m, cfg.guardrails, mutation.Request{
+	guardrails := cfg.guardrails
+	seedTexts := make([]string, len(pf.Spec.Prompts))
+	for i, p := range pf.Spec.Prompts {
+		seedTexts[i] = p.Text
+	}
+	guardrails.MaxLength = mutation.LengthBudget(seedTexts, guardrails.MaxLength)
+	admitted, rejected, genErr := mutation.Generate(mctx, m, guardrails, mutation.Request{
 		Parent:       parent.Spec.Prompt,
 		Count:        len(missing),
 		Instructions: pf.Spec.Evolution.Mutator.Instructions,

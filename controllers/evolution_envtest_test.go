@@ -108,11 +108,23 @@ func TestOfflineEvolutionCycles(t *testing.T) {
 		}
 	}
 
-	// A second request runs generation 2 with new names.
-	requestCycle(t, ns, "shop", "second")
+	// A second request runs generation 2 with new names, once the first children have rewards:
+	// unjudged children take the mutation slots.
+	requestCycle(t, ns, "shop", "unjudged")
 	pf = waitGeneration(t, ns, "shop", 2, 60*time.Second)
-	if got := pf.Status.LastCycle.Created; !slices.Equal(got, []string{"shop-g2-1", "shop-g2-2"}) {
-		t.Errorf("generation 2 created %v", got)
+	if got := pf.Status.LastCycle; len(got.PlannedChildren) != 0 {
+		t.Errorf("a cycle planned %v while both children were unjudged", got.PlannedChildren)
+	}
+	flush(t, ns, "shop-g1-1", "judge", 6, 6)
+	flush(t, ns, "shop-g1-2", "judge", 6, 6)
+	eventually(t, 30*time.Second, func() (bool, string) {
+		st := getPortfolio(t, ns, "shop").Status
+		return st.TotalTrials == 324, fmt.Sprintf("total trials %d", st.TotalTrials)
+	})
+	requestCycle(t, ns, "shop", "second")
+	pf = waitGeneration(t, ns, "shop", 3, 60*time.Second)
+	if got := pf.Status.LastCycle.Created; !slices.Equal(got, []string{"shop-g3-1", "shop-g3-2"}) {
+		t.Errorf("generation 3 created %v", got)
 	}
 
 	// everyTrials starts a cycle once enough new trials arrived.
@@ -121,13 +133,13 @@ func TestOfflineEvolutionCycles(t *testing.T) {
 		pf.Spec.Evolution.MutationsPerCycle = ptr.To[int32](0)
 	})
 	time.Sleep(time.Second)
-	if g := getPortfolio(t, ns, "shop").Status.EvolutionGeneration; g != 2 {
+	if g := getPortfolio(t, ns, "shop").Status.EvolutionGeneration; g != 3 {
 		t.Fatalf("a cycle ran before enough trials: generation %d", g)
 	}
 	flush(t, ns, "shop-g1-1", "sel", 30, 30)
-	pf = waitGeneration(t, ns, "shop", 3, 30*time.Second)
-	if pf.Status.LastCycle.Trigger != "EveryTrials" || pf.Status.TrialsAtLastCycle != 360 {
-		t.Errorf("cycle 3: %+v, trialsAtLastCycle %d", pf.Status.LastCycle, pf.Status.TrialsAtLastCycle)
+	pf = waitGeneration(t, ns, "shop", 4, 30*time.Second)
+	if pf.Status.LastCycle.Trigger != "EveryTrials" || pf.Status.TrialsAtLastCycle != 384 {
+		t.Errorf("cycle 4: %+v, trialsAtLastCycle %d", pf.Status.LastCycle, pf.Status.TrialsAtLastCycle)
 	}
 }
 
@@ -267,8 +279,21 @@ func TestOpenAIMutatorCyclesAndFaults(t *testing.T) {
 	llm.mu.Unlock()
 
 	gen := int32(0)
+	judged := map[string]bool{}
 	runCycle := func(mode llmMode) *promptsv1alpha1.PromptPortfolio {
 		t.Helper()
+		// Give every child rewards first: an unjudged child takes the cycle's one mutation slot.
+		for name, a := range armsOf(t, ns, "llm") {
+			if a.Spec.Origin.Type == promptsv1alpha1.OriginMutation && !judged[name] {
+				flush(t, ns, name, "sel", 6, 6)
+				judged[name] = true
+			}
+		}
+		want := int64(12 * len(judged))
+		eventually(t, 30*time.Second, func() (bool, string) {
+			st := getPortfolio(t, ns, "llm").Status
+			return st.TotalTrials == want, fmt.Sprintf("total trials %d, want %d", st.TotalTrials, want)
+		})
 		llm.set(mode)
 		gen++
 		requestCycle(t, ns, "llm", fmt.Sprintf("cycle-%d-%s", gen, mode))
@@ -584,4 +609,78 @@ func TestInvalidSpecStalls(t *testing.T) {
 	if next := pf.Status.NextCycleTime; next == nil || next.UTC().Hour() != 3 || next.Minute() != 0 {
 		t.Errorf("next cycle %v, want 03:00 UTC", next)
 	}
+}
+
+// TestMutationPausesAndResumes drives the payoff evidence against the real API server: children
+// that do worse than their seed pause mutation (condition, event, status), children that do better
+// resume it.
+func TestMutationPausesAndResumes(t *testing.T) {
+	requireEnv(t)
+	ns := newNamespace(t)
+	startManager(t, ns, controllers.Options{})
+	createPortfolio(t, ns, "pay", seeds("a", shopPrompt), func(s *promptsv1alpha1.PromptPortfolioSpec) {
+		s.Evolution.MinActiveArms = 1
+		s.Evolution.Payoff = promptsv1alpha1.PayoffSpec{PauseBelow: ptr.To(0.3), MinChildren: ptr.To[int32](2), ProbeEvery: ptr.To[int64](0)}
+	})
+	eventually(t, 30*time.Second, func() (bool, string) {
+		return getPortfolio(t, ns, "pay").Status.ActiveArms == 1, "waiting for the seed arm"
+	})
+	flush(t, ns, "pay-a", "sel", 50, 50)
+	waitTrials := func(want int64) {
+		t.Helper()
+		eventually(t, 30*time.Second, func() (bool, string) {
+			st := getPortfolio(t, ns, "pay").Status
+			return st.TotalTrials == want, fmt.Sprintf("total trials %d, want %d", st.TotalTrials, want)
+		})
+	}
+	waitTrials(100)
+	requestCycle(t, ns, "pay", "1")
+	pf := waitGeneration(t, ns, "pay", 1, 60*time.Second)
+	if c := condition(pf, promptsv1alpha1.ConditionMutationPayingOff); c == nil || c.Status != metav1.ConditionTrue || c.Reason != promptsv1alpha1.ReasonMutationPays {
+		t.Fatalf("MutationPayingOff before any evidence = %+v", c)
+	}
+	created := pf.Status.LastCycle.Created
+	if len(created) != 2 {
+		t.Fatalf("cycle 1 created %v", created)
+	}
+
+	// The children do much worse than the seed: mutation pauses.
+	for _, name := range created {
+		flush(t, ns, name, "sel", 2, 28)
+	}
+	waitTrials(160)
+	requestCycle(t, ns, "pay", "2")
+	pf = waitGeneration(t, ns, "pay", 2, 60*time.Second)
+	p := pf.Status.MutationPayoff
+	if p == nil || !p.Paused || p.Children != 2 || p.ChildTrials != 60 || !(p.Gain < 0) || !(p.ProbPays < 0.3) {
+		t.Errorf("status.mutationPayoff %+v, want paused on the children's loss", p)
+	}
+	if c := condition(pf, promptsv1alpha1.ConditionMutationPayingOff); c == nil || c.Status != metav1.ConditionFalse ||
+		c.Reason != promptsv1alpha1.ReasonMutationNotPaying || !strings.Contains(c.Message, "pauseBelow 0.3") {
+		t.Errorf("MutationPayingOff = %+v, want False/MutationNotPaying", c)
+	}
+	if got := pf.Status.LastCycle.PlannedChildren; len(got) != 0 {
+		t.Errorf("a paused portfolio planned children %v", got)
+	}
+
+	// Now they do much better: mutation resumes.
+	for _, name := range created {
+		flush(t, ns, name, "sel", 80, 30)
+	}
+	waitTrials(320)
+	requestCycle(t, ns, "pay", "3")
+	pf = waitGeneration(t, ns, "pay", 3, 60*time.Second)
+	if p := pf.Status.MutationPayoff; p == nil || p.Paused || !(p.ProbPays > 0.9) {
+		t.Errorf("status.mutationPayoff %+v, want resumed", p)
+	}
+	if c := condition(pf, promptsv1alpha1.ConditionMutationPayingOff); c == nil || c.Status != metav1.ConditionTrue {
+		t.Errorf("MutationPayingOff after good children = %+v", c)
+	}
+	if got := pf.Status.LastCycle.Created; len(got) == 0 {
+		t.Errorf("no children after mutation resumed: %s", pf.Status.LastCycle.Message)
+	}
+	eventually(t, 30*time.Second, func() (bool, string) {
+		ev := eventsOf(t, ns, "pay")
+		return len(ev[promptsv1alpha1.EventMutationPaused]) == 1 && len(ev[promptsv1alpha1.EventMutationResumed]) == 1, fmt.Sprintf("%v", ev)
+	})
 }
