@@ -1,6 +1,6 @@
 # syntax=docker/dockerfile:1
 # Two images from one source tree (`make docker-build` builds both):
-#   --target selector  the injected sidecar: the selector-only build (-tags selectoronly), entrypoint
+#   --target selector  the injected sidecar: the selector-only binary (cmd/promptfolio-selector), entrypoint
 #                      /promptfolio-selector; about half the resident memory of the full binary.
 #   --target manager   (the default, last stage) the full binary, entrypoint /promptfolio.
 # Both binaries are static (CGO_ENABLED=0) and run as the non-root user 65532 of distroless.
@@ -14,7 +14,7 @@ ENV CGO_ENABLED=0
 
 FROM source AS build-selector
 RUN --mount=type=cache,target=/go/pkg/mod --mount=type=cache,target=/root/.cache/go-build \
-    go build -tags selectoronly -trimpath -o /out/promptfolio-selector .
+    go build -trimpath -o /out/promptfolio-selector ./cmd/promptfolio-selector
 
 FROM source AS build-manager
 RUN --mount=type=cache,target=/go/pkg/mod --mount=type=cache,target=/root/.cache/go-build \

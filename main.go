@@ -1,64 +1,30 @@
 // Command promptfolio is the single binary of promptfolio. Its subcommands are the controller
-// manager, the selector sidecar and the offline simulation; run `promptfolio help` for the list.
+// manager, the selector sidecar, the offline simulation, the plots and the demo workload; run
+// `promptfolio help` for the list.
 //
-// Built with the tag selectoronly (`make build`, bin/promptfolio-selector) the binary has the
-// selector subcommand alone: it leaves out the manager's, the plots' and the simulation's code,
-// which keeps the sidecar's resident memory small.
+// Each subcommand is a package under internal/cli; this file only lists them. The sidecar's
+// binary, cmd/promptfolio-selector, lists the selector alone, so it links none of the others'
+// code, which keeps its resident memory small.
 package main
 
 import (
-	"context"
-	"errors"
-	"flag"
-	"fmt"
-	"io"
-	"os"
-	"os/signal"
-	"syscall"
+	"github.com/promptfolio/promptfolio/internal/cli"
+	"github.com/promptfolio/promptfolio/internal/cli/manager"
+	"github.com/promptfolio/promptfolio/internal/cli/plot"
+	"github.com/promptfolio/promptfolio/internal/cli/selector"
+	"github.com/promptfolio/promptfolio/internal/cli/simulate"
+	"github.com/promptfolio/promptfolio/internal/cli/workload"
 )
 
-// command is one subcommand of the binary.
-type command struct {
-	name    string
-	summary string
-	run     func(ctx context.Context, args []string) error
+// commands lists the subcommands in the order `promptfolio help` prints them.
+var commands = []cli.Command{
+	manager.Command,
+	selector.Command,
+	simulate.Command,
+	plot.Command,
+	workload.Command,
 }
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := dispatch(ctx, os.Args[1:], os.Stderr)
-	stop()
-	if errors.Is(err, flag.ErrHelp) {
-		os.Exit(0)
-	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "promptfolio:", err)
-		os.Exit(1)
-	}
-}
-
-// dispatch runs the subcommand named by args[0].
-func dispatch(ctx context.Context, args []string, usageOut io.Writer) error {
-	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
-		usage(usageOut)
-		if len(args) == 0 {
-			return errors.New("no subcommand given")
-		}
-		return nil
-	}
-	for _, c := range commands {
-		if c.name == args[0] {
-			return c.run(ctx, args[1:])
-		}
-	}
-	usage(usageOut)
-	return fmt.Errorf("unknown subcommand %q", args[0])
-}
-
-func usage(w io.Writer) {
-	fmt.Fprintln(w, "Usage: promptfolio <subcommand> [flags]\n\nSubcommands:")
-	for _, c := range commands {
-		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
-	}
-	fmt.Fprintln(w, "\nRun 'promptfolio <subcommand> -h' for the flags of one subcommand.")
+	cli.Main("promptfolio", commands)
 }

@@ -24,7 +24,7 @@ cleanup() {
 trap cleanup EXIT
 
 command -v wrk >/dev/null || { echo "wrk is missing: apt-get install -y wrk" >&2; exit 1; }
-CGO_ENABLED=0 go build -tags selectoronly -trimpath -o "$work/promptfolio-selector" .
+CGO_ENABLED=0 go build -trimpath -o "$work/promptfolio-selector" ./cmd/promptfolio-selector
 go build -o "$work/benchenv" ./internal/selector/benchenv
 
 "$work/benchenv" env -dir "$work" -addr 127.0.0.1:18090 >"$work/env.log" 2>&1 & pids+=($!)

@@ -42,7 +42,7 @@ type Options struct {
 // SidecarOptions describe the injected selector container.
 type SidecarOptions struct {
 	// Image of the selector: the selector image (Dockerfile target selector), whose entrypoint
-	// is the selector-only build of the binary (-tags selectoronly). The container sets no
+	// is the selector-only binary (cmd/promptfolio-selector). The container sets no
 	// command, only args that start with the subcommand "selector", so the full promptfolio
 	// image works as well.
 	Image string

@@ -161,7 +161,7 @@ func (in injection) container() corev1.Container {
 	}
 }
 
-// args are the subcommand and flags of `promptfolio selector` (cmd_selector.go). The container
+// args are the subcommand and flags of `promptfolio selector` (internal/cli/selector). The container
 // sets no command: the image's entrypoint runs them, /promptfolio-selector of the selector image
 // (the selector-only build, whose one subcommand is still named selector) or /promptfolio of the
 // full image. The selector listens on all addresses so that the kubelet can probe it and

@@ -1,6 +1,6 @@
-//go:build !selectoronly
-
-package main
+// Package manager is the `promptfolio manager` subcommand: the controller manager that reconciles
+// PromptPortfolios and PromptArms and serves the sidecar injection webhook.
+package manager
 
 import (
 	"context"
@@ -14,9 +14,17 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/promptfolio/promptfolio/controllers"
+	"github.com/promptfolio/promptfolio/internal/cli"
 	"github.com/promptfolio/promptfolio/internal/scheme"
 	pfwebhook "github.com/promptfolio/promptfolio/internal/webhook"
 )
+
+// Command is the manager subcommand.
+var Command = cli.Command{
+	Name:    "manager",
+	Summary: "run the controller manager (reconciles PromptPortfolios and PromptArms)",
+	Run:     run,
+}
 
 // managerOptions are the flags of `promptfolio manager`.
 type managerOptions struct {
@@ -40,7 +48,7 @@ func (o *managerOptions) bind(fs *flag.FlagSet) {
 	bindControllerFlags(fs)
 }
 
-func runManager(ctx context.Context, args []string) error {
+func run(ctx context.Context, args []string) error {
 	var opts managerOptions
 	fs := flag.NewFlagSet("manager", flag.ContinueOnError)
 	opts.bind(fs)

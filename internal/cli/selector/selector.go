@@ -1,4 +1,7 @@
-package main
+// Package selector is the `selector` subcommand: the sidecar that answers draws and rewards over
+// HTTP. It is the whole of the sidecar binary, cmd/promptfolio-selector, so it imports nothing
+// but the selector's own code.
+package selector
 
 import (
 	"context"
@@ -11,16 +14,20 @@ import (
 
 	"k8s.io/apimachinery/pkg/api/resource"
 
-	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/klog/v2"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
+	"github.com/promptfolio/promptfolio/internal/cli"
 	"github.com/promptfolio/promptfolio/internal/selector"
 )
 
-// selectorCommand is in every build of the binary.
-var selectorCommand = command{name: "selector", summary: "run the selector sidecar: Thompson draws and rewards over HTTP (see docs/api.md)", run: runSelector}
+// Command is the selector subcommand.
+var Command = cli.Command{
+	Name:    "selector",
+	Summary: "run the selector sidecar: Thompson draws and rewards over HTTP (see docs/api.md)",
+	Run:     run,
+}
 
 // selectorOptions are the flags of `promptfolio selector`.
 type selectorOptions struct {
@@ -59,11 +66,11 @@ func (o *selectorOptions) bind(fs *flag.FlagSet) {
 	fs.DurationVar(&c.FlushInterval, "flush-interval", 0, "shortest interval between two writes of a counter report; the controller's report interval lengthens it for portfolios with many writers (default 1s, with jitter)")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 0, "bound of the final report write on SIGTERM (default 25s)")
 	fs.StringVar(&o.memoryLimit, "memory-limit", "", "soft memory limit of the Go runtime as a quantity (e.g. 24Mi, 64Mi; 0 turns it off); default: $GOMEMLIMIT when set, else "+defaultSelectorMemoryLimit)
-	fs.StringVar(&o.kubeconfig, "kubeconfig", "", "kubeconfig file (default: $KUBECONFIG, else ~/.kube/config, else the pod's service account)")
+	fs.StringVar(&o.kubeconfig, "kubeconfig", "", "kubeconfig file (default: $KUBECONFIG, else the pod's service account, else ~/.kube/config)")
 	o.zap.BindFlags(fs)
 }
 
-func runSelector(ctx context.Context, args []string) error {
+func run(ctx context.Context, args []string) error {
 	var opts selectorOptions
 	fs := flag.NewFlagSet("selector", flag.ContinueOnError)
 	opts.bind(fs)
@@ -86,7 +93,7 @@ func runSelector(ctx context.Context, args []string) error {
 		logger.V(1).Info("soft memory limit", "bytes", limit)
 	}
 
-	cfg, err := kubeClientConfig(opts.kubeconfig).ClientConfig()
+	cfg, err := selector.RESTConfig(opts.kubeconfig)
 	if err != nil {
 		return fmt.Errorf("loading kubeconfig: %w", err)
 	}
@@ -121,12 +128,4 @@ func setMemoryLimit(value string, envSet bool) (int64, error) {
 	}
 	debug.SetMemoryLimit(n)
 	return n, nil
-}
-
-// kubeClientConfig loads the API server's address, credentials and namespace: from the kubeconfig
-// file when given, else from $KUBECONFIG or ~/.kube/config, else from the pod's service account.
-func kubeClientConfig(kubeconfig string) clientcmd.ClientConfig {
-	rules := clientcmd.NewDefaultClientConfigLoadingRules()
-	rules.ExplicitPath = kubeconfig
-	return clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{})
 }

@@ -1,6 +1,5 @@
-//go:build !selectoronly
-
-package main
+// Package plot is the `promptfolio plot` subcommand.
+package plot
 
 import (
 	"context"
@@ -12,9 +11,17 @@ import (
 
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/promptfolio/promptfolio/internal/cli"
 	"github.com/promptfolio/promptfolio/internal/plot"
 	"github.com/promptfolio/promptfolio/internal/scheme"
 )
+
+// Command is the plot subcommand.
+var Command = cli.Command{
+	Name:    "plot",
+	Summary: "plot posterior densities and traffic share of a portfolio in the cluster (PNG and SVG)",
+	Run:     run,
+}
 
 // plotOptions are the flags of `promptfolio plot`.
 type plotOptions struct {
@@ -36,9 +43,9 @@ func (o *plotOptions) bind(fs *flag.FlagSet) {
 	fs.DurationVar(&o.timeout, "timeout", 30*time.Second, "bound on reading the portfolio from the API server")
 }
 
-// runPlot is the `plot` subcommand: it reads a portfolio and its arms from the cluster and writes
+// run is the `plot` subcommand: it reads a portfolio and its arms from the cluster and writes
 // <portfolio>-posteriors and <portfolio>-traffic as PNG and SVG.
-func runPlot(ctx context.Context, args []string) error {
+func run(ctx context.Context, args []string) error {
 	var opts plotOptions
 	fs := flag.NewFlagSet("plot", flag.ContinueOnError)
 	opts.bind(fs)
@@ -49,7 +56,7 @@ func runPlot(ctx context.Context, args []string) error {
 		fs.Usage()
 		return errors.New("plot: -portfolio is required")
 	}
-	kc := kubeClientConfig(opts.kubeconfig)
+	kc := cli.KubeClientConfig(opts.kubeconfig)
 	cfg, err := kc.ClientConfig()
 	if err != nil {
 		return fmt.Errorf("loading kubeconfig: %w", err)

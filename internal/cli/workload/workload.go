@@ -1,6 +1,5 @@
-//go:build !selectoronly
-
-package main
+// Package workload is the `promptfolio workload` subcommand.
+package workload
 
 import (
 	"context"
@@ -14,13 +13,20 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/promptfolio/promptfolio/internal/cli"
 	"github.com/promptfolio/promptfolio/internal/demo"
 	"github.com/promptfolio/promptfolio/internal/scheme"
 )
 
-// runWorkload is the `workload` subcommand: a simulated application that draws prompts from a
+// Command is the `workload` subcommand: a simulated application that draws prompts from a
 // selector and reports rewards drawn from hidden success rates. `make demo` runs it.
-func runWorkload(ctx context.Context, args []string) error {
+var Command = cli.Command{
+	Name:    "workload",
+	Summary: "drive a simulated workload through a selector (used by make demo)",
+	Run:     run,
+}
+
+func run(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("workload", flag.ContinueOnError)
 	var (
 		opts      demo.Options

@@ -1,6 +1,4 @@
-//go:build !selectoronly
-
-package main
+package plot
 
 import (
 	"context"
@@ -54,9 +52,9 @@ func TestRunPlot(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			err := runPlot(ctx, tt.args)
+			err := run(ctx, tt.args)
 			if (err != nil) != tt.wantErr {
-				t.Fatalf("runPlot(%v) error = %v, want error %v", tt.args, err, tt.wantErr)
+				t.Fatalf("run(%v) error = %v, want error %v", tt.args, err, tt.wantErr)
 			}
 		})
 	}

@@ -1,6 +1,4 @@
-//go:build !selectoronly
-
-package main
+package workload
 
 import (
 	"maps"
