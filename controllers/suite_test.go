@@ -325,11 +325,12 @@ func flush(t *testing.T, ns, arm, writer string, successes, failures int64) {
 	}
 }
 
-// setArmCount sets arm's entry of a report.
+// setArmCount sets arm's entry of a report. Cumulative counts never decrease (the API server
+// rejects it), so a count below the entry's keeps the entry's.
 func setArmCount(rep *promptsv1alpha1.PromptCounterReport, arm string, successes, failures int64) {
 	for i := range rep.Spec.Arms {
-		if rep.Spec.Arms[i].Arm == arm {
-			rep.Spec.Arms[i].Successes, rep.Spec.Arms[i].Failures = successes, failures
+		if a := &rep.Spec.Arms[i]; a.Arm == arm {
+			a.Successes, a.Failures = max(a.Successes, successes), max(a.Failures, failures)
 			return
 		}
 	}

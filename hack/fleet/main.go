@@ -520,7 +520,7 @@ func apiserverPID() (int, error) {
 
 // apiMetrics are the API server's counters this harness reads.
 type apiMetrics struct {
-	writes, reportWrites   float64
+	writes, reportWrites    float64
 	watchEvents, watchBytes float64
 	armEvents, armBytes     float64
 	code504                 float64
@@ -582,7 +582,7 @@ func parseSample(line string) (name string, labels map[string]string, value floa
 		return "", nil, 0, false
 	}
 	labels = map[string]string{}
-	rest := line
+	var rest string
 	if i := strings.IndexByte(line, '{'); i >= 0 {
 		j := strings.LastIndexByte(line, '}')
 		if j < i {

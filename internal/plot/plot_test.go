@@ -54,7 +54,7 @@ func TestArmOf(t *testing.T) {
 		ObjectMeta: metav1.ObjectMeta{Name: "greeting-warm"},
 		Spec:       v1alpha1.PromptArmSpec{Prior: v1alpha1.BetaPrior{Alpha: 2, Beta: 3}},
 		Status: v1alpha1.PromptArmStatus{
-			Phase: v1alpha1.ArmRetired,
+			Phase:     v1alpha1.ArmRetired,
 			Successes: 8, Failures: 12,
 		},
 	}

@@ -47,12 +47,12 @@ func (l *ledger) add(arm string, success bool) {
 // same writer id and state directory, as a restarted sidecar container of one pod.
 type slot struct {
 	writer, dir string
-	mu   sync.Mutex
-	sel  *selector.Selector
-	stop context.CancelFunc
-	done chan error
-	url  atomic.Pointer[string]
-	busy atomic.Bool
+	mu          sync.Mutex
+	sel         *selector.Selector
+	stop        context.CancelFunc
+	done        chan error
+	url         atomic.Pointer[string]
+	busy        atomic.Bool
 }
 
 // TestExactCountsUnderFaults runs 20 selectors against a real API server through a proxy that

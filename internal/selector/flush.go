@@ -87,17 +87,30 @@ func (f *flusher) interval(p *portfolioState) time.Duration {
 	return max(f.floor, time.Duration(p.report.interval.Load()))
 }
 
-// run loads and writes the reports until ctx ends.
+// run loads and writes the reports until ctx ends. A failed write is retried with a growing
+// backoff (schedule); it is logged at the default level once per failing spell, so that an
+// unreachable API server shows without flooding the log.
 func (f *flusher) run(ctx context.Context) {
+	logger := logr.FromContextOrDiscard(ctx)
 	tick := time.NewTicker(min(f.floor/4, 250*time.Millisecond))
 	defer tick.Stop()
+	failing := false
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-tick.C:
 		}
-		f.pass(ctx, false)
+		err := f.pass(ctx, false)
+		switch {
+		case err != nil && !failing && ctx.Err() == nil:
+			logger.Error(err, "could not write counter reports; acknowledged rewards wait and are retried",
+				"pending", f.api.pending.Load())
+			failing = true
+		case err == nil && failing:
+			logger.Info("counter reports written again", "pending", f.api.pending.Load())
+			failing = false
+		}
 	}
 }
 

@@ -88,15 +88,6 @@ func (r *registry) portfolio(name string) *portfolioState {
 	return (*r.portfolios.Load())[name]
 }
 
-// each calls f for every arm of every portfolio.
-func (r *registry) each(f func(p *portfolioState, a *armState)) {
-	for _, p := range *r.portfolios.Load() {
-		for _, a := range *p.all.Load() {
-			f(p, a)
-		}
-	}
-}
-
 // observe records the current state of a PromptArm from the informer.
 func (r *registry) observe(arm *v1alpha1.PromptArm) {
 	portfolio := arm.Spec.Portfolio
