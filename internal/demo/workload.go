@@ -314,10 +314,14 @@ var ErrNoProgress = errors.New("the demo did not show learning")
 // minutes of traffic.
 const BestTolerance = 0.05
 
+// JudgedServed is the number of calls an active arm must have served to count as the hidden best
+// that Check compares with: a child born in the last seconds of a run has no evidence yet.
+const JudgedServed = 100
+
 // Check returns an error unless a best arm was found and at least minGenerations evolution
 // generations completed. When evolution was expected (minGenerations > 0) it also requires that
-// the arm the cluster found best is the hidden best among the active arms (or within
-// BestTolerance of its hidden rate), and that evolution retired a weak arm and used the freed
+// the arm the cluster found best is the hidden best among the active arms that served at least
+// JudgedServed calls (or within BestTolerance of its hidden rate), and that evolution retired a weak arm and used the freed
 // slot: some arm retired as WorseThanBest by a cycle, and a child created by a later cycle.
 func (r Result) Check(minGenerations int32) error {
 	var problems []string
@@ -342,18 +346,24 @@ func (r Result) Check(minGenerations int32) error {
 
 // checkBestIsHidden compares the arm the cluster found best with the hidden best.
 func (r Result) checkBestIsHidden() []string {
-	rate := map[string]float64{}
+	best, oracle := -1.0, -1.0
+	var oracleArm string
 	for _, a := range r.Arms {
-		rate[a.Name] = a.TrueRate
+		if a.Name == r.BestArm {
+			best = a.TrueRate
+		}
+		if a.Phase != v1.ArmRetired && a.Served >= JudgedServed && a.TrueRate > oracle {
+			oracle, oracleArm = a.TrueRate, a.Name
+		}
 	}
-	best, okBest := rate[r.BestArm]
-	oracle, okOracle := rate[r.OracleArm]
-	if !okBest || !okOracle {
-		return []string{fmt.Sprintf("best arm %q or hidden best %q is not among the arms", r.BestArm, r.OracleArm)}
-	}
-	if r.BestArm != r.OracleArm && best < oracle-BestTolerance {
-		return []string{fmt.Sprintf("the cluster's best arm %s has hidden rate %.3f, the hidden best %s has %.3f",
-			r.BestArm, best, r.OracleArm, oracle)}
+	switch {
+	case best < 0:
+		return []string{fmt.Sprintf("the best arm %s is not among the arms", r.BestArm)}
+	case oracleArm == "":
+		return []string{fmt.Sprintf("no active arm served %d calls", JudgedServed)}
+	case r.BestArm != oracleArm && best < oracle-BestTolerance:
+		return []string{fmt.Sprintf("the cluster's best arm %s has hidden rate %.3f, the hidden best of the arms that served %d calls, %s, has %.3f",
+			r.BestArm, best, JudgedServed, oracleArm, oracle)}
 	}
 	return nil
 }

@@ -13,9 +13,9 @@ func evolved(best, oracle string) Result {
 	return Result{
 		BestArm: best, OracleArm: oracle, Generation: 2, Rewards: 10,
 		Arms: []ArmResult{
-			{Name: "pf-a", TrueRate: 0.40, Phase: v1.ArmActive},
-			{Name: "pf-b", TrueRate: 0.20, Phase: v1.ArmRetired, RetiredReason: v1.RetiredWorseThanBest, RetiredGeneration: 1},
-			{Name: "pf-g2-1", TrueRate: 0.44, Phase: v1.ArmActive, Generation: 2},
+			{Name: "pf-a", TrueRate: 0.40, Phase: v1.ArmActive, Served: 900},
+			{Name: "pf-b", TrueRate: 0.20, Phase: v1.ArmRetired, RetiredReason: v1.RetiredWorseThanBest, RetiredGeneration: 1, Served: 40},
+			{Name: "pf-g2-1", TrueRate: 0.44, Phase: v1.ArmActive, Generation: 2, Served: 300},
 		},
 	}
 }
@@ -30,6 +30,11 @@ func TestResultCheck(t *testing.T) {
 		{"learned and evolved", evolved("pf-g2-1", "pf-g2-1"), 1, false},
 		{"best within the tolerance of the hidden best", evolved("pf-a", "pf-g2-1"), 1, false},
 		{"best is not the hidden best", evolved("pf-b", "pf-g2-1"), 1, true},
+		{"a newborn child with no evidence does not count", func() Result {
+			r := evolved("pf-g2-1", "pf-g3-1")
+			r.Arms = append(r.Arms, ArmResult{Name: "pf-g3-1", TrueRate: 0.9, Phase: v1.ArmActive, Generation: 3, Served: 3})
+			return r
+		}(), 1, false},
 		{"no weak arm retired", func() Result { r := evolved("pf-g2-1", "pf-g2-1"); r.Arms[1].RetiredReason = ""; return r }(), 1, true},
 		{"retired only by a seed change", func() Result {
 			r := evolved("pf-g2-1", "pf-g2-1")
