@@ -81,11 +81,6 @@ func armPosterior(arm *promptsv1alpha1.PromptArm) bandit.Posterior {
 	return bandit.NewPosterior(orDefault(arm.Spec.Prior.Alpha, 1), orDefault(arm.Spec.Prior.Beta, 1), arm.Status.Successes, arm.Status.Failures)
 }
 
-// probGreater is the exact probability that arm a's success rate exceeds arm b's.
-func probGreater(a, b *promptsv1alpha1.PromptArm) float64 {
-	return bandit.ProbGreater(armPosterior(a), armPosterior(b))
-}
-
 // policyArm is what the evolution policy knows of an arm. Totals must be current in its status.
 func policyArm(arm *promptsv1alpha1.PromptArm) evolution.Arm {
 	return evolution.Arm{
