@@ -93,6 +93,10 @@ helm-lint: $(HELM) ## Lint the Helm chart.
 test-unit: ## Run only the tests that need no control plane (pure packages).
 	go test $(GO_TEST_FLAGS) ./internal/bandit/... ./internal/evolution/... ./internal/mutation/... ./internal/simulate/...
 
+.PHONY: simulate-suite
+simulate-suite: ## Run the learning suite (docs/simulate.md): evolution against none over the traffic × σ × bias matrix, 500 runs a cell.
+	nice go run . simulate --suite --plots=false $(SUITE_FLAGS)
+
 .PHONY: bench
 bench: ## Run the Go benchmarks of the statistics core.
 	go test -run '^$$' -bench . -benchmem ./internal/bandit/...
@@ -103,6 +107,24 @@ bench: ## Run the Go benchmarks of the statistics core.
 build: ## Build bin/promptfolio (every subcommand) and bin/promptfolio-selector (the sidecar: cmd/promptfolio-selector, selector only, static).
 	go build -o $(LOCALBIN)/promptfolio .
 	CGO_ENABLED=0 go build -trimpath -o $(LOCALBIN)/promptfolio-selector ./cmd/promptfolio-selector
+
+##@ Images without a container engine
+
+IMAGES_DIR ?= $(LOCALBIN)/images
+PAUSE_IMG ?= localhost/promptfolio/pause:$(VERSION)
+CA_BUNDLE ?= /etc/ssl/certs/ca-certificates.crt
+IMAGE_SOURCE ?= https://github.com/promptfolio/promptfolio
+IMAGE_TOOL ?= $(LOCALBIN)/image-tool
+IMAGE_LABELS = -label org.opencontainers.image.source=$(IMAGE_SOURCE) -label org.opencontainers.image.version=$(VERSION) -label org.opencontainers.image.licenses=Apache-2.0
+
+.PHONY: images
+images: ## Build the manager, selector and pause images as tarballs in bin/images (static binaries, no Docker needed).
+	CGO_ENABLED=0 go build -trimpath -o $(LOCALBIN)/static/promptfolio .
+	CGO_ENABLED=0 go build -trimpath -o $(LOCALBIN)/static/promptfolio-selector ./cmd/promptfolio-selector
+	cd hack/image && CGO_ENABLED=0 go build -trimpath -o $(IMAGE_TOOL) . && CGO_ENABLED=0 go build -trimpath -o $(LOCALBIN)/static/pause ./pause
+	$(IMAGE_TOOL) -tag $(IMG) -o $(IMAGES_DIR)/manager.tar -binary $(LOCALBIN)/static/promptfolio:/promptfolio -ca $(CA_BUNDLE) $(IMAGE_LABELS) -label org.opencontainers.image.title=promptfolio
+	$(IMAGE_TOOL) -tag $(SELECTOR_IMG) -o $(IMAGES_DIR)/selector.tar -binary $(LOCALBIN)/static/promptfolio-selector:/promptfolio-selector -ca $(CA_BUNDLE) $(IMAGE_LABELS) -label org.opencontainers.image.title=promptfolio-selector
+	$(IMAGE_TOOL) -tag $(PAUSE_IMG) -o $(IMAGES_DIR)/pause.tar -binary $(LOCALBIN)/static/pause:/pause $(IMAGE_LABELS) -label org.opencontainers.image.title=pause
 
 ##@ Images (Dockerfile; needs a container engine)
 

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Builds the real control plane used by tests and the dev cluster, from source, into
 # bin/k8s/<version>/: kube-apiserver, kube-controller-manager, kubectl (from k8s.io/kubernetes) and
-# etcd (from go.etcd.io/etcd/server/v3). setup-envtest cannot download binaries on machines that only
+# etcd (from go.etcd.io/etcd/server/v3). With --node it also builds what the dev cluster's node
+# runs (`hack/dev-cluster.sh up --node`): kube-scheduler, kube-proxy and the kubelet, from the same
+# k8s.io/kubernetes module. setup-envtest cannot download binaries on machines that only
 # reach the Go module proxy, so this is how KUBEBUILDER_ASSETS gets filled. Binaries already present
 # are skipped; the Go build cache makes a rebuild after `rm` take seconds.
 set -euo pipefail
@@ -35,4 +37,9 @@ build etcd "$root/hack/etcd" go.etcd.io/etcd/server/v3
 build kubectl "$root/hack/kube" k8s.io/kubernetes/cmd/kubectl
 build kube-controller-manager "$root/hack/kube" k8s.io/kubernetes/cmd/kube-controller-manager
 build kube-apiserver "$root/hack/kube" k8s.io/kubernetes/cmd/kube-apiserver
+if [ "${1:-}" = --node ]; then
+  build kube-scheduler "$root/hack/kube" k8s.io/kubernetes/cmd/kube-scheduler
+  build kube-proxy "$root/hack/kube" k8s.io/kubernetes/cmd/kube-proxy
+  build kubelet "$root/hack/kube" k8s.io/kubernetes/cmd/kubelet
+fi
 echo "envtest-assets: $out ready"

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
 
 	coordinationv1 "k8s.io/api/coordination/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -14,9 +15,32 @@ import (
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/rest"
 	toolscache "k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/promptfolio/promptfolio/api/v1alpha1"
 )
+
+// RESTConfig returns the API server's address and credentials for a selector, in the order the
+// manager loads them (controller-runtime's): the kubeconfig file when given, else $KUBECONFIG, else
+// the pod's service account when it runs in a pod, else ~/.kube/config. The service account comes
+// before the home directory so that a sidecar never depends on its image's home: in an image whose
+// home is not readable, reading ~/.kube/config first fails with "permission denied".
+func RESTConfig(kubeconfig string) (*rest.Config, error) {
+	rules := clientcmd.NewDefaultClientConfigLoadingRules()
+	rules.ExplicitPath = kubeconfig
+	return restConfig(rules, os.Getenv(clientcmd.RecommendedConfigPathEnvVar) != "", rest.InClusterConfig)
+}
+
+// restConfig loads from rules (clientcmd's: the explicit file, else the $KUBECONFIG list when
+// fromEnv, else the home file) unless no file was named and inCluster succeeds.
+func restConfig(rules *clientcmd.ClientConfigLoadingRules, fromEnv bool, inCluster func() (*rest.Config, error)) (*rest.Config, error) {
+	if rules.ExplicitPath == "" && !fromEnv {
+		if cfg, err := inCluster(); err == nil {
+			return cfg, nil
+		}
+	}
+	return clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{}).ClientConfig()
+}
 
 // kubeClient is the selector's narrow client of the API server: the PromptArm list and watch,
 // the counter writes into arm status, the writer Lease and the decision-key Secrets. It is built

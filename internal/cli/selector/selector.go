@@ -63,7 +63,7 @@ func (o *selectorOptions) bind(fs *flag.FlagSet) {
 	fs.DurationVar(&c.LeaseDuration, "lease-duration", 0, "duration of the writer Lease, renewed every third (default 30s)")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 0, "bound of the final flush and fold on SIGTERM (default 25s)")
 	fs.StringVar(&o.memoryLimit, "memory-limit", "", "soft memory limit of the Go runtime as a quantity (e.g. 24Mi, 64Mi; 0 turns it off); default: $GOMEMLIMIT when set, else "+defaultSelectorMemoryLimit)
-	fs.StringVar(&o.kubeconfig, "kubeconfig", "", "kubeconfig file (default: $KUBECONFIG, else ~/.kube/config, else the pod's service account)")
+	fs.StringVar(&o.kubeconfig, "kubeconfig", "", "kubeconfig file (default: $KUBECONFIG, else the pod's service account, else ~/.kube/config)")
 	o.zap.BindFlags(fs)
 }
 
@@ -90,7 +90,7 @@ func run(ctx context.Context, args []string) error {
 		logger.V(1).Info("soft memory limit", "bytes", limit)
 	}
 
-	cfg, err := cli.KubeClientConfig(opts.kubeconfig).ClientConfig()
+	cfg, err := selector.RESTConfig(opts.kubeconfig)
 	if err != nil {
 		return fmt.Errorf("loading kubeconfig: %w", err)
 	}
