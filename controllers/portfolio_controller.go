@@ -340,11 +340,16 @@ func (r *PortfolioReconciler) reconcileStatistics(s *portfolioState) {
 	}
 }
 
-// armDisplay rounds an arm's statistics for kubectl's columns.
+// armDisplay rounds an arm's statistics for kubectl's columns. P(best) of a Retired arm, 0 by
+// definition, shows as "-".
 func armDisplay(st *promptsv1alpha1.PromptArmStatus) *promptsv1alpha1.ArmDisplay {
+	probBest := "-"
+	if st.Phase != promptsv1alpha1.ArmRetired {
+		probBest = humanize.Probability(st.ProbBest)
+	}
 	return &promptsv1alpha1.ArmDisplay{
-		Mean:         humanize.Percent(st.Mean),
-		ProbBest:     humanize.Percent(st.ProbBest),
+		Mean:         humanize.Probability(st.Mean),
+		ProbBest:     probBest,
 		TrafficShare: humanize.Percent(st.TrafficShare),
 		Alpha:        humanize.Number(st.Alpha),
 		Beta:         humanize.Number(st.Beta),

@@ -231,13 +231,14 @@ type PromptArmStatus struct {
 }
 
 // ArmDisplay is an arm's statistics as short strings for kubectl's columns, which cannot format
-// numbers themselves. Probabilities and shares are percentages with one decimal ("<0.1%" and
-// ">99.9%" at the ends); alpha and beta have three significant digits, whole numbers from 100 up.
+// numbers themselves. Probabilities and shares are percentages with one decimal; a probability
+// shows "<0.1%" or ">99.9%" at the ends, never 0% or 100%. Alpha and beta have three significant
+// digits, whole numbers from 100 up.
 type ArmDisplay struct {
 	// mean of the posterior as a percentage, for example "24.1%".
 	// +kubebuilder:validation:MaxLength=16
 	Mean string `json:"mean"`
-	// probBest as a percentage, for example "<0.1%" or "87.5%".
+	// probBest as a percentage, for example "<0.1%" or "87.5%"; "-" for a Retired arm.
 	// +kubebuilder:validation:MaxLength=16
 	ProbBest string `json:"probBest"`
 	// trafficShare as a percentage.

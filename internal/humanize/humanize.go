@@ -20,6 +20,21 @@ func Number(x float64) string {
 	}
 }
 
+// Probability formats a probability that a posterior gives, which is never exactly 0 or 1, as
+// Percent does, except that 0 and 1 (values rounded that far) show as "<0.1%" and ">99.9%" too.
+func Probability(p float64) string {
+	switch {
+	case math.IsNaN(p):
+		return "-"
+	case p < 0.0005:
+		return "<0.1%"
+	case p >= 0.9995:
+		return ">99.9%"
+	default:
+		return Percent(p)
+	}
+}
+
 // Percent formats a probability or share in [0, 1] as a percentage with one decimal. Values
 // that would round to 0% or 100% without being exactly that show as "<0.1%" and ">99.9%", so a
 // column never claims certainty the posterior does not have.

@@ -19,6 +19,19 @@ func TestNumber(t *testing.T) {
 	}
 }
 
+func TestProbability(t *testing.T) {
+	for _, tt := range []struct {
+		in   float64
+		want string
+	}{
+		{0, "<0.1%"}, {6e-06, "<0.1%"}, {0.0005, "0.1%"}, {0.5, "50.0%"}, {1, ">99.9%"}, {math.NaN(), "-"},
+	} {
+		if got := Probability(tt.in); got != tt.want {
+			t.Errorf("Probability(%v) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}
+
 func TestPercent(t *testing.T) {
 	for _, tt := range []struct {
 		in   float64
