@@ -29,6 +29,8 @@ type armStatusApply struct {
 	CredibleInterval   *promptsv1alpha1.CredibleInterval `json:"credibleInterval,omitempty"`
 	ProbBest           float64                           `json:"probBest"`
 	TrafficShare       float64                           `json:"trafficShare"`
+	Traffic            *promptsv1alpha1.ArmTraffic       `json:"traffic,omitempty"`
+	Display            *promptsv1alpha1.ArmDisplay       `json:"display,omitempty"`
 	ReportInterval     *metav1.Duration                  `json:"reportInterval,omitempty"`
 }
 
@@ -47,6 +49,8 @@ func controllerArmStatus(st *promptsv1alpha1.PromptArmStatus) armStatusApply {
 		CredibleInterval:   st.CredibleInterval,
 		ProbBest:           st.ProbBest,
 		TrafficShare:       st.TrafficShare,
+		Traffic:            st.Traffic,
+		Display:            st.Display,
 		ReportInterval:     st.ReportInterval,
 	}
 }

@@ -9,14 +9,16 @@
 // controller watches. reconcileWriters sums them (internal/counters) into the arms' totals and
 // folds the reports of gone writers into the portfolio's ledger; see writers.go.
 //
-// One reconcile has a fixed shape:
+// One reconcile has a fixed shape, under a deadline:
 //
 //	fetch → not found (forget metrics) → being deleted (arms are garbage-collected); both release
 //	the portfolio's deleted counter reports
-//	→ snapshot → validate the evolution spec → reconcileArms → reconcileWriters
+//	→ snapshot → list arms → validate the evolution spec → reconcileArms → reconcileWriters
 //	→ reconcileStatistics
 //	→ reconcileEvolution (skipped with a Stalled condition when the spec is invalid)
-//	→ apply changed arm statuses → apply the portfolio status when it changed.
+//	→ apply changed arm statuses
+//	→ finalize (deferred, so it runs on every path after the snapshot): Ready, Reconciling and
+//	  Stalled from the outcome, the portfolio status applied when it changed.
 //
 // The one exception to "one status write per reconcile" is the start of an evolution cycle: the
 // cycle and its planned children are written to status.cycleInProgress before any child is

@@ -112,6 +112,17 @@ type errSecret struct{ msg string }
 
 func (e *errSecret) Error() string { return e.msg }
 
+// errSecretRead is a failure to read the Secret of apiKeySecretRef other than its absence: the
+// controller may not read it, or the API server did not answer. The cycle waits in progress and
+// the reconcile is retried with backoff.
+type errSecretRead struct {
+	msg string
+	err error
+}
+
+func (e *errSecretRead) Error() string { return e.msg + ": " + e.err.Error() }
+func (e *errSecretRead) Unwrap() error { return e.err }
+
 // apiKey reads the API key of an OpenAI mutator from the Secret named by apiKeySecretRef, through
 // the API reader: the controller does not cache Secrets. It returns "" when no Secret is named.
 func (r *PortfolioReconciler) apiKey(ctx context.Context, pf *promptsv1alpha1.PromptPortfolio) (string, error) {
@@ -125,7 +136,7 @@ func (r *PortfolioReconciler) apiKey(ctx context.Context, pf *promptsv1alpha1.Pr
 		if apierrors.IsNotFound(err) {
 			return "", &errSecret{msg: fmt.Sprintf("secret %s/%s not found", pf.Namespace, ref.Name)}
 		}
-		return "", fmt.Errorf("reading secret %s/%s: %w", pf.Namespace, ref.Name, err)
+		return "", &errSecretRead{msg: fmt.Sprintf("reading secret %s/%s", pf.Namespace, ref.Name), err: err}
 	}
 	value, ok := secret.Data[key]
 	if !ok || len(strings.TrimSpace(string(value))) == 0 {

@@ -23,8 +23,13 @@ import (
 
 // Defaults of Options.
 const (
-	DefaultStatisticsInterval      = 5 * time.Second
-	DefaultCycleTimeout            = 5 * time.Minute
+	DefaultStatisticsInterval = 5 * time.Second
+	// DefaultCycleTimeout bounds the mutator's work (LLM calls and their retries) in one cycle,
+	// so that a slow or hanging provider holds a worker for at most this long.
+	DefaultCycleTimeout = 40 * time.Second
+	// DefaultReconcileTimeout is the deadline of one reconcile, three times the cycle's bound so
+	// that the cycle's other steps (creating children, writing status) have time after it.
+	DefaultReconcileTimeout        = 2 * time.Minute
 	DefaultMaxConcurrentReconciles = 4
 )
 
@@ -35,8 +40,12 @@ type Options struct {
 	// delay, and every change within it joins the same reconcile. Default
 	// DefaultStatisticsInterval.
 	StatisticsInterval time.Duration
-	// CycleTimeout bounds the mutator's work in one evolution cycle. Default DefaultCycleTimeout.
+	// CycleTimeout bounds the mutator's work in one evolution cycle. Default DefaultCycleTimeout;
+	// it must be below ReconcileTimeout.
 	CycleTimeout time.Duration
+	// ReconcileTimeout is the deadline of one reconcile of a portfolio. Default
+	// DefaultReconcileTimeout.
+	ReconcileTimeout time.Duration
 	// MaxConcurrentReconciles is the number of portfolios reconciled at once. Default
 	// DefaultMaxConcurrentReconciles.
 	MaxConcurrentReconciles int
@@ -46,6 +55,9 @@ type Options struct {
 	CounterWriteBudget float64
 	// ReportFloor is the shortest report interval. Default DefaultReportFloor.
 	ReportFloor time.Duration
+	// TrafficWindow is the least duration of a traffic window, over which arms' trafficShare is
+	// counted. Default traffic.DefaultMinDuration.
+	TrafficWindow time.Duration
 	// OpenAI tunes the retries of the OpenAI-compatible mutator.
 	OpenAI OpenAITuning
 	// NewMutator replaces the built-in mutator factory (tests use it to inject faults).
@@ -66,6 +78,10 @@ type Options struct {
 func SetupWithManager(mgr ctrl.Manager, opts Options) error {
 	opts.StatisticsInterval = orDefault(opts.StatisticsInterval, DefaultStatisticsInterval)
 	opts.CycleTimeout = orDefault(opts.CycleTimeout, DefaultCycleTimeout)
+	opts.ReconcileTimeout = orDefault(opts.ReconcileTimeout, DefaultReconcileTimeout)
+	if opts.CycleTimeout >= opts.ReconcileTimeout {
+		return fmt.Errorf("the cycle timeout (%s) must be below the reconcile timeout (%s): the mutator's work is one step of a reconcile", opts.CycleTimeout, opts.ReconcileTimeout)
+	}
 	opts.MaxConcurrentReconciles = orDefault(opts.MaxConcurrentReconciles, DefaultMaxConcurrentReconciles)
 	opts.CounterWriteBudget = orDefault(opts.CounterWriteBudget, DefaultCounterWriteBudget)
 	opts.ReportFloor = orDefault(opts.ReportFloor, DefaultReportFloor)
@@ -92,6 +108,8 @@ func SetupWithManager(mgr ctrl.Manager, opts Options) error {
 		NewMutator:         opts.NewMutator,
 		Now:                opts.Now,
 		CycleTimeout:       opts.CycleTimeout,
+		ReconcileTimeout:   opts.ReconcileTimeout,
+		TrafficWindow:      opts.TrafficWindow,
 		CounterWriteBudget: opts.CounterWriteBudget,
 		ReportFloor:        opts.ReportFloor,
 	}

@@ -19,13 +19,12 @@ type portfolioSummary struct {
 }
 
 // computeStatistics fills the controller's derived fields in every arm's status from the totals
-// that reconcileWriters summed — trials, posterior alpha and beta, mean, 95% credible interval, P(best) among the Active arms, traffic
-// share — and returns the portfolio's summary. An arm without a phase becomes Active. Every
+// that reconcileWriters summed — trials, posterior alpha and beta, mean, 95% credible interval,
+// P(best) among the Active arms (traffic share is set by reconcileTraffic) — and returns the
+// portfolio's summary. An arm without a phase becomes Active. Every
 // number written, alpha and beta included, is rounded to 6 decimals, so that a fractional prior
 // plus counts shows as 99.132213, not 99.13221300000001; the statistics themselves are computed
 // from the unrounded posterior.
-//
-// The traffic share is the arm's share of all trials the portfolio's arms have counted.
 func computeStatistics(arms []*promptsv1alpha1.PromptArm) portfolioSummary {
 	var sum portfolioSummary
 	posteriors := make([]bandit.Posterior, 0, len(arms))
@@ -59,10 +58,6 @@ func computeStatistics(arms []*promptsv1alpha1.PromptArm) portfolioSummary {
 	}
 	for _, arm := range arms {
 		st := &arm.Status
-		st.TrafficShare = 0
-		if sum.totalTrials > 0 {
-			st.TrafficShare = round6(float64(st.Trials) / float64(sum.totalTrials))
-		}
 		sum.samples = append(sum.samples, metrics.ArmSample{Arm: arm.Name, Mean: st.Mean, Alpha: st.Alpha, Beta: st.Beta, ProbBest: st.ProbBest})
 	}
 	// The best arm follows the evolution package's rule (highest mean; ties: more trials, older,
@@ -78,11 +73,6 @@ func computeStatistics(arms []*promptsv1alpha1.PromptArm) portfolioSummary {
 // the totals in its status.
 func armPosterior(arm *promptsv1alpha1.PromptArm) bandit.Posterior {
 	return bandit.NewPosterior(orDefault(arm.Spec.Prior.Alpha, 1), orDefault(arm.Spec.Prior.Beta, 1), arm.Status.Successes, arm.Status.Failures)
-}
-
-// probGreater is the exact probability that arm a's success rate exceeds arm b's.
-func probGreater(a, b *promptsv1alpha1.PromptArm) float64 {
-	return bandit.ProbGreater(armPosterior(a), armPosterior(b))
 }
 
 // policyArm is what the evolution policy knows of an arm. Totals must be current in its status.

@@ -20,6 +20,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/cli-utils/pkg/kstatus/status"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -120,8 +121,15 @@ func (m *manager) stop(t *testing.T) {
 // and stops it when the test ends. Its logs are kept for assertions.
 func startManager(t *testing.T, ns string, opts controllers.Options) *manager {
 	t.Helper()
+	return startManagerWithConfig(t, ns, env.Config, opts)
+}
+
+// startManagerWithConfig is startManager talking to the API server with cfg (for example as an
+// impersonated user with the manager's role).
+func startManagerWithConfig(t *testing.T, ns string, cfg *rest.Config, opts controllers.Options) *manager {
+	t.Helper()
 	logs := &syncBuffer{}
-	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                 env.Scheme,
 		Logger:                 zap.New(zap.WriteTo(logs), zap.UseDevMode(false)),
 		Metrics:                metricsserver.Options{BindAddress: "0"},

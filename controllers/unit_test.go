@@ -84,7 +84,7 @@ func TestComputeStatistics(t *testing.T) {
 	if b.Phase != promptsv1alpha1.ArmActive || b.Successes != 60 || b.Trials != 100 || b.Alpha != 61 || b.Beta != 41 {
 		t.Errorf("arm b status = %+v", b)
 	}
-	if b.Mean != round6(61.0/102) || b.ObservedGeneration != 1 || b.TrafficShare != round6(100.0/300) {
+	if b.Mean != round6(61.0/102) || b.ObservedGeneration != 1 {
 		t.Errorf("arm b derived = %+v", b)
 	}
 	if arms[2].Status.ProbBest != 0 {

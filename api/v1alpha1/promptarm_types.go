@@ -158,7 +158,10 @@ type PromptArmStatus struct {
 	// (0 for Retired arms).
 	// +optional
 	ProbBest float64 `json:"probBest,omitempty"`
-	// trafficShare is the share of this portfolio's recent trials that went to this arm.
+	// trafficShare is the share of this portfolio's recent trials that went to this arm: of the
+	// trials counted in the portfolio's current and previous traffic windows (see the portfolio's
+	// status.trafficWindowStart), so it covers at least one window of 15 minutes and 100 trials
+	// and at most two.
 	// +optional
 	TrafficShare float64 `json:"trafficShare,omitempty"`
 
@@ -168,11 +171,37 @@ type PromptArmStatus struct {
 	// +optional
 	ReportInterval *metav1.Duration `json:"reportInterval,omitempty"`
 
-	// conditions of the arm.
+	// traffic holds the arm's trials in the current and previous traffic windows, from which
+	// trafficShare is computed.
 	// +optional
-	// +listType=map
-	// +listMapKey=type
-	Conditions []metav1.Condition `json:"conditions,omitempty"`
+	Traffic *ArmTraffic `json:"traffic,omitempty"`
+
+	// display holds mean, probBest, trafficShare, alpha and beta rounded for people: the columns
+	// of `kubectl get promptarms` show it, while the fields above keep the full values.
+	// +optional
+	Display *ArmDisplay `json:"display,omitempty"`
+}
+
+// ArmDisplay is an arm's statistics as short strings for kubectl's columns, which cannot format
+// numbers themselves. Probabilities and shares are percentages with one decimal; a probability
+// shows "<0.1%" or ">99.9%" at the ends, never 0% or 100%. Alpha and beta have three significant
+// digits, whole numbers from 100 up.
+type ArmDisplay struct {
+	// mean of the posterior as a percentage, for example "24.1%".
+	// +kubebuilder:validation:MaxLength=16
+	Mean string `json:"mean"`
+	// probBest as a percentage, for example "<0.1%" or "87.5%"; "-" for a Retired arm.
+	// +kubebuilder:validation:MaxLength=16
+	ProbBest string `json:"probBest"`
+	// trafficShare as a percentage.
+	// +kubebuilder:validation:MaxLength=16
+	TrafficShare string `json:"trafficShare"`
+	// alpha of the posterior, for example "24.1" or "24147".
+	// +kubebuilder:validation:MaxLength=32
+	Alpha string `json:"alpha"`
+	// beta of the posterior.
+	// +kubebuilder:validation:MaxLength=32
+	Beta string `json:"beta"`
 }
 
 // PromptArm is one prompt of a PromptPortfolio and what production has learned about it: a
@@ -185,10 +214,11 @@ type PromptArmStatus struct {
 // +kubebuilder:printcolumn:name="Portfolio",type=string,JSONPath=`.spec.portfolio`
 // +kubebuilder:printcolumn:name="Phase",type=string,JSONPath=`.status.phase`
 // +kubebuilder:printcolumn:name="Trials",type=integer,JSONPath=`.status.trials`
-// +kubebuilder:printcolumn:name="Alpha",type=number,JSONPath=`.status.alpha`
-// +kubebuilder:printcolumn:name="Beta",type=number,JSONPath=`.status.beta`
-// +kubebuilder:printcolumn:name="Mean",type=number,JSONPath=`.status.mean`
-// +kubebuilder:printcolumn:name="P(Best)",type=number,JSONPath=`.status.probBest`
+// +kubebuilder:printcolumn:name="Mean",type=string,JSONPath=`.status.display.mean`
+// +kubebuilder:printcolumn:name="P(Best)",type=string,JSONPath=`.status.display.probBest`
+// +kubebuilder:printcolumn:name="Share",type=string,JSONPath=`.status.display.trafficShare`
+// +kubebuilder:printcolumn:name="Alpha",type=string,JSONPath=`.status.display.alpha`
+// +kubebuilder:printcolumn:name="Beta",type=string,JSONPath=`.status.display.beta`
 // +kubebuilder:printcolumn:name="Gen",type=integer,JSONPath=`.spec.origin.generation`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 type PromptArm struct {

@@ -16,6 +16,7 @@ import (
 	"github.com/promptfolio/promptfolio/controllers"
 	"github.com/promptfolio/promptfolio/internal/cli"
 	"github.com/promptfolio/promptfolio/internal/scheme"
+	"github.com/promptfolio/promptfolio/internal/traffic"
 	pfwebhook "github.com/promptfolio/promptfolio/internal/webhook"
 )
 
@@ -99,7 +100,11 @@ func bindControllerFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&o.StatisticsInterval, "statistics-interval", controllers.DefaultStatisticsInterval,
 		"least time between two statistics recomputations of one portfolio caused by counter reports; reports within it are coalesced into one status write")
 	fs.DurationVar(&o.CycleTimeout, "cycle-timeout", controllers.DefaultCycleTimeout,
-		"bound on the mutator's work (LLM calls and retries included) in one evolution cycle")
+		"bound on the mutator's work (LLM calls and retries included) in one evolution cycle; below --reconcile-timeout")
+	fs.DurationVar(&o.TrafficWindow, "traffic-window", traffic.DefaultMinDuration,
+		"least duration of a traffic window; an arm's trafficShare counts the trials of the current and the previous window (a window also holds at least 100 trials)")
+	fs.DurationVar(&o.ReconcileTimeout, "reconcile-timeout", controllers.DefaultReconcileTimeout,
+		"deadline of one reconcile of a portfolio (the status write that reports its outcome excluded)")
 	fs.IntVar(&o.MaxConcurrentReconciles, "max-concurrent-reconciles", controllers.DefaultMaxConcurrentReconciles,
 		"number of portfolios reconciled in parallel")
 	fs.IntVar(&o.OpenAI.MaxRetries, "llm-max-retries", 0,
