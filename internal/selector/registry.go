@@ -162,15 +162,8 @@ func newArmState(arm *v1alpha1.PromptArm) *armState {
 		namespace:  arm.Namespace,
 		name:       arm.Name,
 		portfolio:  arm.Spec.Portfolio,
-		priorAlpha: arm.Spec.Prior.Alpha,
-		priorBeta:  arm.Spec.Prior.Beta,
 	}
-	if !(a.priorAlpha > 0) {
-		a.priorAlpha = 1
-	}
-	if !(a.priorBeta > 0) {
-		a.priorBeta = 1
-	}
+	a.priorAlpha, a.priorBeta = arm.Spec.Prior.Params()
 	a.entry = appendJSONField(a.entry, "portfolio", arm.Spec.Portfolio)
 	a.entry = append(a.entry, ',')
 	a.entry = appendJSONField(a.entry, "arm", arm.Name)
