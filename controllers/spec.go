@@ -103,14 +103,6 @@ func policyOf(spec *promptsv1alpha1.EvolutionSpec) evolution.Policy {
 	return p
 }
 
-// derefOr returns *v, or def when v is nil.
-func derefOr[T any](v *T, def T) T {
-	if v == nil {
-		return def
-	}
-	return *v
-}
-
 // orDefault returns v, or def when v is the zero value.
 func orDefault[T comparable](v, def T) T {
 	var zero T

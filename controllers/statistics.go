@@ -75,11 +75,6 @@ func armPosterior(arm *promptsv1alpha1.PromptArm) bandit.Posterior {
 	return posterior.Of(arm)
 }
 
-// probGreater is the exact probability that arm a's success rate exceeds arm b's.
-func probGreater(a, b *promptsv1alpha1.PromptArm) float64 {
-	return bandit.ProbGreater(armPosterior(a), armPosterior(b))
-}
-
 // policyArm is what the evolution policy knows of an arm: its prior and the totals of its
 // counters (internal/posterior), never numbers read back from status.
 func policyArm(arm *promptsv1alpha1.PromptArm) evolution.Arm {

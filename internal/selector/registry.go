@@ -159,9 +159,9 @@ func (p *portfolioState) rebuildActive() {
 
 func newArmState(arm *v1alpha1.PromptArm) *armState {
 	a := &armState{
-		namespace:  arm.Namespace,
-		name:       arm.Name,
-		portfolio:  arm.Spec.Portfolio,
+		namespace: arm.Namespace,
+		name:      arm.Name,
+		portfolio: arm.Spec.Portfolio,
 	}
 	a.priorAlpha, a.priorBeta = arm.Spec.Prior.Params()
 	a.entry = appendJSONField(a.entry, "portfolio", arm.Spec.Portfolio)
