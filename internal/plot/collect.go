@@ -14,7 +14,7 @@ import (
 
 	"github.com/promptfolio/promptfolio/api/v1alpha1"
 	"github.com/promptfolio/promptfolio/internal/bandit"
-	"github.com/promptfolio/promptfolio/internal/counters"
+	"github.com/promptfolio/promptfolio/internal/posterior"
 )
 
 // Level of the credible intervals drawn.
@@ -113,19 +113,11 @@ func trafficWindows(history []v1alpha1.TrafficWindow, arms []Arm, now time.Time)
 }
 
 // armOf derives an Arm from a PromptArm. The posterior is the prior plus the reward counters'
-// totals, so it is current even when the controller has not recomputed status.alpha and
-// status.beta since the selectors' last flush.
+// totals (internal/posterior), so it is current even when the controller has not recomputed
+// status.alpha and status.beta since the selectors' last flush.
 func armOf(a *v1alpha1.PromptArm) Arm {
-	successes, failures := a.Status.Successes, a.Status.Failures
-	if a.Status.Counters != nil {
-		t := counters.Totals(a.Status.Counters)
-		successes, failures = max(successes, t.Successes), max(failures, t.Failures)
-	}
-	priorA, priorB := a.Spec.Prior.Alpha, a.Spec.Prior.Beta
-	if priorA <= 0 || priorB <= 0 {
-		priorA, priorB = 1, 1
-	}
-	p := bandit.NewPosterior(priorA, priorB, successes, failures)
+	p := posterior.Of(a)
+	successes, failures := posterior.Counts(a)
 	lower, upper := p.CredibleInterval(Level)
 	return Arm{
 		Name:         a.Name,
