@@ -115,7 +115,7 @@ func (r *PortfolioReconciler) reconcileArms(ctx context.Context, s *portfolioSta
 
 // newArm builds an arm of the portfolio, labelled and owned by it.
 func (r *PortfolioReconciler) newArm(pf *promptsv1alpha1.PromptPortfolio, name, text string, prior promptsv1alpha1.BetaPrior, origin promptsv1alpha1.ArmOrigin) *promptsv1alpha1.PromptArm {
-	prior.Alpha, prior.Beta = orDefault(prior.Alpha, 1), orDefault(prior.Beta, 1)
+	prior.Alpha, prior.Beta = prior.Params()
 	return &promptsv1alpha1.PromptArm{
 		ObjectMeta: metav1.ObjectMeta{
 			Name:      name,

@@ -14,8 +14,8 @@
 //	fetch → not found (forget metrics) → being deleted (arms are garbage-collected); both release
 //	the portfolio's deleted counter reports
 //	→ snapshot → list arms → validate the evolution spec → reconcileArms → reconcileWriters
-//	→ reconcileStatistics
 //	→ reconcileEvolution (skipped with a Stalled condition when the spec is invalid)
+//	→ reconcileStatistics (once, after evolution changed the arms)
 //	→ apply changed arm statuses
 //	→ finalize (deferred, so it runs on every path after the snapshot): Ready, Reconciling and
 //	  Stalled from the outcome, the portfolio status applied when it changed.

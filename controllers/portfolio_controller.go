@@ -21,6 +21,7 @@ import (
 	promptsv1alpha1 "github.com/promptfolio/promptfolio/api/v1alpha1"
 	"github.com/promptfolio/promptfolio/internal/humanize"
 	"github.com/promptfolio/promptfolio/internal/metrics"
+	"github.com/promptfolio/promptfolio/internal/posterior"
 )
 
 // PortfolioReconciler reconciles a PromptPortfolio with its PromptArms.
@@ -77,6 +78,16 @@ type portfolioState struct {
 	// nextWriterCheck is when a failed read or fold of the counter reports is retried; zero
 	// when none failed.
 	nextWriterCheck time.Time
+}
+
+// totalTrials is the number of rewards counted over all the portfolio's arms, from their counters.
+func (s *portfolioState) totalTrials() int64 {
+	var n int64
+	for _, arm := range s.arms {
+		successes, failures := posterior.Counts(arm)
+		n += successes + failures
+	}
+	return n
 }
 
 // writerCheckAt asks for another look at the writers no later than t.
@@ -157,12 +168,14 @@ func (r *PortfolioReconciler) reconcile(ctx context.Context, s *portfolioState) 
 		return specErr, err
 	}
 	r.reconcileWriters(ctx, s)
-	r.reconcileStatistics(s)
 	if specErr == nil {
 		if err := r.reconcileEvolution(ctx, s, cfg); err != nil {
 			return specErr, err
 		}
 	}
+	// Once, after evolution retired arms and created children: the statistics are output, and
+	// nothing before reads them back (the evolution step takes its counts from the counters).
+	r.reconcileStatistics(s)
 	if err := r.applyArmStatuses(ctx, s); err != nil {
 		return specErr, err
 	}

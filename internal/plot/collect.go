@@ -14,6 +14,7 @@ import (
 
 	"github.com/promptfolio/promptfolio/api/v1alpha1"
 	"github.com/promptfolio/promptfolio/internal/bandit"
+	"github.com/promptfolio/promptfolio/internal/posterior"
 )
 
 // Level of the credible intervals drawn.
@@ -111,15 +112,12 @@ func trafficWindows(history []v1alpha1.TrafficWindow, arms []Arm, now time.Time)
 	return out
 }
 
-// armOf derives an Arm from a PromptArm: the posterior is the prior plus the totals the
-// controller summed from the counter reports.
+// armOf derives an Arm from a PromptArm. The posterior is the prior plus the reward counters'
+// totals (internal/posterior), so it is current even when the controller has not recomputed
+// status.alpha and status.beta since the selectors' last flush.
 func armOf(a *v1alpha1.PromptArm) Arm {
-	successes, failures := a.Status.Successes, a.Status.Failures
-	priorA, priorB := a.Spec.Prior.Alpha, a.Spec.Prior.Beta
-	if priorA <= 0 || priorB <= 0 {
-		priorA, priorB = 1, 1
-	}
-	p := bandit.NewPosterior(priorA, priorB, successes, failures)
+	p := posterior.Of(a)
+	successes, failures := posterior.Counts(a)
 	lower, upper := p.CredibleInterval(Level)
 	return Arm{
 		Name:         a.Name,

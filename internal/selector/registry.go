@@ -156,18 +156,11 @@ func (p *portfolioState) rebuildActive() {
 
 func newArmState(arm *v1alpha1.PromptArm) *armState {
 	a := &armState{
-		namespace:  arm.Namespace,
-		name:       arm.Name,
-		portfolio:  arm.Spec.Portfolio,
-		priorAlpha: arm.Spec.Prior.Alpha,
-		priorBeta:  arm.Spec.Prior.Beta,
+		namespace: arm.Namespace,
+		name:      arm.Name,
+		portfolio: arm.Spec.Portfolio,
 	}
-	if !(a.priorAlpha > 0) {
-		a.priorAlpha = 1
-	}
-	if !(a.priorBeta > 0) {
-		a.priorBeta = 1
-	}
+	a.priorAlpha, a.priorBeta = arm.Spec.Prior.Params()
 	a.entry = appendJSONField(a.entry, "portfolio", arm.Spec.Portfolio)
 	a.entry = append(a.entry, ',')
 	a.entry = appendJSONField(a.entry, "arm", arm.Name)
