@@ -194,7 +194,7 @@ func (r *PortfolioReconciler) reportPayoff(pf *promptsv1alpha1.PromptPortfolio, 
 		ProbPays: round6(est.ProbPays), Paused: est.Paused,
 	}
 	status, reason, event := metav1.ConditionTrue, promptsv1alpha1.ReasonMutationPays, promptsv1alpha1.EventMutationResumed
-	message := fmt.Sprintf("P(mutation pays) = %.3f from %d children with %d trials (gain %+.1f successes over their parents)",
+	message := fmt.Sprintf("P(mutation pays) = %.3f from %d children with %d trials (gain %+.1f successes over the seeds they descend from)",
 		est.ProbPays, est.Children, est.Trials, est.Gain)
 	if est.Paused {
 		status, reason, event = metav1.ConditionFalse, promptsv1alpha1.ReasonMutationNotPaying, promptsv1alpha1.EventMutationPaused
