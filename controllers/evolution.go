@@ -272,14 +272,11 @@ func (r *PortfolioReconciler) mutate(ctx context.Context, s *portfolioState, cfg
 		Count:        len(missing),
 		Instructions: pf.Spec.Evolution.Mutator.Instructions,
 		Seed:         cycleSeed(pf, cycle.Generation),
-	}, history, cfg.maxCalls)
+	}, history, mutation.MaxAttempts)
 	metrics.MutationDuration(out.mutator, time.Since(started))
 	if ctx.Err() != nil {
 		// The manager is stopping: leave the cycle in progress for the next controller.
 		return out, fmt.Errorf("%w: %w", errCycleInterrupted, ctx.Err())
-	}
-	if errors.Is(genErr, errCallBudgetSpent) {
-		genErr = nil
 	}
 	out.rejected = rejected
 	if genErr != nil {

@@ -31,7 +31,8 @@ type evolutionConfig struct {
 	schedule   schedule.Schedule
 	policy     evolution.Policy
 	guardrails mutation.Guardrails
-	// maxCalls bounds the mutator calls of one cycle, retries included.
+	// maxCalls bounds the provider calls of one cycle, retries included; the mutator the factory
+	// builds for the cycle keeps it.
 	maxCalls int
 }
 
