@@ -274,15 +274,12 @@ func TestInvalidSpecReportedOncePerGeneration(t *testing.T) {
 		t.Errorf("the invalid spec was logged %d times, want 1", n)
 	}
 
+	// A new generation that is invalid in another way is reported once more.
 	updatePortfolio(t, ns, "bad", func(pf *promptsv1alpha1.PromptPortfolio) {
-		pf.Spec.Evolution.Guardrails.ForbiddenPatterns = nil
-		pf.Spec.Evolution.Schedule = "61 * * * *"
+		pf.Spec.Evolution.Guardrails.ForbiddenPatterns = []string{"[also-unclosed"}
 	})
-	eventually(t, 30*time.Second, func() (bool, string) {
-		pf = getPortfolio(t, ns, "bad")
-		c := condition(pf, promptsv1alpha1.ConditionStalled)
-		return c != nil && c.ObservedGeneration == pf.Generation && strings.Contains(c.Message, "schedule"), fmt.Sprintf("%+v", c)
-	})
+	pf = waitReady(t, ns, "bad", metav1.ConditionFalse, promptsv1alpha1.ReasonInvalidSpec, 30*time.Second)
+	assertStalled(t, pf, promptsv1alpha1.ReasonInvalidSpec, "also-unclosed")
 	eventually(t, 10*time.Second, func() (bool, string) {
 		ev := eventsOf(t, ns, "bad")[promptsv1alpha1.EventInvalidSpec]
 		return len(ev) == 2, fmt.Sprintf("InvalidSpec events %q, want 2", ev)
