@@ -5,15 +5,14 @@
 // (internal/bandit for statistics, internal/evolution for the cycle's plan, internal/schedule for
 // when, internal/mutation for children), and writes the result: arm objects it creates, and status
 // it applies with server-side apply under the field manager "promptfolio-controller". Selectors
-// write the arms' status.counters.writers under their own field managers; the controller never
-// sends that field, so the two writers never conflict.
-//
-// Entries of selector writers that are gone (crashed, so they did not fold their own) are folded
-// by reconcileWriters with internal/counters, under a field manager of their own; see writers.go.
+// never write arms: each writes its counts into a PromptCounterReport of its own, which only the
+// controller watches. reconcileWriters sums them (internal/counters) into the arms' totals and
+// folds the reports of gone writers into the portfolio's ledger; see writers.go.
 //
 // One reconcile has a fixed shape, under a deadline:
 //
-//	fetch → not found (forget metrics) → being deleted (nothing: arms are garbage-collected)
+//	fetch → not found (forget metrics) → being deleted (arms are garbage-collected); both release
+//	the portfolio's deleted counter reports
 //	→ snapshot → list arms → validate the evolution spec → reconcileArms → reconcileWriters
 //	→ reconcileEvolution (skipped with a Stalled condition when the spec is invalid)
 //	→ reconcileStatistics (once, after evolution changed the arms)

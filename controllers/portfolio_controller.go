@@ -48,12 +48,12 @@ type PortfolioReconciler struct {
 	// TrafficWindow is the least duration of a traffic window (internal/traffic). Zero means
 	// traffic.DefaultMinDuration.
 	TrafficWindow time.Duration
-	// Leases reads the selectors' writer Leases (see internal/counters). Nil turns off the
-	// folding of gone writers.
-	Leases client.Reader
-	// WriterGrace is how long a writer's Lease must be missing or expired before the controller
-	// folds its counter entries and deletes its Lease. Zero turns folding off.
-	WriterGrace time.Duration
+	// CounterWriteBudget is the counter report writes per second a portfolio's selectors send
+	// together: each writer reports every CounterWriteBudget/writers seconds (see
+	// status.reportInterval of the arms), never more often than ReportFloor.
+	CounterWriteBudget float64
+	// ReportFloor is the shortest report interval.
+	ReportFloor time.Duration
 }
 
 // +kubebuilder:rbac:groups=prompts.promptfolio.dev,resources=promptportfolios,verbs=get;list;watch
@@ -75,8 +75,8 @@ type portfolioState struct {
 	summary      portfolioSummary
 	// nextCycle is when the schedule makes the next cycle due; zero when none is scheduled.
 	nextCycle time.Time
-	// nextWriterCheck is when a writer whose Lease expired within the grace may be folded, or a
-	// failed fold retried; zero when no such writer is known.
+	// nextWriterCheck is when a failed read or fold of the counter reports is retried; zero
+	// when none failed.
 	nextWriterCheck time.Time
 }
 
@@ -139,13 +139,13 @@ func (r *PortfolioReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 	if err := r.Client.Get(ctx, req.NamespacedName, pf); err != nil {
 		if apierrors.IsNotFound(err) {
 			metrics.ForgetPortfolio(req.Namespace, req.Name)
-			return ctrl.Result{}, nil
+			return ctrl.Result{}, r.releaseOrphanReports(ctx, req.Namespace, req.Name)
 		}
 		return ctrl.Result{}, err
 	}
 	if !pf.DeletionTimestamp.IsZero() {
 		// The garbage collector deletes the arms through their owner references.
-		return ctrl.Result{}, nil
+		return ctrl.Result{}, r.releaseOrphanReports(ctx, req.Namespace, req.Name)
 	}
 	snapshot := pf.Status.DeepCopy()
 	s := &portfolioState{pf: pf, now: r.now()}

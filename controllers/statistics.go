@@ -37,7 +37,6 @@ func computeStatistics(arms []*promptsv1alpha1.PromptArm) portfolioSummary {
 			st.Phase = promptsv1alpha1.ArmActive
 		}
 		st.ObservedGeneration = arm.Generation
-		st.Successes, st.Failures = armTotals(st.Counters)
 		st.Trials = st.Successes + st.Failures
 		p := armPosterior(arm)
 		st.Alpha, st.Beta = round6(p.Alpha), round6(p.Beta)

@@ -91,58 +91,6 @@ type PromptArmSpec struct {
 	Origin ArmOrigin `json:"origin,omitempty"`
 }
 
-// RewardCount is a pair of reward counters.
-type RewardCount struct {
-	// successes counted.
-	// +kubebuilder:validation:Minimum=0
-	Successes int64 `json:"successes"`
-	// failures counted.
-	// +kubebuilder:validation:Minimum=0
-	Failures int64 `json:"failures"`
-}
-
-// WriterCount is the cumulative count of one selector process (a writer). Each writer owns its
-// entry through its own server-side-apply field manager and only ever raises it, so writes are
-// idempotent and writers never conflict.
-type WriterCount struct {
-	// writer identifies the selector process, for example "<pod>-<start nonce>".
-	// +required
-	// +kubebuilder:validation:MinLength=1
-	// +kubebuilder:validation:MaxLength=253
-	Writer string `json:"writer"`
-	// successes acknowledged by this writer since it started.
-	// +kubebuilder:validation:Minimum=0
-	Successes int64 `json:"successes"`
-	// failures acknowledged by this writer since it started.
-	// +kubebuilder:validation:Minimum=0
-	Failures int64 `json:"failures"`
-	// updateTime is when the writer last flushed.
-	// +optional
-	UpdateTime *metav1.Time `json:"updateTime,omitempty"`
-}
-
-// RewardCounters is a grow-only counter (G-counter): totals = base + the sum of writers' entries.
-// Writers fold their entry into base when they stop; the controller folds entries of writers that
-// are gone. folded remembers what was folded so a late flush of a folded writer is counted only
-// beyond what base already holds.
-type RewardCounters struct {
-	// base holds the counts of writers that were folded.
-	// +optional
-	Base RewardCount `json:"base,omitempty"`
-	// writers holds one entry per live selector process.
-	// +optional
-	// +listType=map
-	// +listMapKey=writer
-	// +kubebuilder:validation:MaxItems=1000
-	Writers []WriterCount `json:"writers,omitempty"`
-	// folded lists recently folded writers with the counts that were moved into base.
-	// +optional
-	// +listType=map
-	// +listMapKey=writer
-	// +kubebuilder:validation:MaxItems=1000
-	Folded []WriterCount `json:"folded,omitempty"`
-}
-
 // CredibleInterval is an equal-tailed Bayesian credible interval of the success rate.
 type CredibleInterval struct {
 	// level of the interval, 0.95 for a 95% interval.
@@ -168,8 +116,8 @@ type Retirement struct {
 	Generation int32 `json:"generation,omitempty"`
 }
 
-// PromptArmStatus has two writers with disjoint fields: selectors own counters.writers (one
-// entry each) and the controller owns everything else. Derived numbers (mean, interval,
+// PromptArmStatus is written by the controller alone: selectors report their counts in
+// PromptCounterReports, which the controller sums into successes and failures. Derived numbers (mean, interval,
 // probabilities, share) are rounded to 6 decimals; alpha and beta are exact.
 type PromptArmStatus struct {
 	// observedGeneration is the metadata.generation the controller last acted on.
@@ -183,11 +131,8 @@ type PromptArmStatus struct {
 	// +optional
 	Retirement *Retirement `json:"retirement,omitempty"`
 
-	// counters are the raw reward counts written by selectors.
-	// +optional
-	Counters *RewardCounters `json:"counters,omitempty"`
-
-	// successes is the total of successes: base plus every writer's entry.
+	// successes is the total of successes: the portfolio's ledger plus every writer's
+	// PromptCounterReport.
 	// +optional
 	Successes int64 `json:"successes"`
 	// failures is the total of failures.
@@ -219,6 +164,13 @@ type PromptArmStatus struct {
 	// and at most two.
 	// +optional
 	TrafficShare float64 `json:"trafficShare,omitempty"`
+
+	// reportInterval is how often each selector writes its PromptCounterReport of this arm's
+	// portfolio: the portfolio's write budget spread over its writers, so that the API server's
+	// write load of a portfolio does not grow with the number of selectors.
+	// +optional
+	ReportInterval *metav1.Duration `json:"reportInterval,omitempty"`
+
 	// traffic holds the arm's trials in the current and previous traffic windows, from which
 	// trafficShare is computed.
 	// +optional

@@ -96,7 +96,7 @@ var controllerOptions controllers.Options
 func bindControllerFlags(fs *flag.FlagSet) {
 	o := &controllerOptions
 	fs.DurationVar(&o.StatisticsInterval, "statistics-interval", controllers.DefaultStatisticsInterval,
-		"least time between two statistics recomputations of one portfolio caused by counter flushes; flushes within it are coalesced into one status write")
+		"least time between two statistics recomputations of one portfolio caused by counter reports; reports within it are coalesced into one status write")
 	fs.DurationVar(&o.CycleTimeout, "cycle-timeout", controllers.DefaultCycleTimeout,
 		"bound on the mutator's work (LLM calls and retries included) in one evolution cycle; below --reconcile-timeout")
 	fs.DurationVar(&o.TrafficWindow, "traffic-window", traffic.DefaultMinDuration,
@@ -111,8 +111,10 @@ func bindControllerFlags(fs *flag.FlagSet) {
 		"first wait before retrying a failed LLM call, doubling afterwards (0: the built-in default of 1s)")
 	fs.DurationVar(&o.OpenAI.MaxBackoff, "llm-max-backoff", 0,
 		"longest wait between LLM retries; a Retry-After asking for more ends the attempt (0: the built-in default of 1m)")
-	fs.DurationVar(&o.WriterGrace, "writer-grace", controllers.DefaultWriterGrace,
-		"how long a selector's writer Lease must be missing or expired before its counter entries are folded into the base and the Lease deleted; negative turns folding off")
+	fs.Float64Var(&o.CounterWriteBudget, "counter-write-budget", controllers.DefaultCounterWriteBudget,
+		"counter report writes per second that the selectors of one portfolio send together: each reports every writers/budget seconds (status.reportInterval of the arms)")
+	fs.DurationVar(&o.ReportFloor, "report-floor", controllers.DefaultReportFloor,
+		"shortest report interval of a selector")
 }
 
 // setupControllers registers the reconcilers with the manager.
