@@ -174,7 +174,7 @@ func (r *PortfolioReconciler) reconcile(ctx context.Context, s *portfolioState) 
 		}
 	}
 	// Once, after evolution retired arms and created children: the statistics are output, and
-	// nothing before reads them back (the evolution step takes its counts from the counters).
+	// nothing before reads them back (the evolution step takes the totals reconcileWriters summed).
 	r.reconcileStatistics(s)
 	if err := r.applyArmStatuses(ctx, s); err != nil {
 		return specErr, err
