@@ -15,7 +15,8 @@
 #   hack/dev-cluster.sh status       say whether it runs
 #   hack/dev-cluster.sh node-check   exit 0 when this machine can run the node, else say why
 #
-# Both up and down are idempotent. The CRDs are installed; the kubeconfig is bin/dev-cluster/kubeconfig.
+# Both up and down are idempotent. Without --node the CRDs are installed (with it, the chart installs
+# them); the kubeconfig is bin/dev-cluster/kubeconfig.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 KUBE_VERSION=${KUBE_VERSION:-v1.37.2}
@@ -114,7 +115,7 @@ up() {
     api_args=(--tls-cert-file="$dir/pki/apiserver.crt" --tls-private-key-file="$dir/pki/apiserver.key"
       --client-ca-file="$dir/pki/ca.crt"
       --kubelet-client-certificate="$dir/pki/kubelet-client.crt" --kubelet-client-key="$dir/pki/kubelet-client.key"
-      --enable-aggregator-routing=true)
+      --enable-aggregator-routing=true --kubelet-preferred-address-types=InternalIP)
   else
     api_addr=127.0.0.1 api_port=$(free_port)
     api_args=(--endpoint-reconciler-type=none)
@@ -146,9 +147,12 @@ up() {
     --leader-elect=false --secure-port=0 "${kcm_args[@]}"
   local kubectl=("$assets/kubectl" --kubeconfig="$kubeconfig")
   wait_for "default service account" 60 "${kubectl[@]}" get serviceaccount default -n default
-  "${kubectl[@]}" apply --server-side -f "$root/config/crd/bases" >/dev/null
-  "${kubectl[@]}" wait --for=condition=Established --timeout=60s crd --all >/dev/null
-  if [ "$mode" = --node ]; then node_up; fi
+  if [ "$mode" = --node ]; then
+    node_up # the chart installs the CRDs
+  else
+    "${kubectl[@]}" apply --server-side -f "$root/config/crd/bases" >/dev/null
+    "${kubectl[@]}" wait --for=condition=Established --timeout=60s crd --all >/dev/null
+  fi
   trap - EXIT
   log "up: API server https://$api_addr:$api_port"
   log "use it with: export KUBECONFIG=$kubeconfig PATH=$assets:\$PATH"
