@@ -93,6 +93,10 @@ helm-lint: $(HELM) ## Lint the Helm chart.
 test-unit: ## Run only the tests that need no control plane (pure packages).
 	go test $(GO_TEST_FLAGS) ./internal/bandit/... ./internal/evolution/... ./internal/mutation/... ./internal/simulate/...
 
+.PHONY: simulate-suite
+simulate-suite: ## Run the learning suite (docs/simulate.md): evolution against none over the traffic × σ × bias matrix, 500 runs a cell.
+	nice go run . simulate --suite --plots=false $(SUITE_FLAGS)
+
 .PHONY: bench
 bench: ## Run the Go benchmarks of the statistics core.
 	go test -run '^$$' -bench . -benchmem ./internal/bandit/...

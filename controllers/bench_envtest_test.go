@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"k8s.io/utils/ptr"
 	crmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	promptsv1alpha1 "github.com/promptfolio/promptfolio/api/v1alpha1"
@@ -37,7 +38,7 @@ func TestBenchmarkCycles(t *testing.T) {
 			})
 		}
 		createPortfolio(t, ns, fmt.Sprintf("p%03d", p), prompts, func(s *promptsv1alpha1.PromptPortfolioSpec) {
-			s.Evolution.MinTrials = 20
+			s.Evolution.Retirement.MinTrials = ptr.To[int64](20)
 			s.Evolution.MaxActiveArms = 12
 		})
 	}

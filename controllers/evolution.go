@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
@@ -92,6 +93,7 @@ func (r *PortfolioReconciler) startCycle(ctx context.Context, s *portfolioState,
 	arms := make([]evolution.Arm, len(s.arms))
 	for i, arm := range s.arms {
 		arms[i] = policyArm(arm)
+		arms[i].Parent = arm.Spec.Origin.Parent
 	}
 	plan, err := evolution.Decide(evolution.Input{Portfolio: pf.Name, Generation: int64(generation), Arms: arms, Policy: cfg.policy})
 	if err != nil {
@@ -102,11 +104,18 @@ func (r *PortfolioReconciler) startCycle(ctx context.Context, s *portfolioState,
 	}
 	for _, ret := range plan.Retire {
 		cycle.Retired = append(cycle.Retired, ret.Arm)
+		cycle.RetirementPlan = append(cycle.RetirementPlan, promptsv1alpha1.PlannedRetirement{
+			Arm: ret.Arm, Rule: promptsv1alpha1.RetirementRule(ret.Rule), Message: truncate(ret.Message, 1024),
+		})
 	}
 	for _, c := range plan.Children {
 		cycle.PlannedChildren = append(cycle.PlannedChildren, c.Name)
+		cycle.ChildPlan = append(cycle.ChildPlan, promptsv1alpha1.PlannedChild{
+			Name: c.Name, Parent: c.Parent, Prior: promptsv1alpha1.BetaPrior{Alpha: c.PriorAlpha, Beta: c.PriorBeta},
+		})
 	}
 	cycle.Message = truncate(plan.Summary(), 1024)
+	r.reportPayoff(pf, plan.Payoff, cfg.policy.Payoff)
 	st.CycleInProgress = cycle
 	st.LastCycleTime = &metav1.Time{Time: s.now}
 	st.TrialsAtLastCycle = st.TotalTrials
@@ -135,7 +144,7 @@ func (r *PortfolioReconciler) runCycle(ctx context.Context, s *portfolioState, c
 	cycle := pf.Status.CycleInProgress
 	for _, name := range cycle.Retired {
 		if arm := s.arm(name); arm != nil {
-			r.retire(s, arm, promptsv1alpha1.RetiredWorseThanBest, retirementMessage(s, arm), cycle.Generation)
+			r.retire(s, arm, promptsv1alpha1.RetiredWorseThanBest, plannedRetirementMessage(cycle, name), cycle.Generation)
 		}
 	}
 	r.reconcileStatistics(s)
@@ -159,15 +168,55 @@ func (r *PortfolioReconciler) runCycle(ctx context.Context, s *portfolioState, c
 	return nil
 }
 
-// retirementMessage explains a retirement by a cycle with the probability that the arm beats
-// the best arm.
-func retirementMessage(s *portfolioState, arm *promptsv1alpha1.PromptArm) string {
-	best := s.arm(s.pf.Status.CycleInProgress.BestArm)
-	if best == nil {
-		return "retired by evolution"
+// plannedRetirementMessage is the message the cycle's plan gives the retirement of name.
+func plannedRetirementMessage(cycle *promptsv1alpha1.CycleSummary, name string) string {
+	for _, p := range cycle.RetirementPlan {
+		if p.Arm == name {
+			return p.Message
+		}
 	}
-	return fmt.Sprintf("P(%s > %s) = %.4g < %g", arm.Name, best.Name,
-		probGreater(arm, best), orDefault(s.pf.Spec.Evolution.RetirementThreshold, defaultRetirementThreshold))
+	return fmt.Sprintf("retired by evolution cycle %d", cycle.Generation)
+}
+
+// plannedChild is the plan's entry for the child name, and whether there is one.
+func plannedChild(cycle *promptsv1alpha1.CycleSummary, name string) (promptsv1alpha1.PlannedChild, bool) {
+	for _, c := range cycle.ChildPlan {
+		if c.Name == name {
+			return c, true
+		}
+	}
+	return promptsv1alpha1.PlannedChild{}, false
+}
+
+// reportPayoff records what the cycle's plan knows of mutation's payoff in status, sets the
+// MutationPayingOff condition and records an event when it turns.
+func (r *PortfolioReconciler) reportPayoff(pf *promptsv1alpha1.PromptPortfolio, est evolution.PayoffEstimate, p evolution.Payoff) {
+	pf.Status.MutationPayoff = &promptsv1alpha1.MutationPayoffStatus{
+		Children: int32(est.Children), ChildTrials: est.Trials, Gain: round6(est.Gain),
+		ProbPays: round6(est.ProbPays), Paused: est.Paused,
+	}
+	status, reason, event := metav1.ConditionTrue, promptsv1alpha1.ReasonMutationPays, promptsv1alpha1.EventMutationResumed
+	message := fmt.Sprintf("P(mutation pays) = %.3f from %d children with %d trials (gain %+.1f successes over their parents)",
+		est.ProbPays, est.Children, est.Trials, est.Gain)
+	if est.Paused {
+		status, reason, event = metav1.ConditionFalse, promptsv1alpha1.ReasonMutationNotPaying, promptsv1alpha1.EventMutationPaused
+		message += fmt.Sprintf(" is below payoff.pauseBelow %g: mutation paused", p.PauseBelow)
+		if p.ProbeEvery > 0 {
+			message += fmt.Sprintf(" but for one probe child every %d generations", p.ProbeEvery)
+		}
+	}
+	var prev metav1.ConditionStatus // copied: setCondition edits the condition in place
+	if c := meta.FindStatusCondition(pf.Status.Conditions, promptsv1alpha1.ConditionMutationPayingOff); c != nil {
+		prev = c.Status
+	}
+	r.setCondition(pf, promptsv1alpha1.ConditionMutationPayingOff, status, reason, message)
+	if prev != "" && prev != status {
+		kind := "Normal"
+		if est.Paused {
+			kind = "Warning"
+		}
+		r.event(pf, nil, kind, event, "Evolve", message)
+	}
 }
 
 // mutate asks the mutator for the missing children of a cycle and creates the admitted ones under
@@ -177,9 +226,13 @@ func (r *PortfolioReconciler) mutate(ctx context.Context, s *portfolioState, cfg
 	logger := log.FromContext(ctx)
 	pf := s.pf
 	out := mutationOutcome{asked: len(missing), consulted: true, mutator: "offline"}
-	parent := s.arm(cycle.BestArm)
+	parentName := cycle.BestArm
+	if c, ok := plannedChild(cycle, missing[0]); ok {
+		parentName = c.Parent
+	}
+	parent := s.arm(parentName)
 	if parent == nil {
-		out.reason, out.message = promptsv1alpha1.ReasonMutatorError, fmt.Sprintf("the parent arm %s no longer exists", cycle.BestArm)
+		out.reason, out.message = promptsv1alpha1.ReasonMutatorError, fmt.Sprintf("the parent arm %s no longer exists", parentName)
 		out.err = errors.New(out.message)
 		return out, nil
 	}
@@ -210,7 +263,13 @@ func (r *PortfolioReconciler) mutate(ctx context.Context, s *portfolioState, cfg
 	mctx, cancel := context.WithTimeout(ctx, r.CycleTimeout)
 	defer cancel()
 	started := time.Now()
-	admitted, rejected, genErr := mutation.Generate(mctx, m, cfg.guardrails, mutation.Request{
+	guardrails := cfg.guardrails
+	seedTexts := make([]string, len(pf.Spec.Prompts))
+	for i, p := range pf.Spec.Prompts {
+		seedTexts[i] = p.Text
+	}
+	guardrails.MaxLength = mutation.LengthBudget(seedTexts, guardrails.MaxLength)
+	admitted, rejected, genErr := mutation.Generate(mctx, m, guardrails, mutation.Request{
 		Parent:       parent.Spec.Prompt,
 		Count:        len(missing),
 		Instructions: pf.Spec.Evolution.Mutator.Instructions,
@@ -232,10 +291,13 @@ func (r *PortfolioReconciler) mutate(ctx context.Context, s *portfolioState, cfg
 		logger.Info("mutator failed", "mutator", out.mutator, "kind", string(mutation.KindOf(genErr)), "error", out.message)
 	}
 
-	parentMean := armPosterior(parent).Mean()
 	for i, c := range admitted {
-		alpha, beta := evolution.ChildPrior(parentMean, cfg.policy.ChildPriorStrength)
-		child := r.newArm(pf, missing[i], c.Text, promptsv1alpha1.BetaPrior{Alpha: alpha, Beta: beta}, promptsv1alpha1.ArmOrigin{
+		planned, ok := plannedChild(cycle, missing[i])
+		if !ok {
+			// A cycle recorded before plans carried priors: plan this child as Decide would.
+			planned.Prior.Alpha, planned.Prior.Beta = evolution.CautiousPrior(armPosterior(parent), cfg.policy.ChildPriorStrength)
+		}
+		child := r.newArm(pf, missing[i], c.Text, planned.Prior, promptsv1alpha1.ArmOrigin{
 			Type: promptsv1alpha1.OriginMutation, Parent: parent.Name, Generation: cycle.Generation,
 			Mutator: m.Name(), Model: m.Model(), Operator: c.Operator,
 		})

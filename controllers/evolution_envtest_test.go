@@ -7,6 +7,7 @@ import (
 	"math"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"regexp"
 	"slices"
 	"strings"
@@ -22,6 +23,7 @@ import (
 
 	promptsv1alpha1 "github.com/promptfolio/promptfolio/api/v1alpha1"
 	"github.com/promptfolio/promptfolio/controllers"
+	"github.com/promptfolio/promptfolio/internal/evolution"
 	"github.com/promptfolio/promptfolio/internal/mutation"
 )
 
@@ -39,7 +41,7 @@ func TestOfflineEvolutionCycles(t *testing.T) {
 		"b", "Help the customer with {{question}}. Keep answers short.",
 		"c", "Resolve {{question}} for the customer and suggest a related product.",
 	), func(s *promptsv1alpha1.PromptPortfolioSpec) {
-		s.Evolution.MinTrials = 20
+		s.Evolution.Retirement.MinTrials = ptr.To[int64](20)
 		s.Evolution.MinActiveArms = 1
 		s.Evolution.MaxActiveArms = 8
 		s.Evolution.ChildPriorStrength = 10
@@ -106,11 +108,23 @@ func TestOfflineEvolutionCycles(t *testing.T) {
 		}
 	}
 
-	// A second request runs generation 2 with new names.
-	requestCycle(t, ns, "shop", "second")
+	// A second request runs generation 2 with new names, once the first children have rewards:
+	// unjudged children take the mutation slots.
+	requestCycle(t, ns, "shop", "unjudged")
 	pf = waitGeneration(t, ns, "shop", 2, 60*time.Second)
-	if got := pf.Status.LastCycle.Created; !slices.Equal(got, []string{"shop-g2-1", "shop-g2-2"}) {
-		t.Errorf("generation 2 created %v", got)
+	if got := pf.Status.LastCycle; len(got.PlannedChildren) != 0 {
+		t.Errorf("a cycle planned %v while both children were unjudged", got.PlannedChildren)
+	}
+	flush(t, ns, "shop-g1-1", "judge", 6, 6)
+	flush(t, ns, "shop-g1-2", "judge", 6, 6)
+	eventually(t, 30*time.Second, func() (bool, string) {
+		st := getPortfolio(t, ns, "shop").Status
+		return st.TotalTrials == 324, fmt.Sprintf("total trials %d", st.TotalTrials)
+	})
+	requestCycle(t, ns, "shop", "second")
+	pf = waitGeneration(t, ns, "shop", 3, 60*time.Second)
+	if got := pf.Status.LastCycle.Created; !slices.Equal(got, []string{"shop-g3-1", "shop-g3-2"}) {
+		t.Errorf("generation 3 created %v", got)
 	}
 
 	// everyTrials starts a cycle once enough new trials arrived.
@@ -119,13 +133,13 @@ func TestOfflineEvolutionCycles(t *testing.T) {
 		pf.Spec.Evolution.MutationsPerCycle = ptr.To[int32](0)
 	})
 	time.Sleep(time.Second)
-	if g := getPortfolio(t, ns, "shop").Status.EvolutionGeneration; g != 2 {
+	if g := getPortfolio(t, ns, "shop").Status.EvolutionGeneration; g != 3 {
 		t.Fatalf("a cycle ran before enough trials: generation %d", g)
 	}
 	flush(t, ns, "shop-g1-1", "sel", 30, 30)
-	pf = waitGeneration(t, ns, "shop", 3, 30*time.Second)
-	if pf.Status.LastCycle.Trigger != "EveryTrials" || pf.Status.TrialsAtLastCycle != 360 {
-		t.Errorf("cycle 3: %+v, trialsAtLastCycle %d", pf.Status.LastCycle, pf.Status.TrialsAtLastCycle)
+	pf = waitGeneration(t, ns, "shop", 4, 30*time.Second)
+	if pf.Status.LastCycle.Trigger != "EveryTrials" || pf.Status.TrialsAtLastCycle != 384 {
+		t.Errorf("cycle 4: %+v, trialsAtLastCycle %d", pf.Status.LastCycle, pf.Status.TrialsAtLastCycle)
 	}
 }
 
@@ -265,8 +279,21 @@ func TestOpenAIMutatorCyclesAndFaults(t *testing.T) {
 	llm.mu.Unlock()
 
 	gen := int32(0)
+	judged := map[string]bool{}
 	runCycle := func(mode llmMode) *promptsv1alpha1.PromptPortfolio {
 		t.Helper()
+		// Give every child rewards first: an unjudged child takes the cycle's one mutation slot.
+		for name, a := range armsOf(t, ns, "llm") {
+			if a.Spec.Origin.Type == promptsv1alpha1.OriginMutation && !judged[name] {
+				flush(t, ns, name, "sel", 6, 6)
+				judged[name] = true
+			}
+		}
+		want := int64(12 * len(judged))
+		eventually(t, 30*time.Second, func() (bool, string) {
+			st := getPortfolio(t, ns, "llm").Status
+			return st.TotalTrials == want, fmt.Sprintf("total trials %d, want %d", st.TotalTrials, want)
+		})
 		llm.set(mode)
 		gen++
 		requestCycle(t, ns, "llm", fmt.Sprintf("cycle-%d-%s", gen, mode))
@@ -403,6 +430,10 @@ func (b blockingMutator) Mutate(ctx context.Context, _ mutation.Request) ([]muta
 	return nil, ctx.Err()
 }
 
+// TestRestartMidCycleCreatesExactlyThePlan kills the manager while the mutator of a cycle hangs
+// and checks, against the real API server, that the cycle recorded exactly what evolution.Decide
+// plans on the same input (retirements with their rule and message, children with parent and
+// prior), and that the next manager applies that plan field by field.
 func TestRestartMidCycleCreatesExactlyThePlan(t *testing.T) {
 	requireEnv(t)
 	ns := newNamespace(t)
@@ -412,12 +443,41 @@ func TestRestartMidCycleCreatesExactlyThePlan(t *testing.T) {
 			return blockingMutator{entered: entered}, nil
 		},
 	})
-	createPortfolio(t, ns, "rs", seeds("a", shopPrompt, "b", "Help with {{question}} in a few words."), func(s *promptsv1alpha1.PromptPortfolioSpec) {
+	createPortfolio(t, ns, "rs", seeds("a", shopPrompt, "b", "Help with {{question}} in a few words.",
+		"c", "Answer {{question}} and nothing else."), func(s *promptsv1alpha1.PromptPortfolioSpec) {
 		s.Evolution.MutationsPerCycle = ptr.To[int32](3)
+		s.Evolution.MinActiveArms = 1
 	})
 	eventually(t, 30*time.Second, func() (bool, string) {
-		return getPortfolio(t, ns, "rs").Status.ActiveArms == 2, "waiting for seed arms"
+		return getPortfolio(t, ns, "rs").Status.ActiveArms == 3, "waiting for seed arms"
 	})
+	// a is best; b has few trials, all failures; c is a close second with a weak prior.
+	flush(t, ns, "rs-a", "sel", 7, 3)
+	flush(t, ns, "rs-b", "sel", 0, 12)
+	flush(t, ns, "rs-c", "sel", 5, 5)
+	eventually(t, 30*time.Second, func() (bool, string) {
+		pf := getPortfolio(t, ns, "rs")
+		return pf.Status.TotalTrials == 32, fmt.Sprintf("%+v", pf.Status)
+	})
+	// The input the cycle will plan from, read back from the API server.
+	var input []evolution.Arm
+	for _, arm := range armsOf(t, ns, "rs") {
+		input = append(input, evolution.Arm{
+			Name: arm.Name, PriorAlpha: arm.Spec.Prior.Alpha, PriorBeta: arm.Spec.Prior.Beta,
+			Successes: arm.Status.Successes, Failures: arm.Status.Failures, Active: arm.Status.Phase != promptsv1alpha1.ArmRetired,
+			Created: arm.CreationTimestamp.Time, Parent: arm.Spec.Origin.Parent,
+		})
+	}
+	policy := evolution.DefaultPolicy()
+	policy.MutationsPerCycle, policy.MinActiveArms = 3, 1
+	plan, err := evolution.Decide(evolution.Input{Portfolio: "rs", Generation: 1, Arms: input, Policy: policy})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(plan.Retire) == 0 || len(plan.Children) == 0 {
+		t.Fatalf("the test's input should plan retirements and children: %+v", plan)
+	}
+
 	requestCycle(t, ns, "rs", "now")
 	select {
 	case <-entered:
@@ -428,8 +488,34 @@ func TestRestartMidCycleCreatesExactlyThePlan(t *testing.T) {
 	first.stop(t)
 	pf := getPortfolio(t, ns, "rs")
 	inProgress := pf.Status.CycleInProgress
-	if inProgress == nil || len(inProgress.PlannedChildren) != 3 {
-		t.Fatalf("cycle in progress after the kill: %+v", inProgress)
+	if inProgress == nil {
+		t.Fatal("no cycle in progress after the kill")
+	}
+	var wantRetire []promptsv1alpha1.PlannedRetirement
+	var wantRetired []string
+	for _, r := range plan.Retire {
+		wantRetire = append(wantRetire, promptsv1alpha1.PlannedRetirement{Arm: r.Arm, Rule: promptsv1alpha1.RetirementRule(r.Rule), Message: r.Message})
+		wantRetired = append(wantRetired, r.Arm)
+	}
+	var wantChildren []promptsv1alpha1.PlannedChild
+	var wantNames []string
+	for _, c := range plan.Children {
+		wantChildren = append(wantChildren, promptsv1alpha1.PlannedChild{
+			Name: c.Name, Parent: c.Parent, Prior: promptsv1alpha1.BetaPrior{Alpha: c.PriorAlpha, Beta: c.PriorBeta},
+		})
+		wantNames = append(wantNames, c.Name)
+	}
+	if !reflect.DeepEqual(inProgress.RetirementPlan, wantRetire) || !slices.Equal(inProgress.Retired, wantRetired) {
+		t.Errorf("recorded retirements %+v, evolution.Decide plans %+v", inProgress.RetirementPlan, wantRetire)
+	}
+	if !reflect.DeepEqual(inProgress.ChildPlan, wantChildren) || !slices.Equal(inProgress.PlannedChildren, wantNames) {
+		t.Errorf("recorded children %+v, evolution.Decide plans %+v", inProgress.ChildPlan, wantChildren)
+	}
+	if inProgress.BestArm != plan.Best {
+		t.Errorf("recorded best %s, evolution.Decide says %s", inProgress.BestArm, plan.Best)
+	}
+	if p := pf.Status.MutationPayoff; p == nil || p.ProbPays != plan.Payoff.ProbPays || p.Paused != plan.Payoff.Paused {
+		t.Errorf("status.mutationPayoff %+v, plan %+v", p, plan.Payoff)
 	}
 	if c := condition(pf, promptsv1alpha1.ConditionReconciling); c == nil || c.Status != metav1.ConditionTrue {
 		t.Errorf("Reconciling = %+v while the cycle is in progress", c)
@@ -437,20 +523,41 @@ func TestRestartMidCycleCreatesExactlyThePlan(t *testing.T) {
 	if kstatusOf(t, pf) != status.InProgressStatus {
 		t.Errorf("kstatus %s while the cycle is in progress", kstatusOf(t, pf))
 	}
-	if n := len(armsOf(t, ns, "rs")); n != 2 {
-		t.Fatalf("%d arms before the restart, want the 2 seeds", n)
+	if n := len(armsOf(t, ns, "rs")); n != 3 {
+		t.Fatalf("%d arms before the restart, want the 3 seeds", n)
 	}
+
+	// Rewards keep arriving while no manager runs: the restarted one must not replan from them.
+	flush(t, ns, "rs-c", "sel", 40, 0)
 
 	// A new manager finishes exactly that plan.
 	startManager(t, ns, controllers.Options{})
 	pf = waitGeneration(t, ns, "rs", 1, 60*time.Second)
-	want := append([]string{"rs-a", "rs-b"}, inProgress.PlannedChildren...)
+	want := append([]string{"rs-a", "rs-b", "rs-c"}, wantNames...)
 	slices.Sort(want)
 	time.Sleep(time.Second)
-	if got := names(armsOf(t, ns, "rs")); !slices.Equal(got, want) {
+	arms := armsOf(t, ns, "rs")
+	if got := names(arms); !slices.Equal(got, want) {
 		t.Errorf("arms %v, want exactly %v", got, want)
 	}
-	if !slices.Equal(pf.Status.LastCycle.Created, inProgress.PlannedChildren) || pf.Status.LastCycle.Generation != 1 {
+	for _, c := range wantChildren {
+		arm := arms[c.Name]
+		if arm == nil {
+			continue
+		}
+		if arm.Spec.Prior != c.Prior || arm.Spec.Origin.Parent != c.Parent || arm.Spec.Origin.Generation != 1 {
+			t.Errorf("child %s: prior %+v, parent %s, generation %d; the plan says %+v", c.Name, arm.Spec.Prior,
+				arm.Spec.Origin.Parent, arm.Spec.Origin.Generation, c)
+		}
+	}
+	for _, r := range wantRetire {
+		arm := arms[r.Arm]
+		if arm == nil || arm.Status.Phase != promptsv1alpha1.ArmRetired || arm.Status.Retirement == nil ||
+			arm.Status.Retirement.Message != r.Message || arm.Status.Retirement.Reason != promptsv1alpha1.RetiredWorseThanBest {
+			t.Errorf("arm %s after the cycle: %+v; the plan retires it with %q", r.Arm, arm.Status, r.Message)
+		}
+	}
+	if !slices.Equal(pf.Status.LastCycle.Created, wantNames) || pf.Status.LastCycle.Generation != 1 {
 		t.Errorf("last cycle %+v", pf.Status.LastCycle)
 	}
 	if !pf.Status.LastCycle.StartTime.Equal(&inProgress.StartTime) || pf.Status.LastHandledCycleRequest != "now" {
@@ -502,4 +609,78 @@ func TestInvalidSpecStalls(t *testing.T) {
 	if next := pf.Status.NextCycleTime; next == nil || next.UTC().Hour() != 3 || next.Minute() != 0 {
 		t.Errorf("next cycle %v, want 03:00 UTC", next)
 	}
+}
+
+// TestMutationPausesAndResumes drives the payoff evidence against the real API server: children
+// that do worse than their seed pause mutation (condition, event, status), children that do better
+// resume it.
+func TestMutationPausesAndResumes(t *testing.T) {
+	requireEnv(t)
+	ns := newNamespace(t)
+	startManager(t, ns, controllers.Options{})
+	createPortfolio(t, ns, "pay", seeds("a", shopPrompt), func(s *promptsv1alpha1.PromptPortfolioSpec) {
+		s.Evolution.MinActiveArms = 1
+		s.Evolution.Payoff = promptsv1alpha1.PayoffSpec{PauseBelow: ptr.To(0.3), MinChildren: ptr.To[int32](2), ProbeEvery: ptr.To[int64](0)}
+	})
+	eventually(t, 30*time.Second, func() (bool, string) {
+		return getPortfolio(t, ns, "pay").Status.ActiveArms == 1, "waiting for the seed arm"
+	})
+	flush(t, ns, "pay-a", "sel", 50, 50)
+	waitTrials := func(want int64) {
+		t.Helper()
+		eventually(t, 30*time.Second, func() (bool, string) {
+			st := getPortfolio(t, ns, "pay").Status
+			return st.TotalTrials == want, fmt.Sprintf("total trials %d, want %d", st.TotalTrials, want)
+		})
+	}
+	waitTrials(100)
+	requestCycle(t, ns, "pay", "1")
+	pf := waitGeneration(t, ns, "pay", 1, 60*time.Second)
+	if c := condition(pf, promptsv1alpha1.ConditionMutationPayingOff); c == nil || c.Status != metav1.ConditionTrue || c.Reason != promptsv1alpha1.ReasonMutationPays {
+		t.Fatalf("MutationPayingOff before any evidence = %+v", c)
+	}
+	created := pf.Status.LastCycle.Created
+	if len(created) != 2 {
+		t.Fatalf("cycle 1 created %v", created)
+	}
+
+	// The children do much worse than the seed: mutation pauses.
+	for _, name := range created {
+		flush(t, ns, name, "sel", 2, 28)
+	}
+	waitTrials(160)
+	requestCycle(t, ns, "pay", "2")
+	pf = waitGeneration(t, ns, "pay", 2, 60*time.Second)
+	p := pf.Status.MutationPayoff
+	if p == nil || !p.Paused || p.Children != 2 || p.ChildTrials != 60 || !(p.Gain < 0) || !(p.ProbPays < 0.3) {
+		t.Errorf("status.mutationPayoff %+v, want paused on the children's loss", p)
+	}
+	if c := condition(pf, promptsv1alpha1.ConditionMutationPayingOff); c == nil || c.Status != metav1.ConditionFalse ||
+		c.Reason != promptsv1alpha1.ReasonMutationNotPaying || !strings.Contains(c.Message, "pauseBelow 0.3") {
+		t.Errorf("MutationPayingOff = %+v, want False/MutationNotPaying", c)
+	}
+	if got := pf.Status.LastCycle.PlannedChildren; len(got) != 0 {
+		t.Errorf("a paused portfolio planned children %v", got)
+	}
+
+	// Now they do much better: mutation resumes.
+	for _, name := range created {
+		flush(t, ns, name, "sel", 80, 30)
+	}
+	waitTrials(320)
+	requestCycle(t, ns, "pay", "3")
+	pf = waitGeneration(t, ns, "pay", 3, 60*time.Second)
+	if p := pf.Status.MutationPayoff; p == nil || p.Paused || !(p.ProbPays > 0.9) {
+		t.Errorf("status.mutationPayoff %+v, want resumed", p)
+	}
+	if c := condition(pf, promptsv1alpha1.ConditionMutationPayingOff); c == nil || c.Status != metav1.ConditionTrue {
+		t.Errorf("MutationPayingOff after good children = %+v", c)
+	}
+	if got := pf.Status.LastCycle.Created; len(got) == 0 {
+		t.Errorf("no children after mutation resumed: %s", pf.Status.LastCycle.Message)
+	}
+	eventually(t, 30*time.Second, func() (bool, string) {
+		ev := eventsOf(t, ns, "pay")
+		return len(ev[promptsv1alpha1.EventMutationPaused]) == 1 && len(ev[promptsv1alpha1.EventMutationResumed]) == 1, fmt.Sprintf("%v", ev)
+	})
 }

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 
+	"k8s.io/utils/ptr"
+
 	promptsv1alpha1 "github.com/promptfolio/promptfolio/api/v1alpha1"
 	"github.com/promptfolio/promptfolio/internal/evolution"
 	"github.com/promptfolio/promptfolio/internal/mutation"
@@ -14,15 +16,13 @@ import (
 // repeated here for objects that reach the controller without them (a client that skipped
 // defaulting, or a test building objects in memory).
 const (
-	defaultSchedule            = "24h"
-	defaultMutationsPerCycle   = 2
-	defaultMaxCallsPerCycle    = 10
-	defaultMaxLength           = 4096
-	defaultMinNovelty          = 0.15
-	defaultOpenAIModel         = "gpt-4o-mini"
-	defaultSecretKey           = "api-key"
-	defaultCredibleLevel       = 0.95
-	defaultRetirementThreshold = 0.05
+	defaultSchedule         = "24h"
+	defaultMaxCallsPerCycle = 10
+	defaultMaxLength        = 4096
+	defaultMinNovelty       = 0.15
+	defaultOpenAIModel      = mutation.DefaultModel
+	defaultSecretKey        = "api-key"
+	defaultCredibleLevel    = 0.95
 )
 
 // evolutionConfig is spec.evolution parsed and checked: what a cycle needs, in the types of the
@@ -44,17 +44,7 @@ func parseEvolution(spec *promptsv1alpha1.EvolutionSpec) (*evolutionConfig, erro
 	if err != nil {
 		errs = append(errs, fmt.Errorf("spec.evolution.schedule: %w", err))
 	}
-	policy := evolution.Policy{
-		RetirementThreshold: orDefault(spec.RetirementThreshold, defaultRetirementThreshold),
-		MinTrials:           spec.MinTrials,
-		MinActiveArms:       int(orDefault(spec.MinActiveArms, 2)),
-		MaxActiveArms:       int(orDefault(spec.MaxActiveArms, 8)),
-		MutationsPerCycle:   defaultMutationsPerCycle,
-		ChildPriorStrength:  orDefault(spec.ChildPriorStrength, 10),
-	}
-	if spec.MutationsPerCycle != nil {
-		policy.MutationsPerCycle = int(*spec.MutationsPerCycle)
-	}
+	policy := policyOf(spec)
 	if err := policy.Validate(); err != nil {
 		errs = append(errs, fmt.Errorf("spec.evolution: %w", err))
 	}
@@ -87,6 +77,38 @@ func parseEvolution(spec *promptsv1alpha1.EvolutionSpec) (*evolutionConfig, erro
 		guardrails: guardrails,
 		maxCalls:   int(orDefault(spec.Mutator.MaxCallsPerCycle, defaultMaxCallsPerCycle)),
 	}, nil
+}
+
+// policyOf is the evolution policy of a spec: its values, and evolution.DefaultPolicy's where
+// the spec leaves a field empty (the API server's defaults are the same values).
+func policyOf(spec *promptsv1alpha1.EvolutionSpec) evolution.Policy {
+	p := evolution.DefaultPolicy()
+	r := spec.Retirement
+	if r.Rule != "" {
+		p.Retirement.Rule = evolution.RetirementRule(r.Rule)
+	}
+	p.Retirement.Threshold = orDefault(r.Threshold, p.Retirement.Threshold)
+	p.Retirement.MinTrials = ptr.Deref(r.MinTrials, p.Retirement.MinTrials)
+	p.MinActiveArms = int(orDefault(spec.MinActiveArms, int32(p.MinActiveArms)))
+	p.MaxActiveArms = int(orDefault(spec.MaxActiveArms, int32(p.MaxActiveArms)))
+	if spec.MutationsPerCycle != nil {
+		p.MutationsPerCycle = int(*spec.MutationsPerCycle)
+	}
+	p.ChildPriorStrength = orDefault(spec.ChildPriorStrength, p.ChildPriorStrength)
+	p.Payoff.PauseBelow = ptr.Deref(spec.Payoff.PauseBelow, p.Payoff.PauseBelow)
+	p.Payoff.ProbeEvery = ptr.Deref(spec.Payoff.ProbeEvery, p.Payoff.ProbeEvery)
+	if spec.Payoff.MinChildren != nil {
+		p.Payoff.MinChildren = int(*spec.Payoff.MinChildren)
+	}
+	return p
+}
+
+// derefOr returns *v, or def when v is nil.
+func derefOr[T any](v *T, def T) T {
+	if v == nil {
+		return def
+	}
+	return *v
 }
 
 // orDefault returns v, or def when v is the zero value.

@@ -51,10 +51,10 @@ if [ -n "${OPENAI_API_KEY:-}" ]; then
   kubectl -n "$ns" create secret generic demo-openai --from-literal=api-key="$OPENAI_API_KEY" \
     --dry-run=client -o yaml | kubectl apply -f - >/dev/null
   mutator=$(printf '{"provider":"OpenAI","model":"%s","apiKeySecretRef":{"name":"demo-openai"}%s}' \
-    "${OPENAI_MODEL:-gpt-4o-mini}" "${OPENAI_BASE_URL:+,\"baseURL\":\"$OPENAI_BASE_URL\"}")
-  echo "mutations use the OpenAI-compatible API (model ${OPENAI_MODEL:-gpt-4o-mini})"
+    "${OPENAI_MODEL:-gpt-4.1-mini}" "${OPENAI_BASE_URL:+,\"baseURL\":\"$OPENAI_BASE_URL\"}")
+  echo "mutations use the OpenAI-compatible API (model ${OPENAI_MODEL:-gpt-4.1-mini})"
 fi
-kubectl -n "$ns" patch promptportfolio "$portfolio" --type=merge -p "{\"spec\":{\"evolution\":{\"schedule\":\"$schedule\",\"everyTrials\":null,\"minTrials\":150,\"maxActiveArms\":6,\"mutator\":$mutator}}}"
+kubectl -n "$ns" patch promptportfolio "$portfolio" --type=merge -p "{\"spec\":{\"evolution\":{\"schedule\":\"$schedule\",\"everyTrials\":null,\"maxActiveArms\":6,\"mutator\":$mutator}}}"
 
 say "Starting the manager and a selector as local processes (logs in bin/demo/)"
 probe=$(free_port); metrics=$(free_port); listen=$(free_port)

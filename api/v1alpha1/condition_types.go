@@ -19,6 +19,11 @@ const (
 	// the mutator (LLM unreachable, rate limited, or every candidate rejected). Selection keeps
 	// working on the existing arms; the portfolio stays Ready.
 	ConditionMutatorFailing = "MutatorFailing"
+
+	// ConditionMutationPayingOff is True while the evidence says mutation pays off (or there is
+	// none yet) and False while evolution has paused mutation because P(mutation pays) is below
+	// spec.evolution.payoff.pauseBelow. Set by every evolution cycle.
+	ConditionMutationPayingOff = "MutationPayingOff"
 )
 
 // Condition reasons. They are CamelCase machine words; the condition message carries the detail.
@@ -37,13 +42,19 @@ const (
 	ReasonAllCandidatesRejected = "AllCandidatesRejected"
 	// ReasonMutatorHealthy means the last cycle admitted the children it asked for.
 	ReasonMutatorHealthy = "MutatorHealthy"
+	// ReasonMutationPays means the children's gain over their parents is not convincingly negative.
+	ReasonMutationPays = "MutationPays"
+	// ReasonMutationNotPaying means P(mutation pays) fell below payoff.pauseBelow; mutation is
+	// paused but for probe children.
+	ReasonMutationNotPaying = "MutationNotPaying"
 	// ReasonSecretNotFound means apiKeySecretRef names a Secret or key that does not exist.
 	ReasonSecretNotFound = "SecretNotFound"
 )
 
 // Reasons an arm is retired, recorded in PromptArm status.retirement.reason.
 const (
-	// RetiredWorseThanBest: P(arm > best) fell below the portfolio's retirementThreshold.
+	// RetiredWorseThanBest: the portfolio's retirement rule fired (spec.evolution.retirement); the
+	// message names the rule and its numbers.
 	RetiredWorseThanBest = "WorseThanBest"
 	// RetiredSeedChanged: the seed prompt's text changed in spec; a new arm carries the new text.
 	RetiredSeedChanged = "SeedChanged"
@@ -60,6 +71,10 @@ const (
 	EventCycleCompleted   = "CycleCompleted"
 	EventMutatorFailed    = "MutatorFailed"
 	EventInvalidSpec      = "InvalidSpec"
+	// EventMutationPaused and EventMutationResumed mark the MutationPayingOff condition turning
+	// False and True.
+	EventMutationPaused  = "MutationPaused"
+	EventMutationResumed = "MutationResumed"
 )
 
 // Well-known labels and annotations.

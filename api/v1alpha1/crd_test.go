@@ -15,6 +15,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1 "github.com/promptfolio/promptfolio/api/v1alpha1"
+	"github.com/promptfolio/promptfolio/internal/evolution"
 	"github.com/promptfolio/promptfolio/internal/testenv"
 )
 
@@ -94,7 +95,7 @@ func TestSamplesApplyWithKubectl(t *testing.T) {
 	if err != nil {
 		t.Fatalf("kubectl explain: %v\n%s", err, out)
 	}
-	for _, want := range []string{"retirementThreshold", "childPriorStrength", "cron", "Default"} {
+	for _, want := range []string{"retirement", "payoff", "childPriorStrength", "cron", "Default"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("kubectl explain promptportfolio.spec.evolution: %q missing", want)
 		}
@@ -105,8 +106,8 @@ func TestSamplesApplyWithKubectl(t *testing.T) {
 	if err := env.Client.Get(ctx, client.ObjectKey{Namespace: "default", Name: "support-reply"}, &pf); err != nil {
 		t.Fatal(err)
 	}
-	if got := pf.Spec.Evolution.RetirementThreshold; got != 0.05 {
-		t.Errorf("retirementThreshold = %v, want 0.05", got)
+	if got := pf.Spec.Evolution.Retirement.Threshold; got != 0.05 {
+		t.Errorf("retirement.threshold = %v, want 0.05", got)
 	}
 	if got := pf.Spec.Evolution.Mutator.Timeout; got == nil || got.Duration != 30*time.Second {
 		t.Errorf("mutator.timeout default = %v, want 30s", got)
@@ -120,6 +121,7 @@ func TestDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	ev := pf.Spec.Evolution
+	policy := evolution.DefaultPolicy()
 	checks := []struct {
 		name      string
 		got, want any
@@ -127,12 +129,18 @@ func TestDefaults(t *testing.T) {
 		{"selection.prior.alpha", pf.Spec.Selection.Prior.Alpha, 1.0},
 		{"selection.prior.beta", pf.Spec.Selection.Prior.Beta, 1.0},
 		{"evolution.schedule", ev.Schedule, "24h"},
-		{"evolution.retirementThreshold", ev.RetirementThreshold, 0.05},
-		{"evolution.minTrials", ev.MinTrials, int64(100)},
-		{"evolution.minActiveArms", ev.MinActiveArms, int32(2)},
-		{"evolution.maxActiveArms", ev.MaxActiveArms, int32(8)},
-		{"evolution.mutationsPerCycle", ptr.Deref(ev.MutationsPerCycle, -1), int32(2)},
-		{"evolution.childPriorStrength", ev.ChildPriorStrength, 10.0},
+		// The evolution policy's defaults are evolution.DefaultPolicy, the one place they are
+		// written in Go, which the controller and the simulator use.
+		{"evolution.retirement.rule", string(ev.Retirement.Rule), string(policy.Retirement.Rule)},
+		{"evolution.retirement.threshold", ev.Retirement.Threshold, policy.Retirement.Threshold},
+		{"evolution.retirement.minTrials", ptr.Deref(ev.Retirement.MinTrials, -1), policy.Retirement.MinTrials},
+		{"evolution.minActiveArms", int(ev.MinActiveArms), policy.MinActiveArms},
+		{"evolution.maxActiveArms", int(ev.MaxActiveArms), policy.MaxActiveArms},
+		{"evolution.mutationsPerCycle", int(ptr.Deref(ev.MutationsPerCycle, -1)), policy.MutationsPerCycle},
+		{"evolution.childPriorStrength", ev.ChildPriorStrength, policy.ChildPriorStrength},
+		{"evolution.payoff.pauseBelow", ptr.Deref(ev.Payoff.PauseBelow, -1), policy.Payoff.PauseBelow},
+		{"evolution.payoff.minChildren", int(ptr.Deref(ev.Payoff.MinChildren, -1)), policy.Payoff.MinChildren},
+		{"evolution.payoff.probeEvery", ptr.Deref(ev.Payoff.ProbeEvery, -1), policy.Payoff.ProbeEvery},
 		{"evolution.mutator.provider", ev.Mutator.Provider, v1.MutatorOffline},
 		{"evolution.mutator.maxCallsPerCycle", ev.Mutator.MaxCallsPerCycle, int32(10)},
 		{"evolution.guardrails.maxLength", ev.Guardrails.MaxLength, int32(4096)},
@@ -166,8 +174,12 @@ func TestInvalidObjectsRejected(t *testing.T) {
 		{"blank prompt text", func(pf *v1.PromptPortfolio) { pf.Spec.Prompts[0].Text = " \n\t" }, "prompt text must not be blank"},
 		{"prompt text too long", func(pf *v1.PromptPortfolio) { pf.Spec.Prompts[0].Text = long }, "Too long: may not be more than 16384"},
 		{"portfolio name over 40 characters", func(pf *v1.PromptPortfolio) { pf.Name = strings.Repeat("p", 41) }, "portfolio name must be at most 40 characters"},
-		{"retirement threshold 1.5", func(pf *v1.PromptPortfolio) { pf.Spec.Evolution.RetirementThreshold = 1.5 }, "retirementThreshold must be strictly between 0 and 1"},
-		{"retirement threshold negative", func(pf *v1.PromptPortfolio) { pf.Spec.Evolution.RetirementThreshold = -0.1 }, "retirementThreshold must be strictly between 0 and 1"},
+		{"retirement threshold 1.5", func(pf *v1.PromptPortfolio) { pf.Spec.Evolution.Retirement.Threshold = 1.5 }, "retirement.threshold must be strictly between 0 and 1"},
+		{"retirement threshold negative", func(pf *v1.PromptPortfolio) { pf.Spec.Evolution.Retirement.Threshold = -0.1 }, "retirement.threshold must be strictly between 0 and 1"},
+		{"unknown retirement rule", func(pf *v1.PromptPortfolio) { pf.Spec.Evolution.Retirement.Rule = "Oldest" }, `Unsupported value: "Oldest"`},
+		{"negative retirement minTrials", func(pf *v1.PromptPortfolio) { pf.Spec.Evolution.Retirement.MinTrials = ptr.To[int64](-1) }, "should be greater than or equal to 0"},
+		{"payoff pauseBelow 1", func(pf *v1.PromptPortfolio) { pf.Spec.Evolution.Payoff.PauseBelow = ptr.To(1.0) }, "payoff.pauseBelow must be at least 0 and below 1"},
+		{"payoff probeEvery negative", func(pf *v1.PromptPortfolio) { pf.Spec.Evolution.Payoff.ProbeEvery = ptr.To[int64](-2) }, "should be greater than or equal to 0"},
 		{"minActiveArms above maxActiveArms", func(pf *v1.PromptPortfolio) {
 			pf.Spec.Evolution.MinActiveArms, pf.Spec.Evolution.MaxActiveArms = 5, 3
 		}, "minActiveArms must not exceed maxActiveArms"},

@@ -94,8 +94,8 @@ type MutatorSpec struct {
 	// +kubebuilder:default=Offline
 	Provider MutatorProvider `json:"provider,omitempty"`
 
-	// model is the chat model to ask, for example "gpt-4o-mini" or a vLLM model name. Ignored by
-	// the Offline provider. Default "gpt-4o-mini".
+	// model is the chat model to ask, for example "gpt-4.1-mini" or a vLLM model name. Ignored by
+	// the Offline provider. Default "gpt-4.1-mini".
 	// +optional
 	// +kubebuilder:validation:MaxLength=253
 	Model string `json:"model,omitempty"`
@@ -167,8 +167,84 @@ type GuardrailsSpec struct {
 	MinNovelty *float64 `json:"minNovelty,omitempty"`
 }
 
-// EvolutionSpec is the policy of evolution cycles: retire what is almost surely worse than the
-// best, then ask the mutator for children of the best arm.
+// RetirementRule names the test by which an evolution cycle retires arms.
+// +kubebuilder:validation:Enum=ProbBetterThanBest;ProbBest;ExpectedLoss
+type RetirementRule string
+
+const (
+	// RetirementProbBetterThanBest retires an arm when the exact probability that it beats the best
+	// arm, P(arm > best), is below the threshold.
+	RetirementProbBetterThanBest RetirementRule = "ProbBetterThanBest"
+	// RetirementProbBest retires an arm when the probability that it is the best of all active
+	// arms, P(best) as in the arm's status.probBest, is below the threshold.
+	RetirementProbBest RetirementRule = "ProbBest"
+	// RetirementExpectedLoss retires an arm when E[max(arm − best, 0)] is below the threshold.
+	RetirementExpectedLoss RetirementRule = "ExpectedLoss"
+)
+
+// RetirementSpec is the rule that frees slots for children. The defaults are the rule that
+// measured best in the learning suite of `promptfolio simulate --suite` (docs/simulate.md).
+type RetirementSpec struct {
+	// rule is the test an arm fails to be retired:
+	// ProbBetterThanBest (default): the exact P(arm > best arm) is below threshold.
+	// ProbBest: P(arm is the best of the active arms), as in the arm's status.probBest, is below
+	// threshold; it turns slots over faster but, with many close arms, retires arms that are
+	// in fact the best more often.
+	// ExpectedLoss: E[max(arm − best, 0)], the success rate lost by retiring the arm weighted by
+	// how likely it is the better one, is below threshold (a rate, like 0.002).
+	// +optional
+	// +kubebuilder:default=ProbBetterThanBest
+	Rule RetirementRule `json:"rule,omitempty"`
+
+	// threshold is the rule's bound, strictly between 0 and 1; default 0.05. Lower values retire
+	// more cautiously.
+	// +optional
+	// +kubebuilder:default=0.05
+	// +kubebuilder:validation:XValidation:rule="self > 0.0 && self < 1.0",message="retirement.threshold must be strictly between 0 and 1, like 0.05"
+	Threshold float64 `json:"threshold,omitempty"`
+
+	// minTrials is the number of trials an arm needs before it can be retired; 0 (default) judges
+	// arms on the evidence alone. Under Thompson sampling a clearly worse arm gets few trials, so a
+	// floor keeps it, and its slot, for a long time.
+	// +optional
+	// +kubebuilder:default=0
+	// +kubebuilder:validation:Minimum=0
+	MinTrials *int64 `json:"minTrials,omitempty"`
+}
+
+// PayoffSpec is how evolution judges whether mutation pays off. The evidence is the realized gain
+// of the children over the arms they descend from: the successes they earned minus what their
+// founders' (the seeds') posterior means predict on the same traffic. From it and its noise the
+// controller computes P(mutation pays), shown in status.mutationPayoff; 0.5 before any child has a
+// trial.
+type PayoffSpec struct {
+	// pauseBelow pauses mutation while P(mutation pays) is below it; the MutationPayingOff
+	// condition is then False. 0 never pauses. At least 0 and below 1; default 0.1.
+	// +optional
+	// +kubebuilder:default=0.1
+	// +kubebuilder:validation:XValidation:rule="self >= 0.0 && self < 1.0",message="payoff.pauseBelow must be at least 0 and below 1, like 0.1"
+	PauseBelow *float64 `json:"pauseBelow,omitempty"`
+
+	// minChildren is the number of children with trials needed before mutation may pause, so that
+	// a mutator that pays off through a few much better children among many worse ones is not
+	// stopped by its first generations. Default 16.
+	// +optional
+	// +kubebuilder:default=16
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=10000
+	MinChildren *int32 `json:"minChildren,omitempty"`
+
+	// probeEvery: while paused, one child is still tried every probeEvery generations, so that
+	// evolution notices when mutation pays off again. 0 tries none while paused. Default 3.
+	// +optional
+	// +kubebuilder:default=3
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=1000
+	ProbeEvery *int64 `json:"probeEvery,omitempty"`
+}
+
+// EvolutionSpec is the policy of evolution cycles: retire what is almost surely not the best, then
+// ask the mutator for children of the best arm while mutation pays off.
 // +kubebuilder:validation:XValidation:rule="!has(self.minActiveArms) || !has(self.maxActiveArms) || self.minActiveArms <= self.maxActiveArms",message="minActiveArms must not exceed maxActiveArms"
 type EvolutionSpec struct {
 	// schedule says when cycles run: a Go duration such as "24h" or "90s" (at least 1s), or a
@@ -188,19 +264,17 @@ type EvolutionSpec struct {
 	// +kubebuilder:validation:Minimum=1
 	EveryTrials *int64 `json:"everyTrials,omitempty"`
 
-	// retirementThreshold: an active arm is retired when the exact probability that it beats the
-	// best arm falls below this value. Strictly between 0 and 1; default 0.05. Lower values retire
-	// more cautiously.
+	// retirement is the rule that frees slots: which arms a cycle retires. The best arm (highest
+	// posterior mean) is never retired, nor an arm with fewer than retirement.minTrials trials, and
+	// retirement never leaves fewer than minActiveArms active arms.
 	// +optional
-	// +kubebuilder:default=0.05
-	// +kubebuilder:validation:XValidation:rule="self > 0.0 && self < 1.0",message="retirementThreshold must be strictly between 0 and 1, like 0.05"
-	RetirementThreshold float64 `json:"retirementThreshold,omitempty"`
+	// +kubebuilder:default={}
+	Retirement RetirementSpec `json:"retirement,omitempty"`
 
-	// minTrials is the number of trials an arm needs before it can be retired. Default 100.
+	// payoff is how evolution learns whether mutation pays off and slows down when it does not.
 	// +optional
-	// +kubebuilder:default=100
-	// +kubebuilder:validation:Minimum=0
-	MinTrials int64 `json:"minTrials,omitempty"`
+	// +kubebuilder:default={}
+	Payoff PayoffSpec `json:"payoff,omitempty"`
 
 	// minActiveArms: retirement never leaves fewer active arms than this. Default 2.
 	// +optional
@@ -209,24 +283,27 @@ type EvolutionSpec struct {
 	// +kubebuilder:validation:Maximum=200
 	MinActiveArms int32 `json:"minActiveArms,omitempty"`
 
-	// maxActiveArms: mutation never makes more active arms than this. Default 8.
+	// maxActiveArms: mutation never makes more active arms than this. Default 12.
 	// +optional
-	// +kubebuilder:default=8
+	// +kubebuilder:default=12
 	// +kubebuilder:validation:Minimum=1
 	// +kubebuilder:validation:Maximum=200
 	MaxActiveArms int32 `json:"maxActiveArms,omitempty"`
 
-	// mutationsPerCycle is the number of children of the best arm asked for per cycle, within
-	// maxActiveArms. 0 turns mutation off (retirement still runs). Default 2.
+	// mutationsPerCycle is the number of unproven children a portfolio may have: a cycle asks for
+	// this many children of the best arm minus the active children with fewer trials than
+	// childPriorStrength, within maxActiveArms, so that low traffic judges children before more
+	// are made. 0 turns mutation off (retirement still runs). Default 2.
 	// +optional
 	// +kubebuilder:default=2
 	// +kubebuilder:validation:Minimum=0
 	// +kubebuilder:validation:Maximum=20
 	MutationsPerCycle *int32 `json:"mutationsPerCycle,omitempty"`
 
-	// childPriorStrength n0 is the weight of a child's inherited prior: a child of a parent with
-	// posterior mean m starts at Beta(m·n0, (1−m)·n0), as if it had seen n0 trials. Small values
-	// let the child prove itself quickly. Greater than 0, at most 1e6; default 10.
+	// childPriorStrength n0 is the most a child's inherited prior may weigh: a child of a parent
+	// with posterior Beta(α, β) and mean m starts at Beta(m·n, (1−m)·n) with n = min(n0, α + β),
+	// as if it had seen n trials, so a child's prior is never bolder than its parent's evidence.
+	// Small values let the child prove itself quickly. Greater than 0, at most 1e6; default 10.
 	// +optional
 	// +kubebuilder:default=10
 	// +kubebuilder:validation:XValidation:rule="self > 0.0 && self <= 1000000.0",message="childPriorStrength must be greater than 0 and at most 1e6"
@@ -291,6 +368,18 @@ type CycleSummary struct {
 	// +optional
 	// +listType=set
 	PlannedChildren []string `json:"plannedChildren,omitempty"`
+	// retirementPlan says, for each arm in retired, which rule retired it and why, with the
+	// numbers, as planned when the cycle started; the arms' status.retirement.message is this.
+	// +optional
+	// +listType=map
+	// +listMapKey=arm
+	RetirementPlan []PlannedRetirement `json:"retirementPlan,omitempty"`
+	// childPlan gives, for each name in plannedChildren, its parent and the prior it starts from,
+	// as planned when the cycle started; a controller restarted mid-cycle creates exactly these.
+	// +optional
+	// +listType=map
+	// +listMapKey=name
+	ChildPlan []PlannedChild `json:"childPlan,omitempty"`
 	// created are the children this cycle created.
 	// +optional
 	// +listType=set
@@ -307,13 +396,51 @@ type CycleSummary struct {
 	Message string `json:"message,omitempty"`
 }
 
+// PlannedRetirement is one retirement of an evolution cycle's plan.
+type PlannedRetirement struct {
+	// arm is the name of the arm to retire.
+	Arm string `json:"arm"`
+	// rule is the retirement rule that fired.
+	Rule RetirementRule `json:"rule"`
+	// message says why, with the rule's probability, threshold and the arm's trials.
+	// +kubebuilder:validation:MaxLength=1024
+	Message string `json:"message"`
+}
+
+// PlannedChild is one child of an evolution cycle's plan.
+type PlannedChild struct {
+	// name is the child's arm name, "<portfolio>-g<generation>-<index>".
+	Name string `json:"name"`
+	// parent is the arm the child is mutated from.
+	Parent string `json:"parent"`
+	// prior is the cautious prior the child starts from.
+	Prior BetaPrior `json:"prior"`
+}
+
+// MutationPayoffStatus is what the portfolio has learned of whether mutation pays off.
+type MutationPayoffStatus struct {
+	// children counts the children whose parent is still an arm of the portfolio; childTrials
+	// their trials.
+	Children    int32 `json:"children"`
+	ChildTrials int64 `json:"childTrials"`
+	// gain is the children's realized gain over their parents, in successes: what they earned
+	// minus what their parents' posterior means predict on the same traffic.
+	Gain float64 `json:"gain"`
+	// probPays is P(mutation pays), the probability that the gain is positive, rounded to 6
+	// decimals.
+	ProbPays float64 `json:"probPays"`
+	// paused is true while probPays is below spec.evolution.payoff.pauseBelow: cycles then create
+	// at most one probe child every payoff.probeEvery generations.
+	Paused bool `json:"paused"`
+}
+
 // PromptPortfolioStatus is what the controller learned and decided. Only the controller writes it.
 type PromptPortfolioStatus struct {
 	// observedGeneration is the metadata.generation the controller last acted on.
 	// +optional
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
 
-	// conditions: Ready, Reconciling, Stalled and MutatorFailing.
+	// conditions: Ready, Reconciling, Stalled, MutatorFailing and MutationPayingOff.
 	// +optional
 	// +listType=map
 	// +listMapKey=type
@@ -356,6 +483,9 @@ type PromptPortfolioStatus struct {
 	// cycleInProgress is set while a cycle runs; a restarted controller finishes it.
 	// +optional
 	CycleInProgress *CycleSummary `json:"cycleInProgress,omitempty"`
+	// mutationPayoff is the evidence on mutation that the last cycle planned with.
+	// +optional
+	MutationPayoff *MutationPayoffStatus `json:"mutationPayoff,omitempty"`
 	// lastHandledCycleRequest is the last value of the promptfolio.dev/run-cycle annotation that
 	// started a cycle.
 	// +optional

@@ -33,47 +33,104 @@ const priorDecimals = 6
 // kept, so that rounding never yields an improper Beta(0, β) prior.
 const minPrior = 1e-6
 
-// Policy is a portfolio's evolution policy, the numbers of spec.evolution.
-type Policy struct {
-	// RetirementThreshold retires an arm when P(arm > best) falls below it. 0 never retires;
-	// DefaultPolicy uses 0.05. Must be in [0, 1].
-	RetirementThreshold float64
+// RetirementRule names the test that decides which arms a cycle retires.
+type RetirementRule string
+
+const (
+	// RuleProbBetterThanBest retires an arm when the exact probability that it beats the best arm,
+	// P(X_arm > X_best), is below the threshold.
+	RuleProbBetterThanBest RetirementRule = "ProbBetterThanBest"
+	// RuleProbBest retires an arm when the probability that it is the best of the active arms,
+	// P(X_arm = max over the active arms), is below the threshold.
+	RuleProbBest RetirementRule = "ProbBest"
+	// RuleExpectedLoss retires an arm when the expected loss of retiring it,
+	// E[max(X_arm − X_best, 0)] (how much better than the best arm it may be, weighted by how
+	// likely that is), is below the threshold. It is computed from the normal approximation of
+	// the difference of the two posteriors (exact means and variances).
+	RuleExpectedLoss RetirementRule = "ExpectedLoss"
+)
+
+// RetirementRules lists the rules in the order the API documents them.
+var RetirementRules = []RetirementRule{RuleProbBetterThanBest, RuleProbBest, RuleExpectedLoss}
+
+// RetirementPolicy is the rule that frees slots: which arms a cycle retires.
+type RetirementPolicy struct {
+	// Rule is the test an arm fails to be retired.
+	Rule RetirementRule `json:"rule"`
+	// Threshold is the rule's probability bound, in [0, 1]; 0 never retires.
+	Threshold float64 `json:"threshold"`
 	// MinTrials is the number of trials (successes + failures) an arm needs before it may be
-	// retired, so that no arm is judged on a handful of rewards. Must be ≥ 0.
-	MinTrials int64
-	// MinActiveArms is a floor: retirement never leaves fewer active arms. Must be ≥ 1.
-	MinActiveArms int
-	// MaxActiveArms is a ceiling: a cycle creates no child that would make more active arms.
-	// Must be ≥ MinActiveArms.
-	MaxActiveArms int
-	// MutationsPerCycle is the number of children a cycle asks for when MaxActiveArms leaves room.
-	// Must be ≥ 0; 0 turns mutation off and keeps retirement.
-	MutationsPerCycle int
-	// ChildPriorStrength is n0, the effective number of trials a child's prior is worth
-	// (α0 + β0 = n0). Must be finite and > 0.
-	ChildPriorStrength float64
+	// retired. Must be ≥ 0.
+	MinTrials int64 `json:"minTrials"`
 }
 
-// DefaultPolicy returns the policy used where a portfolio sets nothing: retire below 5%, after 100
-// trials, keep 2 to 8 active arms, 2 children a cycle, children's priors worth 10 trials.
+// Payoff is how a portfolio judges whether mutation pays off, and slows down when it does not.
+//
+// The evidence is the realized gain of the children: over every child whose line of parents is
+// known back to its founder (the seed or hand-written arm it descends from), successes − trials ×
+// the founder's posterior mean, the rewards the children earned beyond what the portfolio would
+// have earned without mutation on the same traffic. Exploration of children that turn out worse
+// counts against it, the traffic won by children that turn out better for it. With its variance
+// (binomial noise plus the uncertainty of the founders' means) it gives
+// P(mutation pays) = Φ(gain / sd), 0.5 before any child has a trial.
+type Payoff struct {
+	// PauseBelow pauses mutation while P(mutation pays) is below it: a cycle then creates at most
+	// one child, and only every ProbeEvery generations. 0 never pauses. In [0, 1).
+	PauseBelow float64 `json:"pauseBelow"`
+	// MinChildren is the number of children with trials the portfolio needs before it may pause:
+	// the first generations of a mutator that pays off through selection (most children worse,
+	// a few much better) must not stop it. ≥ 0.
+	MinChildren int `json:"minChildren"`
+	// ProbeEvery is the spacing, in generations, of the single child a paused portfolio still
+	// tries, so that it notices when mutation pays off again. 0 tries none while paused. ≥ 0.
+	ProbeEvery int64 `json:"probeEvery"`
+}
+
+// Policy is a portfolio's evolution policy, the numbers of spec.evolution. Its JSON names are the
+// API's, so that scenario files of the simulator read like the PromptPortfolio's spec.
+type Policy struct {
+	// Retirement decides which arms a cycle retires.
+	Retirement RetirementPolicy `json:"retirement"`
+	// MinActiveArms is a floor: retirement never leaves fewer active arms. Must be ≥ 1.
+	MinActiveArms int `json:"minActiveArms"`
+	// MaxActiveArms is a ceiling: a cycle creates no child that would make more active arms.
+	// Must be ≥ MinActiveArms.
+	MaxActiveArms int `json:"maxActiveArms"`
+	// MutationsPerCycle is the number of unproven children a portfolio may have: a cycle asks for
+	// MutationsPerCycle minus the active children with fewer trials than ChildPriorStrength, within
+	// MaxActiveArms, so that low traffic judges children before more are made. Must be ≥ 0; 0
+	// turns mutation off and keeps retirement.
+	MutationsPerCycle int `json:"mutationsPerCycle"`
+	// ChildPriorStrength is n0, the most trials a child's prior is worth (α0 + β0); a child gets
+	// min(n0, its parent's effective trials α + β). Must be finite and > 0.
+	ChildPriorStrength float64 `json:"childPriorStrength"`
+	// Payoff slows mutation down when it does not pay off.
+	Payoff Payoff `json:"payoff"`
+}
+
+// DefaultPolicy returns the policy used where a portfolio sets nothing; the API's defaults are
+// these values (a test compares them).
 func DefaultPolicy() Policy {
 	return Policy{
-		RetirementThreshold: 0.05,
-		MinTrials:           100,
-		MinActiveArms:       2,
-		MaxActiveArms:       8,
-		MutationsPerCycle:   2,
-		ChildPriorStrength:  10,
+		Retirement:         RetirementPolicy{Rule: RuleProbBetterThanBest, Threshold: 0.05, MinTrials: 0},
+		MinActiveArms:      2,
+		MaxActiveArms:      12,
+		MutationsPerCycle:  2,
+		ChildPriorStrength: 10,
+		Payoff:             Payoff{PauseBelow: 0.1, MinChildren: 16, ProbeEvery: 3},
 	}
 }
 
 // Validate reports the first rule of Policy's field comments that p breaks.
 func (p Policy) Validate() error {
+	r := p.Retirement
 	switch {
-	case math.IsNaN(p.RetirementThreshold) || p.RetirementThreshold < 0 || p.RetirementThreshold > 1:
-		return fmt.Errorf("retirementThreshold %v is not in [0, 1]", p.RetirementThreshold)
-	case p.MinTrials < 0:
-		return fmt.Errorf("minTrials %d is negative", p.MinTrials)
+	case !validRule(r.Rule):
+		return fmt.Errorf("retirement.rule %q is not one of %v", r.Rule, RetirementRules)
+	case math.IsNaN(r.Threshold) || r.Threshold < 0 || r.Threshold > 1:
+		return fmt.Errorf("retirement.threshold %v is not in [0, 1]", r.Threshold)
+	case r.MinTrials < 0:
+		return fmt.Errorf("retirement.minTrials %d is negative", r.MinTrials)
 	case p.MinActiveArms < 1:
 		return fmt.Errorf("minActiveArms %d is less than 1", p.MinActiveArms)
 	case p.MaxActiveArms < p.MinActiveArms:
@@ -82,8 +139,23 @@ func (p Policy) Validate() error {
 		return fmt.Errorf("mutationsPerCycle %d is negative", p.MutationsPerCycle)
 	case !(p.ChildPriorStrength > 0) || math.IsInf(p.ChildPriorStrength, 1):
 		return fmt.Errorf("childPriorStrength %v is not a positive finite number", p.ChildPriorStrength)
+	case !(p.Payoff.PauseBelow >= 0 && p.Payoff.PauseBelow < 1):
+		return fmt.Errorf("payoff.pauseBelow %v is not in [0, 1)", p.Payoff.PauseBelow)
+	case p.Payoff.MinChildren < 0:
+		return fmt.Errorf("payoff.minChildren %d is negative", p.Payoff.MinChildren)
+	case p.Payoff.ProbeEvery < 0:
+		return fmt.Errorf("payoff.probeEvery %d is negative", p.Payoff.ProbeEvery)
 	}
 	return nil
+}
+
+func validRule(r RetirementRule) bool {
+	for _, known := range RetirementRules {
+		if r == known {
+			return true
+		}
+	}
+	return false
 }
 
 // Arm is what the policy knows of one arm of the portfolio, active or retired.
@@ -102,6 +174,9 @@ type Arm struct {
 	// Generation is the evolution generation that created the arm (0 for seeds and hand-written
 	// arms). The policy does not use it; it is carried so that callers can report lineage.
 	Generation int64
+	// Parent is the name of the arm this one was mutated from, empty for seeds and hand-written
+	// arms. Children whose parent is among the arms are the evidence of Payoff.
+	Parent string
 }
 
 // Trials is the number of rewards the arm has received.
@@ -142,11 +217,13 @@ type Input struct {
 type Retirement struct {
 	// Arm is the name of the arm to retire.
 	Arm string
-	// ProbBetter is P(X_arm > X_best), the exact probability that the arm beats the best arm.
-	ProbBetter float64
+	// Rule is the rule that retired it, and Prob the probability the rule tested: P(X_arm >
+	// X_best) for RuleProbBetterThanBest, P(arm is best) for RuleProbBest.
+	Rule RetirementRule
+	Prob float64
 	// Reason is ReasonWorseThanBest.
 	Reason string
-	// Message says why in a sentence, with the probability, for status and events.
+	// Message says why in a sentence, with the rule and its numbers, for status and events.
 	Message string
 }
 
@@ -160,8 +237,20 @@ type Child struct {
 	Generation int64
 	// Index numbers the cycle's children from 1.
 	Index int
-	// PriorAlpha and PriorBeta are the cautious prior m·n0, (1−m)·n0, rounded to 6 decimals.
+	// PriorAlpha and PriorBeta are the cautious prior m·n, (1−m)·n, rounded to 6 decimals, with m
+	// the parent's posterior mean and n = min(n0, the parent's α + β).
 	PriorAlpha, PriorBeta float64
+}
+
+// PayoffEstimate is what the cycle knows of whether mutation pays off (see Payoff).
+type PayoffEstimate struct {
+	// Children counts the children whose parent is known; Trials their trials.
+	Children int
+	Trials   int64
+	// Gain is their realized gain over their parents, in successes; ProbPays = Φ(Gain / sd).
+	Gain, ProbPays float64
+	// Paused is true when ProbPays is below Payoff.PauseBelow.
+	Paused bool
 }
 
 // Plan is what an evolution cycle does.
@@ -170,13 +259,18 @@ type Plan struct {
 	Best string
 	// BestMean is the best arm's posterior mean (0 when Best is empty).
 	BestMean float64
-	// Retire lists the arms to retire, lowest ProbBetter first.
+	// Retire lists the arms to retire, lowest Prob first.
 	Retire []Retirement
 	// Children lists the arms to create, by Index.
 	Children []Child
 	// ActiveBefore is the number of active arms the cycle started with; ActiveAfter the number
 	// left after Retire, before Children are created.
 	ActiveBefore, ActiveAfter int
+	// Unproven counts the active children, not retired by this plan, with fewer trials than
+	// Policy.ChildPriorStrength; each takes the place of one of MutationsPerCycle's children.
+	Unproven int
+	// Payoff is the evidence on mutation the cycle decided the number of children by.
+	Payoff PayoffEstimate
 }
 
 // Summary is a one-line account of the plan for status and events.
@@ -213,6 +307,13 @@ func ChildPrior(m, n0 float64) (alpha, beta float64) {
 	return tidy(m * n0), tidy((1 - m) * n0)
 }
 
+// CautiousPrior is the prior of a child of a parent with posterior Beta(α, β): ChildPrior with the
+// parent's mean, worth n = min(n0, α + β) trials, so that it is never bolder than the parent's
+// own evidence.
+func CautiousPrior(parent bandit.Posterior, n0 float64) (alpha, beta float64) {
+	return ChildPrior(parent.Mean(), min(n0, parent.Alpha+parent.Beta))
+}
+
 func tidy(x float64) float64 {
 	scale := math.Pow10(priorDecimals)
 	return math.Max(math.Round(x*scale)/scale, minPrior)
@@ -247,6 +348,7 @@ func Decide(in Input) (Plan, error) {
 	}
 
 	plan := Plan{ActiveBefore: len(active), ActiveAfter: len(active)}
+	plan.Payoff = estimatePayoff(in.Arms, in.Policy.Payoff)
 	if len(active) == 0 {
 		return plan, nil
 	}
@@ -254,11 +356,19 @@ func Decide(in Input) (Plan, error) {
 	bestPost := best.Posterior()
 	plan.Best, plan.BestMean = best.Name, bestPost.Mean()
 
-	plan.Retire = retirements(active, best, in.Policy)
+	plan.Retire = retirements(active, best, in.Policy.Retirement, in.Policy.MinActiveArms)
 	plan.ActiveAfter = len(active) - len(plan.Retire)
 
-	n := min(in.Policy.MutationsPerCycle, in.Policy.MaxActiveArms-plan.ActiveAfter)
-	alpha, beta := ChildPrior(plan.BestMean, in.Policy.ChildPriorStrength)
+	plan.Unproven = unproven(active, plan.Retire, in.Policy.ChildPriorStrength)
+	n := min(in.Policy.MutationsPerCycle-plan.Unproven, in.Policy.MaxActiveArms-plan.ActiveAfter)
+	if plan.Payoff.Paused {
+		probe := in.Policy.Payoff.ProbeEvery
+		n = min(n, 1)
+		if probe == 0 || in.Generation%probe != 0 {
+			n = 0
+		}
+	}
+	alpha, beta := CautiousPrior(bestPost, in.Policy.ChildPriorStrength)
 	for i := 1; i <= n; i++ {
 		name := ChildName(in.Portfolio, in.Generation, i)
 		if len(name) > MaxNameLength {
@@ -270,6 +380,74 @@ func Decide(in Input) (Plan, error) {
 		})
 	}
 	return plan, nil
+}
+
+// unproven counts the active children that stay active and have fewer trials than n0: children
+// the traffic has not judged yet.
+func unproven(active []Arm, retire []Retirement, n0 float64) int {
+	retiring := make(map[string]bool, len(retire))
+	for _, r := range retire {
+		retiring[r.Arm] = true
+	}
+	n := 0
+	for _, a := range active {
+		if a.Parent != "" && !retiring[a.Name] && float64(a.Trials()) < n0 {
+			n++
+		}
+	}
+	return n
+}
+
+// estimatePayoff weighs the children among arms (active or retired) against the arms they descend
+// from: see Payoff.
+func estimatePayoff(arms []Arm, p Payoff) PayoffEstimate {
+	byName := make(map[string]Arm, len(arms))
+	for _, a := range arms {
+		byName[a.Name] = a
+	}
+	var est PayoffEstimate
+	var variance float64
+	judged := 0
+	for _, c := range arms {
+		root, ok := founder(byName, c)
+		if !ok {
+			continue
+		}
+		est.Children++
+		n := float64(c.Trials())
+		if n == 0 {
+			continue
+		}
+		judged++
+		post := root.Posterior()
+		m := post.Mean()
+		est.Trials += c.Trials()
+		est.Gain += float64(c.Successes) - n*m
+		variance += n*m*(1-m) + n*n*post.Variance()
+	}
+	est.ProbPays = 0.5
+	if variance > 0 {
+		est.ProbPays = 0.5 * math.Erfc(-est.Gain/math.Sqrt(2*variance))
+	}
+	est.Paused = judged >= p.MinChildren && est.ProbPays < p.PauseBelow
+	return est
+}
+
+// founder is the arm that a child descends from through its parents and that has no parent itself
+// (a seed or a hand-written arm), and false when a is not a child or its line is broken (an
+// ancestor is no longer among the arms).
+func founder(byName map[string]Arm, a Arm) (Arm, bool) {
+	if a.Parent == "" {
+		return Arm{}, false
+	}
+	for steps := 0; a.Parent != "" && steps <= len(byName); steps++ {
+		parent, ok := byName[a.Parent]
+		if !ok {
+			return Arm{}, false
+		}
+		a = parent
+	}
+	return a, a.Parent == ""
 }
 
 // bestArm returns the best of a non-empty list of active arms (see the package comment).
@@ -300,21 +478,39 @@ func bestArm(active []Arm) Arm {
 	return best
 }
 
-// retirements returns the arms that retire, lowest probability first, respecting MinActiveArms.
-func retirements(active []Arm, best Arm, p Policy) []Retirement {
+// retirements returns the arms that retire under the rule r, lowest probability first, leaving at
+// least minActive active arms. The best arm is never a candidate.
+func retirements(active []Arm, best Arm, r RetirementPolicy, minActive int) []Retirement {
 	type candidate struct {
 		arm  Arm
 		prob float64
 		mean float64
 	}
 	bestPost := best.Posterior()
+	var probBest []float64
+	if r.Rule == RuleProbBest {
+		posts := make([]bandit.Posterior, len(active))
+		for i, a := range active {
+			posts[i] = a.Posterior()
+		}
+		probBest = bandit.ProbBest(posts)
+	}
 	var cands []candidate
-	for _, a := range active {
-		if a.Name == best.Name || a.Trials() < p.MinTrials {
+	for i, a := range active {
+		if a.Name == best.Name || a.Trials() < r.MinTrials {
 			continue
 		}
 		post := a.Posterior()
-		if prob := bandit.ProbGreater(post, bestPost); prob < p.RetirementThreshold {
+		var prob float64
+		switch r.Rule {
+		case RuleProbBest:
+			prob = probBest[i]
+		case RuleExpectedLoss:
+			prob = ExpectedLoss(post, bestPost)
+		default:
+			prob = bandit.ProbGreater(post, bestPost)
+		}
+		if prob < r.Threshold {
 			cands = append(cands, candidate{arm: a, prob: prob, mean: post.Mean()})
 		}
 	}
@@ -328,19 +524,39 @@ func retirements(active []Arm, best Arm, p Policy) []Retirement {
 		}
 		return ci.arm.Name < cj.arm.Name
 	})
-	room := max(len(active)-p.MinActiveArms, 0)
+	room := max(len(active)-minActive, 0)
 	if len(cands) > room {
 		cands = cands[:room]
 	}
 	out := make([]Retirement, len(cands))
 	for i, c := range cands {
+		var test string
+		switch r.Rule {
+		case RuleProbBest:
+			test = fmt.Sprintf("P(%s is best of %d active arms) = %.3g", c.arm.Name, len(active), c.prob)
+		case RuleExpectedLoss:
+			test = fmt.Sprintf("E[max(%s − %s, 0)] = %.3g", c.arm.Name, best.Name, c.prob)
+		default:
+			test = fmt.Sprintf("P(%s > %s) = %.3g", c.arm.Name, best.Name, c.prob)
+		}
 		out[i] = Retirement{
-			Arm:        c.arm.Name,
-			ProbBetter: c.prob,
-			Reason:     ReasonWorseThanBest,
-			Message: fmt.Sprintf("P(%s > %s) = %.3g is below the retirement threshold %g after %d trials",
-				c.arm.Name, best.Name, c.prob, p.RetirementThreshold, c.arm.Trials()),
+			Arm: c.arm.Name, Rule: r.Rule, Prob: c.prob, Reason: ReasonWorseThanBest,
+			Message: fmt.Sprintf("rule %s: %s is below the threshold %g after %d trials (best %s, mean %.3f)",
+				r.Rule, test, r.Threshold, c.arm.Trials(), best.Name, bestPost.Mean()),
 		}
 	}
 	return out
+}
+
+// ExpectedLoss is E[max(X − Y, 0)] for independent X ~ x and Y ~ y: what is lost, in success rate,
+// by dropping x in favour of y, weighted by how likely x is the better one. It uses the normal
+// approximation N(μx − μy, σx² + σy²) of the difference: E = σ·φ(μ/σ) + μ·Φ(μ/σ).
+func ExpectedLoss(x, y bandit.Posterior) float64 {
+	mu := x.Mean() - y.Mean()
+	sd := math.Sqrt(x.Variance() + y.Variance())
+	if !(sd > 0) {
+		return math.Max(mu, 0)
+	}
+	z := mu / sd
+	return sd*math.Exp(-z*z/2)/math.Sqrt(2*math.Pi) + mu*0.5*math.Erfc(-z/math.Sqrt2)
 }

@@ -115,7 +115,7 @@ func TestDecide(t *testing.T) {
 		{
 			name:         "MinTrials not reached: the loser stays",
 			arms:         []Arm{arm("pf-a", 60, 40, 0), arm("pf-b", 30, 69, 1), arm("pf-c", 58, 42, 2)},
-			policy:       DefaultPolicy(),
+			policy:       policy(func(p *Policy) { p.Retirement.MinTrials = 100 }),
 			wantBest:     "pf-a",
 			wantChildren: []string{"pf-g4-1", "pf-g4-2"},
 			wantAfter:    3,
@@ -123,7 +123,7 @@ func TestDecide(t *testing.T) {
 		{
 			name:         "MinTrials reached exactly: the loser retires",
 			arms:         []Arm{arm("pf-a", 60, 40, 0), arm("pf-b", 30, 69, 1), arm("pf-c", 58, 42, 2)},
-			policy:       policy(func(p *Policy) { p.MinTrials = 99 }),
+			policy:       policy(func(p *Policy) { p.Retirement.MinTrials = 99 }),
 			wantBest:     "pf-a",
 			wantRetire:   []string{"pf-b"},
 			wantChildren: []string{"pf-g4-1", "pf-g4-2"},
@@ -132,7 +132,7 @@ func TestDecide(t *testing.T) {
 		{
 			name:         "MinTrials 0 judges arms with no trials",
 			arms:         []Arm{arm("pf-a", 100, 0, 0), arm("pf-b", 0, 0, 1)},
-			policy:       policy(func(p *Policy) { p.MinTrials = 0; p.MinActiveArms = 1 }),
+			policy:       policy(func(p *Policy) { p.Retirement.MinTrials = 0; p.MinActiveArms = 1 }),
 			wantBest:     "pf-a",
 			wantRetire:   []string{"pf-b"},
 			wantChildren: []string{"pf-g4-1", "pf-g4-2"},
@@ -211,7 +211,7 @@ func TestDecide(t *testing.T) {
 		{
 			name:         "threshold 0 never retires",
 			arms:         []Arm{arm("pf-a", 100, 0, 0), arm("pf-b", 0, 100, 1), arm("pf-c", 0, 100, 2)},
-			policy:       policy(func(p *Policy) { p.RetirementThreshold = 0; p.MinActiveArms = 1 }),
+			policy:       policy(func(p *Policy) { p.Retirement.Threshold = 0; p.MinActiveArms = 1 }),
 			wantBest:     "pf-a",
 			wantChildren: []string{"pf-g4-1", "pf-g4-2"},
 			wantAfter:    3,
@@ -219,7 +219,7 @@ func TestDecide(t *testing.T) {
 		{
 			name:         "threshold 1 retires every arm that may go, down to the floor",
 			arms:         []Arm{arm("pf-a", 51, 49, 0), arm("pf-b", 50, 50, 1), arm("pf-c", 49, 51, 2)},
-			policy:       policy(func(p *Policy) { p.RetirementThreshold = 1; p.MinActiveArms = 1 }),
+			policy:       policy(func(p *Policy) { p.Retirement.Threshold = 1; p.MinActiveArms = 1 }),
 			wantBest:     "pf-a",
 			wantRetire:   []string{"pf-c", "pf-b"},
 			wantChildren: []string{"pf-g4-1", "pf-g4-2"},
@@ -293,17 +293,36 @@ func checkPlan(t *testing.T, plan Plan, in Input) {
 	}
 	for i, r := range plan.Retire {
 		a := byName[r.Arm]
-		if r.Arm == plan.Best || !a.Active || a.Trials() < in.Policy.MinTrials {
+		if r.Arm == plan.Best || !a.Active || a.Trials() < in.Policy.Retirement.MinTrials {
 			t.Errorf("retirement of %s breaks a rule", r.Arm)
 		}
 		want := bandit.ProbGreater(a.Posterior(), byName[plan.Best].Posterior())
-		if r.ProbBetter != want || !(r.ProbBetter < in.Policy.RetirementThreshold) {
-			t.Errorf("%s: ProbBetter = %v, want %v below %v", r.Arm, r.ProbBetter, want, in.Policy.RetirementThreshold)
+		if r.Rule == RuleExpectedLoss {
+			want = ExpectedLoss(a.Posterior(), byName[plan.Best].Posterior())
 		}
-		if i > 0 && r.ProbBetter < plan.Retire[i-1].ProbBetter {
+		if r.Rule == RuleProbBest {
+			var posts []bandit.Posterior
+			var at int
+			for _, b := range in.Arms {
+				if b.Active {
+					if b.Name == a.Name {
+						at = len(posts)
+					}
+					posts = append(posts, b.Posterior())
+				}
+			}
+			want = bandit.ProbBest(posts)[at]
+		}
+		if r.Rule != in.Policy.Retirement.Rule || !strings.Contains(r.Message, string(r.Rule)) {
+			t.Errorf("%s: rule %s, message %q; the policy's rule is %s", r.Arm, r.Rule, r.Message, in.Policy.Retirement.Rule)
+		}
+		if r.Prob != want || !(r.Prob < in.Policy.Retirement.Threshold) {
+			t.Errorf("%s: ProbBetter = %v, want %v below %v", r.Arm, r.Prob, want, in.Policy.Retirement.Threshold)
+		}
+		if i > 0 && r.Prob < plan.Retire[i-1].Prob {
 			t.Errorf("retirements not in increasing probability: %v", plan.Retire)
 		}
-		if r.Reason != ReasonWorseThanBest || !strings.Contains(r.Message, fmt.Sprintf("%.3g", r.ProbBetter)) {
+		if r.Reason != ReasonWorseThanBest || !strings.Contains(r.Message, fmt.Sprintf("%.3g", r.Prob)) {
 			t.Errorf("%s: reason %q, message %q", r.Arm, r.Reason, r.Message)
 		}
 	}
@@ -311,7 +330,8 @@ func checkPlan(t *testing.T, plan Plan, in Input) {
 		t.Errorf("%d children with %d active after retirement", n, plan.ActiveAfter)
 	}
 	for i, c := range plan.Children {
-		wantA, wantB := ChildPrior(plan.BestMean, in.Policy.ChildPriorStrength)
+		parent := byName[plan.Best].Posterior()
+		wantA, wantB := ChildPrior(plan.BestMean, min(in.Policy.ChildPriorStrength, parent.Alpha+parent.Beta))
 		if c.Parent != plan.Best || c.Index != i+1 || c.Generation != in.Generation ||
 			c.Name != ChildName(in.Portfolio, in.Generation, i+1) || c.PriorAlpha != wantA || c.PriorBeta != wantB {
 			t.Errorf("child %d = %+v", i, c)
@@ -421,9 +441,9 @@ func TestDecideErrors(t *testing.T) {
 	}{
 		{"no portfolio", Input{Generation: 1, Arms: ok, Policy: DefaultPolicy()}, "no name"},
 		{"generation 0", Input{Portfolio: "pf", Arms: ok, Policy: DefaultPolicy()}, "generation 0"},
-		{"threshold above 1", Input{"pf", 1, ok, policy(func(p *Policy) { p.RetirementThreshold = 1.5 })}, "retirementThreshold"},
-		{"threshold NaN", Input{"pf", 1, ok, policy(func(p *Policy) { p.RetirementThreshold = math.NaN() })}, "retirementThreshold"},
-		{"negative MinTrials", Input{"pf", 1, ok, policy(func(p *Policy) { p.MinTrials = -1 })}, "minTrials"},
+		{"threshold above 1", Input{"pf", 1, ok, policy(func(p *Policy) { p.Retirement.Threshold = 1.5 })}, "retirement.threshold"},
+		{"threshold NaN", Input{"pf", 1, ok, policy(func(p *Policy) { p.Retirement.Threshold = math.NaN() })}, "retirement.threshold"},
+		{"negative MinTrials", Input{"pf", 1, ok, policy(func(p *Policy) { p.Retirement.MinTrials = -1 })}, "retirement.minTrials"},
 		{"MinActiveArms 0", Input{"pf", 1, ok, policy(func(p *Policy) { p.MinActiveArms = 0 })}, "minActiveArms"},
 		{"Max below Min", Input{"pf", 1, ok, policy(func(p *Policy) { p.MaxActiveArms = 1 })}, "maxActiveArms"},
 		{"negative mutations", Input{"pf", 1, ok, policy(func(p *Policy) { p.MutationsPerCycle = -1 })}, "mutationsPerCycle"},
@@ -457,5 +477,141 @@ func TestPlanSummary(t *testing.T) {
 	}
 	if got := (Plan{}).Summary(); got != "no active arm" {
 		t.Errorf("empty Summary() = %q", got)
+	}
+}
+
+// child is an active child of parent with a Beta(5, 5) prior.
+func child(name, parent string, successes, failures int64, age int) Arm {
+	a := arm(name, successes, failures, age)
+	a.PriorAlpha, a.PriorBeta, a.Parent = 5, 5, parent
+	return a
+}
+
+func TestRetirementRules(t *testing.T) {
+	// Under Thompson sampling a weak arm has few trials: 1 of 12 against 60 of 100.
+	arms := []Arm{arm("pf-a", 60, 40, 0), arm("pf-weak", 1, 11, 1), arm("pf-close", 11, 9, 2)}
+	for _, rule := range RetirementRules {
+		t.Run(string(rule), func(t *testing.T) {
+			in := Input{Portfolio: "pf", Generation: 2, Arms: arms, Policy: policy(func(p *Policy) {
+				p.Retirement = RetirementPolicy{Rule: rule, Threshold: 0.05}
+				if rule == RuleExpectedLoss {
+					p.Retirement.Threshold = 0.002
+				}
+				p.MinActiveArms = 1
+			})}
+			plan, err := Decide(in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkPlan(t, plan, in)
+			retire, _ := names(plan)
+			if !reflect.DeepEqual(retire, []string{"pf-weak"}) {
+				t.Errorf("%s retires %v, want only the weak arm", rule, retire)
+			}
+			if len(plan.Retire) == 1 && !strings.HasPrefix(plan.Retire[0].Message, "rule "+string(rule)+": ") {
+				t.Errorf("message %q does not name the rule first", plan.Retire[0].Message)
+			}
+		})
+	}
+}
+
+func TestExpectedLoss(t *testing.T) {
+	weak := bandit.NewPosterior(1, 1, 1, 11)
+	best := bandit.NewPosterior(1, 1, 60, 40)
+	if got := ExpectedLoss(weak, best); !(got >= 0 && got < 1e-3) {
+		t.Errorf("ExpectedLoss(weak, best) = %v, want below 0.001", got)
+	}
+	// A better arm loses at least the difference of the means by being dropped.
+	if got, diff := ExpectedLoss(best, weak), best.Mean()-weak.Mean(); got < diff {
+		t.Errorf("ExpectedLoss(best, weak) = %v, below the difference of means %v", got, diff)
+	}
+	same := bandit.NewPosterior(1, 1, 30, 30)
+	if got := ExpectedLoss(same, same); !(got > 0) {
+		t.Errorf("ExpectedLoss of two equal uncertain arms = %v, want > 0", got)
+	}
+}
+
+func TestCautiousPriorNeverBolderThanTheParent(t *testing.T) {
+	tests := []struct {
+		parent      bandit.Posterior
+		n0, wantSum float64
+	}{
+		{bandit.NewPosterior(1, 1, 3, 1), 10, 6},     // 4 trials and Beta(1, 1): worth 6
+		{bandit.NewPosterior(1, 1, 60, 40), 10, 10},  // plenty of evidence: n0
+		{bandit.NewPosterior(0.5, 0.5, 0, 0), 10, 1}, // no trials: the parent's own prior
+	}
+	for _, tt := range tests {
+		a, b := CautiousPrior(tt.parent, tt.n0)
+		if math.Abs(a+b-tt.wantSum) > 2e-6 || math.Abs(a/(a+b)-tt.parent.Mean()) > 1e-5 {
+			t.Errorf("CautiousPrior(%+v, %v) = Beta(%v, %v), want strength %v and mean %v", tt.parent, tt.n0, a, b, tt.wantSum, tt.parent.Mean())
+		}
+	}
+}
+
+func TestUnprovenChildrenTakeMutationSlots(t *testing.T) {
+	p := policy(nil) // MutationsPerCycle 2, n0 10
+	tests := []struct {
+		name string
+		arms []Arm
+		want int
+	}{
+		{"no children: two", []Arm{arm("pf-a", 60, 40, 0)}, 2},
+		{"one unproven child: one", []Arm{arm("pf-a", 60, 40, 0), child("pf-g1-1", "pf-a", 2, 3, 1)}, 1},
+		{"two unproven children: none", []Arm{arm("pf-a", 60, 40, 0), child("pf-g1-1", "pf-a", 2, 3, 1), child("pf-g1-2", "pf-a", 0, 0, 2)}, 0},
+		{"judged children do not count", []Arm{arm("pf-a", 60, 40, 0), child("pf-g1-1", "pf-a", 6, 4, 1), child("pf-g1-2", "pf-a", 7, 5, 2)}, 2},
+		{"a retired child does not count", []Arm{arm("pf-a", 60, 40, 0), retired(child("pf-g1-1", "pf-a", 0, 2, 1))}, 2},
+	}
+	for _, tt := range tests {
+		plan, err := Decide(Input{Portfolio: "pf", Generation: 2, Arms: tt.arms, Policy: p})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(plan.Children) != tt.want {
+			t.Errorf("%s: %d children (unproven %d), want %d", tt.name, len(plan.Children), plan.Unproven, tt.want)
+		}
+	}
+}
+
+func TestPayoff(t *testing.T) {
+	seed := arm("pf-a", 50, 50, 0) // founder, mean 0.5
+	other := arm("pf-b", 5, 5, 1)  // keeps an active arm when the founder is gone
+	var good, bad []Arm
+	for i := range 20 {
+		// Children and grandchildren, all compared with the founder pf-a.
+		parent := "pf-a"
+		if i > 0 {
+			parent = fmt.Sprintf("pf-g1-%d", i)
+		}
+		// Retired, so that they leave room for children: their rewards still count.
+		good = append(good, retired(child(fmt.Sprintf("pf-g1-%d", i+1), parent, 70, 30, i+1)))
+		bad = append(bad, retired(child(fmt.Sprintf("pf-g1-%d", i+1), parent, 30, 70, i+1)))
+	}
+	p := policy(nil)
+	tests := []struct {
+		name       string
+		arms       []Arm
+		generation int64
+		wantPaused bool
+		wantKids   int
+	}{
+		{"no children yet: 0.5, not paused", []Arm{seed}, 2, false, 2},
+		{"children better than their founder", append([]Arm{seed}, good...), 2, false, 2},
+		{"children worse: paused, no child", append([]Arm{seed}, bad...), 2, true, 0},
+		{"children worse: paused, a probe every 3 generations", append([]Arm{seed}, bad...), 3, true, 1},
+		{"too few children to judge", append([]Arm{seed}, bad[:p.Payoff.MinChildren-1]...), 2, false, 2},
+		{"a broken line is not evidence", append([]Arm{other}, bad[1:]...), 2, false, 2},
+	}
+	for _, tt := range tests {
+		plan, err := Decide(Input{Portfolio: "pf", Generation: tt.generation, Arms: tt.arms, Policy: p})
+		if err != nil {
+			t.Fatal(err)
+		}
+		est := plan.Payoff
+		if est.Paused != tt.wantPaused || len(plan.Children) != tt.wantKids {
+			t.Errorf("%s: paused %v with %d children (%+v), want %v and %d", tt.name, est.Paused, len(plan.Children), est, tt.wantPaused, tt.wantKids)
+		}
+		if tt.wantPaused && !(est.ProbPays < p.Payoff.PauseBelow && est.Gain < 0) {
+			t.Errorf("%s: paused on %+v", tt.name, est)
+		}
 	}
 }

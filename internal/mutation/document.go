@@ -161,9 +161,24 @@ func parseParagraph(lines []string) block {
 	}
 	b := block{kind: textBlock, lines: true}
 	for _, l := range lines {
-		b.sentences = append(b.sentences, strings.TrimSpace(l))
+		l = strings.TrimSpace(l)
+		if n := len(b.sentences); n > 0 && continues(b.sentences[n-1], l) {
+			b.sentences[n-1] += " " + l
+			continue
+		}
+		b.sentences = append(b.sentences, l)
 	}
 	return b
+}
+
+// continues reports whether line carries on the sentence that prev leaves unfinished: prev ends
+// without terminal punctuation or a colon and line starts with a lower-case letter.
+func continues(prev, line string) bool {
+	if terminal(prev) || strings.HasSuffix(prev, ":") {
+		return false
+	}
+	r, _ := utf8.DecodeRuneInString(line)
+	return unicode.IsLower(r)
 }
 
 // splitSentences splits prose after terminal punctuation that is followed by

@@ -35,6 +35,7 @@ func Generate(ctx context.Context, m Mutator, g Guardrails, req Request, history
 		}
 		sub := req
 		sub.Count = req.Count - len(admitted)
+		sub.MaxLength = g.MaxLength
 		sub.Seed = attemptSeed(req.Seed, attempt)
 		cands, merr := m.Mutate(ctx, sub)
 		for _, c := range cands {

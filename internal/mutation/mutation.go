@@ -18,7 +18,38 @@
 // results into PromptArms and conditions.
 package mutation
 
-import "context"
+import (
+	"context"
+	"unicode/utf8"
+)
+
+// Length budget: a child may be longer than the longest seed by half of it,
+// and by at least LengthSlack characters, so that short seeds still have
+// room for an added sentence.
+const (
+	LengthGrowth = 0.5
+	LengthSlack  = 200
+)
+
+// LengthBudget is the longest child a portfolio admits given its seed
+// prompts, in characters: the longest seed plus max(LengthGrowth × its
+// length, LengthSlack), so that children do not grow without bound
+// generation after generation; never more than limit when limit > 0, and
+// limit itself when there are no seeds.
+func LengthBudget(seeds []string, limit int) int {
+	longest := 0
+	for _, s := range seeds {
+		longest = max(longest, utf8.RuneCountInString(s))
+	}
+	budget := 0
+	if longest > 0 {
+		budget = longest + max(int(LengthGrowth*float64(longest)), LengthSlack)
+	}
+	if limit > 0 && (budget == 0 || budget > limit) {
+		return limit
+	}
+	return budget
+}
 
 // Request asks a [Mutator] for children of one parent prompt.
 type Request struct {
@@ -31,6 +62,11 @@ type Request struct {
 	// Instructions are the portfolio's extra instructions for the mutator, for
 	// example "address the reader informally". Empty means none.
 	Instructions string
+	// MaxLength is the longest candidate wanted, in characters (Unicode code
+	// points); 0 means no limit. [Generate] sets it to the guardrails'
+	// MaxLength, so that a mutator that can aim (Offline) does not propose
+	// what would be rejected as too long.
+	MaxLength int
 	// Seed makes deterministic mutators reproducible. The controller derives it
 	// from the portfolio and its evolution generation, so that a repeated cycle
 	// proposes the same children and the next generation proposes new ones.

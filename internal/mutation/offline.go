@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"strings"
+	"unicode/utf8"
 )
 
 // Offline is the built-in [Mutator]: it rewrites an English prompt with
@@ -18,7 +19,12 @@ import (
 // fixed bank and first remove any sentence of the same bank, so repeated
 // generations vary a prompt without growing it. Placeholders are masked
 // before any operator runs and cannot be altered, and quoted code stays as
-// it is.
+// it is. Candidates longer than Request.MaxLength are not proposed.
+//
+// Operators work on sentences: prose is split at sentence ends, and in a
+// paragraph of short lines a line that does not end a sentence and is
+// followed by one starting in lower case is joined to it, so that no
+// operator moves or edits half a sentence.
 //
 // The operators, named in [Candidate.Operator]:
 //
@@ -73,7 +79,8 @@ func (Offline) Mutate(ctx context.Context, req Request) ([]Candidate, error) {
 			}
 			text := unmaskPlaceholders(doc.render(), originals)
 			key := normalizedText(text)
-			if seen[key] || !slices.Equal(Placeholders(text), Placeholders(req.Parent)) {
+			if seen[key] || !slices.Equal(Placeholders(text), Placeholders(req.Parent)) ||
+				(req.MaxLength > 0 && utf8.RuneCountInString(text) > req.MaxLength) {
 				continue
 			}
 			seen[key] = true
@@ -177,7 +184,8 @@ var (
 		"Your instructions:",
 		"Guidelines:",
 	}
-	emphasisPrefixes = []string{"Important: ", "Key point: ", "Crucial: ", "Note well: "}
+	// "Essential: " is also what the wording operator makes of "Important: ".
+	emphasisPrefixes = []string{"Important: ", "Key point: ", "Crucial: ", "Note well: ", "Essential: "}
 )
 
 // inBank reports whether s is one of bank's sentences, ignoring case and

@@ -4,6 +4,7 @@ import (
 	"context"
 	"math/rand/v2"
 	"reflect"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -300,4 +301,87 @@ func FuzzOfflinePreservesPlaceholders(f *testing.F) {
 			}
 		}
 	})
+}
+
+// wrapped has a sentence wrapped over two lines, above a data line: a paragraph of short lines.
+const wrapped = "You are a warm, patient support agent. Acknowledge how {{customer_name}} feels, then answer\n" +
+	"the question step by step.\nQuestion: {{question}}"
+
+// TestOfflineKeepsSentencesWhole checks that no operator splits a sentence wrapped over two lines:
+// no line of a candidate starts with a lower-case word, and "then answer" is never left at the end
+// of a line.
+func TestOfflineKeepsSentencesWhole(t *testing.T) {
+	for seed := range uint64(100) {
+		cands, err := Offline{}.Mutate(context.Background(), Request{Parent: wrapped, Count: 3, Seed: seed})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range cands {
+			for _, line := range strings.Split(c.Text, "\n") {
+				line = strings.TrimSpace(strings.TrimLeft(line, "-•* "))
+				if line != "" && strings.ToLower(line[:1]) == line[:1] && line[:1] != "{" && !strings.HasPrefix(line, "1") {
+					t.Errorf("seed %d (%s): a line starts mid-sentence: %q in\n%s", seed, c.Operator, line, c.Text)
+				}
+				if strings.HasSuffix(line, "then answer") {
+					t.Errorf("seed %d (%s): the wrapped sentence was cut:\n%s", seed, c.Operator, c.Text)
+				}
+			}
+		}
+	}
+}
+
+func TestLengthBudget(t *testing.T) {
+	tests := []struct {
+		seeds []string
+		limit int
+		want  int
+	}{
+		{[]string{"abcd", "ab"}, 0, 204},
+		{[]string{"abcd", "ab"}, 50, 50},
+		{[]string{"äöüß"}, 1000, 204},
+		{[]string{strings.Repeat("x", 1000)}, 4096, 1500},
+		{nil, 50, 50},
+		{nil, 0, 0},
+	}
+	for _, tt := range tests {
+		if got := LengthBudget(tt.seeds, tt.limit); got != tt.want {
+			t.Errorf("LengthBudget(%q, %d) = %d, want %d", tt.seeds, tt.limit, got, tt.want)
+		}
+	}
+}
+
+// TestOfflineStaysWithinTheLengthBudget breeds 40 generations, always from the longest child, with
+// the budget of the seed as the guardrails' MaxLength: no child exceeds it, and the mutator keeps
+// finding children.
+var stacked = regexp.MustCompile(`(Important|Key point|Crucial|Note well|Essential): (Important|Key point|Crucial|Note well|Essential):`)
+
+func TestOfflineStaysWithinTheLengthBudget(t *testing.T) {
+	for name, seedPrompt := range samplePrompts {
+		t.Run(name, func(t *testing.T) {
+			g := Guardrails{MaxLength: LengthBudget([]string{seedPrompt}, 4096), PreservePlaceholders: true, MinNovelty: 0.05}
+			history := []string{seedPrompt}
+			parent := seedPrompt
+			for gen := range 40 {
+				admitted, _, err := Generate(context.Background(), Offline{}, g, Request{Parent: parent, Count: 2, Seed: uint64(gen)}, history, 6)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(admitted) == 0 {
+					t.Fatalf("generation %d: no child within %d characters of %q", gen, g.MaxLength, parent)
+				}
+				for _, c := range admitted {
+					if n := len([]rune(c.Text)); n > g.MaxLength {
+						t.Errorf("generation %d: %d characters, budget %d", gen, n, g.MaxLength)
+					}
+					if stacked.MatchString(c.Text) {
+						t.Errorf("generation %d: emphasis stacked on emphasis in\n%s", gen, c.Text)
+					}
+					history = append(history, c.Text)
+					if len(c.Text) > len(parent) || gen%5 == 0 {
+						parent = c.Text
+					}
+				}
+			}
+		})
+	}
 }

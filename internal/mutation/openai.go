@@ -17,6 +17,8 @@ import (
 
 // Defaults of [OpenAIConfig].
 const (
+	// DefaultModel is the model a portfolio's OpenAI mutator asks when its spec names none.
+	DefaultModel          = "gpt-4.1-mini"
 	DefaultBaseURL        = "https://api.openai.com/v1"
 	DefaultTimeout        = 30 * time.Second
 	DefaultMaxCalls       = 8
@@ -32,7 +34,7 @@ const maxResponseBytes = 1 << 20
 // OpenAIConfig configures an [OpenAI] mutator. Zero values select the
 // documented defaults.
 type OpenAIConfig struct {
-	// Model is the model to ask, for example "gpt-4o-mini" or, for vLLM, the
+	// Model is the model to ask, for example "gpt-4.1-mini" or, for vLLM, the
 	// served model name. With Azure it is the deployment name. Required.
 	Model string
 	// BaseURL is the API root that "/chat/completions" is appended to, for

@@ -102,63 +102,19 @@ func RunMany(ctx context.Context, sc Scenario, opt Options) (Summary, error) {
 	if strategies == nil {
 		strategies = Strategies
 	}
-	workers := opt.Workers
-	if workers <= 0 {
-		workers = runtime.GOMAXPROCS(0)
-	}
-	workers = min(workers, opt.Runs)
-
 	results := make([][]Result, opt.Runs) // results[run][strategy]
-	jobs := make(chan int)
-	done := make(chan error)
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	var wg sync.WaitGroup
-	for range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range jobs {
-				runSeed := RunSeed(opt.Seed, i)
-				rs := make([]Result, len(strategies))
-				var err error
-				for k, s := range strategies {
-					if rs[k], err = Run(sc, s, StrategySeed(runSeed, s), i == 0); err != nil {
-						break
-					}
-				}
-				results[i] = rs
-				select {
-				case done <- err:
-				case <-ctx.Done():
-					return
-				}
-			}
-		}()
-	}
-	go func() {
-		defer close(jobs)
-		for i := range opt.Runs {
-			select {
-			case jobs <- i:
-			case <-ctx.Done():
-				return
+	err := parallel(ctx, opt.Runs, opt.Workers, opt.Progress, func(i int) error {
+		runSeed := RunSeed(opt.Seed, i)
+		rs := make([]Result, len(strategies))
+		for k, s := range strategies {
+			var err error
+			if rs[k], err = Run(sc, s, StrategySeed(runSeed, s), i == 0); err != nil {
+				return err
 			}
 		}
-	}()
-	var err error
-	for n := 1; n <= opt.Runs && err == nil; n++ {
-		select {
-		case err = <-done:
-			if err == nil && opt.Progress != nil {
-				opt.Progress(n, opt.Runs)
-			}
-		case <-ctx.Done():
-			err = ctx.Err()
-		}
-	}
-	cancel()
-	wg.Wait()
+		results[i] = rs
+		return nil
+	})
 	if err != nil {
 		return Summary{}, err
 	}
@@ -199,4 +155,58 @@ func summarize(sc Scenario, opt Options, strategies []Strategy, results [][]Resu
 		sum.Strategies = append(sum.Strategies, ss)
 	}
 	return sum
+}
+
+// parallel calls job(0) … job(n−1) on workers goroutines (0: GOMAXPROCS) and returns the first
+// error, or ctx's error when ctx ends first. progress, when set, is called after each finished
+// job with the number done so far, from the calling goroutine. Jobs write their results by
+// index, so that what they compute does not depend on the number of workers.
+func parallel(ctx context.Context, n, workers int, progress func(done, total int), job func(i int) error) error {
+	if workers <= 0 {
+		workers = runtime.GOMAXPROCS(0)
+	}
+	workers = min(workers, n)
+	jobs := make(chan int)
+	done := make(chan error)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range jobs {
+				err := job(i)
+				select {
+				case done <- err:
+				case <-ctx.Done():
+					return
+				}
+			}
+		}()
+	}
+	go func() {
+		defer close(jobs)
+		for i := range n {
+			select {
+			case jobs <- i:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	var err error
+	for k := 1; k <= n && err == nil; k++ {
+		select {
+		case err = <-done:
+			if err == nil && progress != nil {
+				progress(k, n)
+			}
+		case <-ctx.Done():
+			err = ctx.Err()
+		}
+	}
+	cancel()
+	wg.Wait()
+	return err
 }

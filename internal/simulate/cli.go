@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/promptfolio/promptfolio/internal/evolution"
 )
 
 const usageText = `Usage: promptfolio simulate [flags]
@@ -20,6 +22,13 @@ are their parent's plus Normal(0, σ). Prints, over --runs runs, the mean with i
 interval and the median of: the share of calls served by a best arm in trials 1..--early-trials
 and after, the cumulative reward, the oracle's expected reward and the regret against it. Writes
 figures of run 0 and of the averages, as PNG and SVG, into --out.
+
+With --suite, plays the learning suite instead: a fixed matrix of traffic (10, 100 and 1000 calls a
+day for 30 days), mutation spread σ (0.05, 0.10) and mutation bias (0, −0.03), plus the scenario as
+given, each with the evolution policy as given (by default the API's), --runs runs (default 500)
+with evolution and without from the same seeds, and prints one row per cell: rewards, the lift
+with its 95% confidence interval, the best true rate at the end, arms created and retired and
+harmful retirements.
 
 Values come from the defaults (the seed scenario), then --scenario, then the flags given.
 
@@ -47,6 +56,8 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		densityDays  = intList{1, 7, 30}
 		plotStrategy = strategyFlag(Thompson)
 		progress     = fs.Bool("progress", false, "show a progress bar on stderr even when it is not a terminal")
+		cellFilter   = fs.String("cells", "", "with --suite, run only the cells whose name contains this `text`, like \"σ=0.05\" or \"100/day\"")
+		suite        = fs.Bool("suite", false, fmt.Sprintf("run the learning suite (with --runs %d unless given) and print its table instead", SuiteRuns))
 	)
 	fs.Var(&densityDays, "density-days", "comma-separated `days` at whose end the posterior densities are drawn (days past --days are dropped)")
 	fs.Var(&plotStrategy, "plot-strategy", "`strategy` whose run 0 the per-arm plots draw: thompson, uniform or epsilon-greedy (default thompson)")
@@ -75,6 +86,22 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		bar := newProgressBar(stderr)
 		opt.Progress = bar.update
 	}
+	if *suite {
+		if !flagGiven(fs, "runs") {
+			opt.Runs = SuiteRuns
+		}
+		var chosen []SuiteCell
+		for _, c := range SuiteCells(sc) {
+			if strings.Contains(c.Name, *cellFilter) {
+				chosen = append(chosen, c)
+			}
+		}
+		cells, err := RunSuite(ctx, chosen, opt)
+		if err != nil {
+			return err
+		}
+		return WriteSuiteTable(stdout, sc, opt, cells)
+	}
 	summary, err := RunMany(ctx, sc, opt)
 	if err != nil {
 		return err
@@ -102,6 +129,13 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	return nil
 }
 
+// flagGiven reports whether the flag name was given on the command line.
+func flagGiven(fs *flag.FlagSet, name string) bool {
+	given := false
+	fs.Visit(func(f *flag.Flag) { given = given || f.Name == name })
+	return given
+}
+
 // scenarioFlags binds flags to the fields of a Scenario, so that only the flags given on the
 // command line override the defaults and the --scenario file.
 type scenarioFlags struct {
@@ -122,11 +156,17 @@ func newScenarioFlags(fs *flag.FlagSet) *scenarioFlags {
 	bindValue(sf, "early-trials", "the table's traffic shares are split into trials 1..N and the rest", func(s *Scenario) *int { return &s.EarlyTrials }, (*flag.FlagSet).IntVar)
 	bindValue(sf, "evolve", "run an evolution cycle at the end of every day", func(s *Scenario) *bool { return &s.Evolution.Enabled }, (*flag.FlagSet).BoolVar)
 	bindValue(sf, "sigma", "mutation model: a child's true rate is its parent's plus Normal(0, sigma), clipped to [0, 1]", func(s *Scenario) *float64 { return &s.Evolution.Sigma }, (*flag.FlagSet).Float64Var)
-	bindValue(sf, "retirement-threshold", "evolution: retire an arm when P(arm > best) is below this", func(s *Scenario) *float64 { return &s.Evolution.RetirementThreshold }, (*flag.FlagSet).Float64Var)
-	bindValue(sf, "min-trials", "evolution: trials an arm needs before it may be retired", func(s *Scenario) *int64 { return &s.Evolution.MinTrials }, (*flag.FlagSet).Int64Var)
+	bindValue(sf, "mutation-bias", "mutation model: the mean of a child's true-rate change (negative: children worse than their parents on average)", func(s *Scenario) *float64 { return &s.Evolution.MutationBias }, (*flag.FlagSet).Float64Var)
+	bind(sf, "retirement-rule", "evolution: the retirement `rule`, ProbBetterThanBest , ProbBest or ExpectedLoss",
+		func(s *Scenario) *ruleFlag { return (*ruleFlag)(&s.Evolution.Retirement.Rule) })
+	bindValue(sf, "retirement-threshold", "evolution: retire an arm when the rule's probability is below this", func(s *Scenario) *float64 { return &s.Evolution.Retirement.Threshold }, (*flag.FlagSet).Float64Var)
+	bindValue(sf, "min-trials", "evolution: trials an arm needs before it may be retired", func(s *Scenario) *int64 { return &s.Evolution.Retirement.MinTrials }, (*flag.FlagSet).Int64Var)
 	bindValue(sf, "min-active-arms", "evolution: retirement never leaves fewer active arms", func(s *Scenario) *int { return &s.Evolution.MinActiveArms }, (*flag.FlagSet).IntVar)
 	bindValue(sf, "max-active-arms", "evolution: no child is created beyond this many active arms", func(s *Scenario) *int { return &s.Evolution.MaxActiveArms }, (*flag.FlagSet).IntVar)
 	bindValue(sf, "mutations-per-cycle", "evolution: children of the best arm per cycle", func(s *Scenario) *int { return &s.Evolution.MutationsPerCycle }, (*flag.FlagSet).IntVar)
+	bindValue(sf, "pause-below", "evolution: mutation pauses while P(mutation pays) is below this (0: never)", func(s *Scenario) *float64 { return &s.Evolution.Payoff.PauseBelow }, (*flag.FlagSet).Float64Var)
+	bindValue(sf, "pause-min-children", "evolution: children with trials needed before mutation may pause", func(s *Scenario) *int { return &s.Evolution.Payoff.MinChildren }, (*flag.FlagSet).IntVar)
+	bindValue(sf, "probe-every", "evolution: a paused portfolio still tries one child every this many generations (0: none)", func(s *Scenario) *int64 { return &s.Evolution.Payoff.ProbeEvery }, (*flag.FlagSet).Int64Var)
 	bindValue(sf, "child-prior-strength", "evolution: n0, the trials a child's prior Beta(m·n0, (1−m)·n0) is worth", func(s *Scenario) *float64 { return &s.Evolution.ChildPriorStrength }, (*flag.FlagSet).Float64Var)
 	return sf
 }
@@ -212,6 +252,21 @@ func (l *intList) Set(v string) error {
 	}
 	*l = out
 	return nil
+}
+
+// ruleFlag is a flag.Value naming a retirement rule.
+type ruleFlag evolution.RetirementRule
+
+func (r *ruleFlag) String() string { return string(*r) }
+
+func (r *ruleFlag) Set(v string) error {
+	for _, known := range evolution.RetirementRules {
+		if string(known) == v {
+			*r = ruleFlag(known)
+			return nil
+		}
+	}
+	return fmt.Errorf("unknown retirement rule %q (known: %v)", v, evolution.RetirementRules)
 }
 
 // strategyFlag is a flag.Value naming a Strategy.

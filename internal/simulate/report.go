@@ -21,9 +21,10 @@ func (s Scenario) Describe(w io.Writer) {
 		return
 	}
 	e := s.Evolution
-	fmt.Fprintf(w, "evolution: a cycle a day, child rate = parent's + Normal(0, %g); retire below %g after %d trials, "+
-		"%d..%d active arms, children per cycle: up to %d, child prior strength %g\n",
-		e.Sigma, e.RetirementThreshold, e.MinTrials, e.MinActiveArms, e.MaxActiveArms, e.MutationsPerCycle, e.ChildPriorStrength)
+	fmt.Fprintf(w, "evolution: a cycle a day, child rate = parent's + Normal(%g, %g); retire by %s below %g after %d trials, "+
+		"%d..%d active arms, children per cycle: up to %d, child prior strength %g, mutation pauses below P(pays) %g (probe every %d)\n",
+		e.MutationBias, e.Sigma, e.Retirement.Rule, e.Retirement.Threshold, e.Retirement.MinTrials, e.MinActiveArms, e.MaxActiveArms,
+		e.MutationsPerCycle, e.ChildPriorStrength, e.Payoff.PauseBelow, e.Payoff.ProbeEvery)
 }
 
 // WriteTable writes the summary as an aligned text table: one row per metric and strategy with

@@ -48,33 +48,20 @@ type Evolution struct {
 	// Sigma is the mutation model: a child's true rate is its parent's true rate plus
 	// Normal(0, Sigma), clipped to [0, 1]. Must be ≥ 0.
 	Sigma float64 `json:"sigma"`
-	// RetirementThreshold, MinTrials, MinActiveArms, MaxActiveArms, MutationsPerCycle and
-	// ChildPriorStrength are evolution.Policy's fields.
-	RetirementThreshold float64 `json:"retirementThreshold"`
-	MinTrials           int64   `json:"minTrials"`
-	MinActiveArms       int     `json:"minActiveArms"`
-	MaxActiveArms       int     `json:"maxActiveArms"`
-	MutationsPerCycle   int     `json:"mutationsPerCycle"`
-	ChildPriorStrength  float64 `json:"childPriorStrength"`
-}
-
-// Policy is the scenario's evolution policy.
-func (e Evolution) Policy() evolution.Policy {
-	return evolution.Policy{
-		RetirementThreshold: e.RetirementThreshold,
-		MinTrials:           e.MinTrials,
-		MinActiveArms:       e.MinActiveArms,
-		MaxActiveArms:       e.MaxActiveArms,
-		MutationsPerCycle:   e.MutationsPerCycle,
-		ChildPriorStrength:  e.ChildPriorStrength,
-	}
+	// MutationBias shifts the mutation model: a child's true rate is its parent's plus
+	// Normal(MutationBias, Sigma). A negative bias makes children worse than their parents on
+	// average, the world in which evolution must notice that mutation does not pay off.
+	// Default 0; must be finite.
+	MutationBias float64 `json:"mutationBias"`
+	// Policy is the evolution policy, with the names and meaning of the PromptPortfolio's
+	// spec.evolution (retirement, minActiveArms, …); it goes to internal/evolution unchanged.
+	evolution.Policy `json:",inline"`
 }
 
 // DefaultScenario is the seed scenario: five prompts with true success rates 0.2 to 0.6, ten
 // calls a day for thirty days, Beta(1, 1) priors, ε = 0.1, shares split at trial 100, evolution
 // off (and, when turned on, σ = 0.05 with evolution.DefaultPolicy).
 func DefaultScenario() Scenario {
-	p := evolution.DefaultPolicy()
 	return Scenario{
 		Rates:       []float64{0.2, 0.3, 0.4, 0.5, 0.6},
 		CallsPerDay: 10,
@@ -82,15 +69,7 @@ func DefaultScenario() Scenario {
 		Prior:       Prior{Alpha: 1, Beta: 1},
 		Epsilon:     0.1,
 		EarlyTrials: 100,
-		Evolution: Evolution{
-			Sigma:               0.05,
-			RetirementThreshold: p.RetirementThreshold,
-			MinTrials:           p.MinTrials,
-			MinActiveArms:       p.MinActiveArms,
-			MaxActiveArms:       p.MaxActiveArms,
-			MutationsPerCycle:   p.MutationsPerCycle,
-			ChildPriorStrength:  p.ChildPriorStrength,
-		},
+		Evolution:   Evolution{Sigma: 0.05, Policy: evolution.DefaultPolicy()},
 	}
 }
 
@@ -125,7 +104,10 @@ func (s Scenario) Validate() error {
 		if !(s.Evolution.Sigma >= 0) || math.IsInf(s.Evolution.Sigma, 1) {
 			return fmt.Errorf("evolution.sigma %v is not a finite number ≥ 0", s.Evolution.Sigma)
 		}
-		if err := s.Evolution.Policy().Validate(); err != nil {
+		if math.IsNaN(s.Evolution.MutationBias) || math.IsInf(s.Evolution.MutationBias, 0) {
+			return fmt.Errorf("evolution.mutationBias %v is not a finite number", s.Evolution.MutationBias)
+		}
+		if err := s.Evolution.Validate(); err != nil {
 			return fmt.Errorf("evolution: %w", err)
 		}
 	}

@@ -117,9 +117,19 @@ type Result struct {
 	FinalBestRate float64
 	// Cycles counts evolution cycles; Created and Retired the arms they created and retired.
 	Cycles, Created, Retired int
+	// Harmful counts harmful retirements: an arm retired while its true rate was strictly higher
+	// than that of every arm the cycle left active (children it creates not counted). HarmfulLoss
+	// sums, over them, the retired arm's rate minus the best rate left; HarmfulBig counts those
+	// that lost more than HarmfulMargin.
+	Harmful, HarmfulBig int
+	HarmfulLoss         float64
 	// Trace is nil unless Run was asked to keep it.
 	Trace *Trace
 }
+
+// HarmfulMargin is the loss of true rate above which a harmful retirement counts in
+// Result.HarmfulBig.
+const HarmfulMargin = 0.02
 
 // epoch orders arms by creation for evolution's tie-break on age; only order matters.
 var epoch = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
@@ -273,11 +283,12 @@ func (r *run) bestRate() float64 {
 
 // evolve runs one evolution cycle through evolution.Decide and applies its plan: retired arms
 // stop serving and children, with true rates mutated from their parent's, start serving at call t.
+// Retirements are judged against the oracle before the children are born (Result.Harmful).
 func (r *run) evolve(generation int64, t int, res *Result) error {
 	in := evolution.Input{
 		Portfolio:  Portfolio,
 		Generation: generation,
-		Policy:     r.sc.Evolution.Policy(),
+		Policy:     r.sc.Evolution.Policy,
 		Arms:       make([]evolution.Arm, len(r.arms)),
 	}
 	index := make(map[string]int, len(r.arms))
@@ -286,7 +297,7 @@ func (r *run) evolve(generation int64, t int, res *Result) error {
 		in.Arms[i] = evolution.Arm{
 			Name: a.Name, PriorAlpha: a.PriorAlpha, PriorBeta: a.PriorBeta,
 			Successes: a.Successes, Failures: a.Failures, Active: a.Retired < 0,
-			Created: epoch.Add(time.Duration(i)), Generation: a.Generation,
+			Created: epoch.Add(time.Duration(i)), Generation: a.Generation, Parent: a.Parent,
 		}
 	}
 	plan, err := evolution.Decide(in)
@@ -299,9 +310,26 @@ func (r *run) evolve(generation int64, t int, res *Result) error {
 		a.Retired, a.RetiredBecause = t, ret.Message
 		res.Retired++
 	}
+	if len(plan.Retire) > 0 {
+		left := 0.0
+		for _, a := range r.arms {
+			if a.Retired < 0 {
+				left = math.Max(left, a.Rate)
+			}
+		}
+		for _, ret := range plan.Retire {
+			if loss := r.arms[index[ret.Arm]].Rate - left; loss > 0 {
+				res.Harmful++
+				res.HarmfulLoss += loss
+				if loss > HarmfulMargin {
+					res.HarmfulBig++
+				}
+			}
+		}
+	}
 	for _, c := range plan.Children {
 		parent := r.arms[index[c.Parent]]
-		rate := parent.Rate + r.rng.NormFloat64()*r.sc.Evolution.Sigma
+		rate := parent.Rate + r.sc.Evolution.MutationBias + r.rng.NormFloat64()*r.sc.Evolution.Sigma
 		r.arms = append(r.arms, Arm{
 			Name: c.Name, Rate: math.Min(math.Max(rate, 0), 1),
 			PriorAlpha: c.PriorAlpha, PriorBeta: c.PriorBeta,

@@ -18,7 +18,7 @@ import (
 func evolving() Scenario {
 	sc := DefaultScenario()
 	sc.Evolution.Enabled = true
-	sc.Evolution.MinTrials = 20
+	sc.Evolution.Retirement.MinTrials = 20
 	sc.Evolution.MaxActiveArms = 6
 	sc.Evolution.MutationsPerCycle = 1
 	sc.Evolution.Sigma = 0.1
@@ -179,8 +179,8 @@ func TestEvolutionFollowsThePolicy(t *testing.T) {
 				}
 			}
 			c := res.Trace.EndOfDay[a.Generation-1][pi]
-			m := bandit.NewPosterior(parent.PriorAlpha, parent.PriorBeta, c.Successes, c.Failures).Mean()
-			wantA, wantB := evolution.ChildPrior(m, sc.Evolution.ChildPriorStrength)
+			post := bandit.NewPosterior(parent.PriorAlpha, parent.PriorBeta, c.Successes, c.Failures)
+			wantA, wantB := evolution.ChildPrior(post.Mean(), min(sc.Evolution.ChildPriorStrength, post.Alpha+post.Beta))
 			if math.Abs(a.PriorAlpha-wantA) > 1e-12 || math.Abs(a.PriorBeta-wantB) > 1e-12 {
 				t.Errorf("%s prior Beta(%v, %v), want Beta(%v, %v)", a.Name, a.PriorAlpha, a.PriorBeta, wantA, wantB)
 			}
@@ -200,7 +200,7 @@ func TestEvolutionFollowsThePolicy(t *testing.T) {
 			}
 		}
 		for _, a := range res.Arms {
-			if a.Retired >= 0 && (a.Successes+a.Failures < sc.Evolution.MinTrials || !strings.Contains(a.RetiredBecause, "below the retirement threshold")) {
+			if a.Retired >= 0 && (a.Successes+a.Failures < sc.Evolution.Retirement.MinTrials || !strings.Contains(a.RetiredBecause, "is below the threshold")) {
 				t.Errorf("%s retired after %d trials: %q", a.Name, a.Successes+a.Failures, a.RetiredBecause)
 			}
 		}
@@ -338,13 +338,13 @@ func TestLoadScenario(t *testing.T) {
 	}
 	base := DefaultScenario()
 
-	got, err := LoadScenario(write("ok.yaml", "rates: [0.1, 0.9]\ndays: 5\nevolution:\n  enabled: true\n  minTrials: 7\n"), base)
+	got, err := LoadScenario(write("ok.yaml", "rates: [0.1, 0.9]\ndays: 5\nevolution:\n  enabled: true\n  retirement:\n    minTrials: 7\n"), base)
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := DefaultScenario()
 	want.Rates, want.Days = []float64{0.1, 0.9}, 5
-	want.Evolution.Enabled, want.Evolution.MinTrials = true, 7
+	want.Evolution.Enabled, want.Evolution.Retirement.MinTrials = true, 7
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("LoadScenario = %+v, want %+v", got, want)
 	}
