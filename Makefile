@@ -40,8 +40,9 @@ help: ## Show this help.
 ##@ Quick start
 
 .PHONY: demo
-demo: build envtest-assets ## Run the whole loop: dev cluster, manager, selector and a simulated workload (DEMO_DURATION=3m).
-	hack/demo.sh
+demo: build envtest-assets $(HELM) ## Run the whole loop: dev cluster (with a node where root), chart, selectors and a simulated workload (DEMO_DURATION=3m).
+	@if [ "$$(id -u)" = 0 ] && command -v containerd >/dev/null && [ "$${DEMO_LOCAL:-0}" != 1 ]; then $(MAKE) --no-print-directory node-assets images; fi
+	HELM=$(HELM) hack/demo.sh
 
 .PHONY: test-e2e
 test-e2e: build node-assets images $(HELM) ## Through pods on the dev node: the chart, injection, faults, upgrade, exact reward counts, learning (docs/e2e.md).

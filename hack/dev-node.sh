@@ -123,7 +123,7 @@ node_up() {
   sock=$c/containerd.sock
   mkdir -p "$c" "$dir/cni/net.d" "$dir/kubelet" "$dir/pod-logs"
   local pause
-  pause=$(node_image_tag "$root/bin/images/pause.tar")
+  pause=$(image_ref pause)
   cat >"$c/config.toml" <<TOML
 version = 2
 root = "$c/root"
@@ -236,11 +236,6 @@ YAML
   wait_for "node $node_name" 120 "$assets/kubectl" --kubeconfig="$kubeconfig" get node "$node_name"
   "$assets/kubectl" --kubeconfig="$kubeconfig" wait --for=condition=Ready --timeout=120s "node/$node_name" >/dev/null
   log "node $node_name Ready (pods $node_pod_cidr on $node_bridge, Services $node_service_cidr)"
-}
-
-# node_image_tag prints the reference an image tarball of `make images` names.
-node_image_tag() {
-  tar -xOf "$1" manifest.json | sed -n 's/.*"RepoTags":\["\([^"]*\)".*/\1/p'
 }
 
 # node_down stops the node's processes and the control plane and removes what up created.

@@ -14,6 +14,8 @@
 #   E2E_REQUIRE_NODE  1: fail when the machine cannot run the node (CI); otherwise the headless
 #                     local-process demo runs instead, after one line that says why
 #   E2E_KEEP_CLUSTER  1: leave the cluster running at the end (default: down)
+#   E2E_SELECTOR_SIGNAL  the signal that kills the selector container (default SIGTERM; with
+#                     SIGKILL the rewards acknowledged since its last flush are lost: docs/e2e.md)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 KUBE_VERSION=${KUBE_VERSION:-v1.37.2}
@@ -78,14 +80,11 @@ step "starting the node"
 "$cluster" up --node
 node_start=$((SECONDS - t0))
 sock=$dir/containerd/containerd.sock
-image() { tar -xOf "$root/bin/images/$1.tar" manifest.json | sed -n 's/.*"RepoTags":\["\([^"]*\)".*/\1/p'; }
-manager_image=$(image manager) pause_image=$(image pause)
+pause_image=$(image_ref pause)
 
 step "helm install --wait"
 t=$SECONDS
-"$HELM" install "$release" "$root/charts/promptfolio" -n "$release_ns" --create-namespace --wait --timeout 180s \
-  --set image.pullPolicy=Never --set "selector.namespaces={$ns}" --set manager.logFormat=console \
-  --set "manager.extraArgs={--statistics-interval=2s}" || fail "helm install"
+install_chart "$ns" >/dev/null || fail "helm install"
 install_s=$((SECONDS - t))
 kubectl -n "$release_ns" rollout status deploy/$release-manager --timeout=60s >/dev/null || fail "manager not Ready"
 pass "manager Ready through the chart in ${install_s}s"
@@ -93,7 +92,7 @@ pass "manager Ready through the chart in ${install_s}s"
 step "the sample portfolio, evolution every $schedule"
 kubectl apply -n "$ns" -f "$root/config/samples/" >/dev/null
 kubectl -n "$ns" patch promptportfolio "$portfolio" --type=merge \
-  -p "{\"spec\":{\"evolution\":{\"schedule\":\"$schedule\",\"everyTrials\":null,\"minTrials\":150,\"maxActiveArms\":6}}}" >/dev/null
+  -p "{\"spec\":{\"evolution\":{\"schedule\":\"$schedule\",\"everyTrials\":null,\"maxActiveArms\":6}}}" >/dev/null
 kubectl wait -n "$ns" --for=condition=Ready --timeout=60s "promptportfolio/$portfolio" >/dev/null || fail "portfolio not Ready"
 
 step "an unannotated pod gets no sidecar"
@@ -105,8 +104,7 @@ kubectl delete pod -n "$ns" plain --wait=false >/dev/null
 pass "unannotated pod has only: $containers"
 
 step "the workload Deployment: 2 replicas, annotated for injection"
-sed -e "s|IMAGE|$manager_image|" -e "s|RATES|$rates|" -e "s|NAMESPACE|$ns|g" -e "s|PORTFOLIO|$portfolio|g" \
-  "$root/hack/e2e/workload.yaml" | kubectl apply -f - >/dev/null
+apply_workload "$ns" "$portfolio" "$rates"
 kubectl -n "$ns" rollout status deploy/e2e-workload --timeout=120s >/dev/null || fail "workload pods not Ready"
 for pod in $(kubectl get pods -n "$ns" -l app=e2e-workload -o name); do
   inits=$(kubectl get -n "$ns" "$pod" -o jsonpath='{.spec.initContainers[*].name}')
@@ -131,6 +129,16 @@ follow() {
 follow &
 followers+=($!)
 
+# Prometheus scrapes the manager and the injected selectors as the chart's monitors describe.
+prom_port=$(free_port)
+mkdir -p "$out/prometheus"
+cut -d, -f1 "$dir/tokens.csv" >"$out/prometheus/token"
+sed -e "s|API|$(kubectl config view -o jsonpath='{.clusters[0].cluster.server}')|" -e "s|CA|$dir/pki/ca.crt|" -e "s|TOKEN|$out/prometheus/token|" \
+  -e "s|RELEASE_NAMESPACE|$release_ns|" -e "s|NAMESPACE|$ns|" "$root/hack/e2e/prometheus.yml" >"$out/prometheus/prometheus.yml"
+prometheus --config.file="$out/prometheus/prometheus.yml" --storage.tsdb.path="$out/prometheus/data" \
+  --web.listen-address="127.0.0.1:$prom_port" >"$out/prometheus/prometheus.log" 2>&1 &
+followers+=($!)
+
 arms_json() { kubectl get promptarms -n "$ns" -l "promptfolio.dev/portfolio=$portfolio" -o json; }
 counted() { # prints "trials successes" summed over the portfolio's arms
   arms_json | python3 -c 'import json,sys; a=json.load(sys.stdin)["items"]; print(sum(i.get("status",{}).get("trials",0) for i in a), sum(i.get("status",{}).get("successes",0) for i in a))'
@@ -143,7 +151,7 @@ wait_phase
 step "fault: the selector container of a workload pod is killed"
 pod=$(kubectl get pods -n "$ns" -l app=e2e-workload -o jsonpath='{.items[0].metadata.name}')
 id=$(kubectl get pod -n "$ns" "$pod" -o jsonpath='{.status.initContainerStatuses[0].containerID}')
-ctr --address "$sock" -n k8s.io tasks kill -s "${E2E_SELECTOR_SIGNAL:-SIGKILL}" "${id#containerd://}" || fail "could not kill the selector of $pod"
+ctr --address "$sock" -n k8s.io tasks kill -s "${E2E_SELECTOR_SIGNAL:-SIGTERM}" "${id#containerd://}" || fail "could not kill the selector of $pod"
 restarted() { [ "$(kubectl get pod -n "$ns" "$pod" -o jsonpath='{.status.initContainerStatuses[0].restartCount}/{.status.initContainerStatuses[0].ready}')" = 1/true ]; }
 until_true 60 restarted || fail "the kubelet did not restart the selector of $pod"
 pass "the kubelet restarted the selector of $pod and it is Ready again"
@@ -190,6 +198,14 @@ before=$(counted)
 after=$(counted)
 [ "${after%% *}" -ge "${before%% *}" ] || fail "trials went down across the upgrade: $before -> $after"
 pass "upgraded; trials $before -> $after"
+
+step "Prometheus: every query of the chart's dashboard returns data"
+targets() { curl -sf "http://127.0.0.1:$prom_port/api/v1/targets" | python3 -c 'import json,sys; t=json.load(sys.stdin)["data"]["activeTargets"]; print(" ".join(sorted(x["labels"]["job"] for x in t if x["health"] == "up")))'; }
+echo "targets up: $(targets)"
+[[ "$(targets)" == *promptfolio-manager* && "$(targets)" == *promptfolio-selectors* ]] || fail "Prometheus does not scrape the manager and the selectors: $(targets); see $out/prometheus/prometheus.log"
+python3 "$root/hack/e2e/dashboard-queries.py" "$root/charts/promptfolio/files/dashboard.json" "http://127.0.0.1:$prom_port" ||
+  fail "dashboard queries without data"
+pass "Prometheus scrapes the manager and $(targets | tr ' ' '\n' | grep -c selectors) selector targets; every dashboard query has data"
 
 wait_phase
 step "stopping the workload: every process prints what it acknowledged"

@@ -11,6 +11,8 @@ dir=${DEV_CLUSTER_DIR:-$root/bin/dev-cluster}
 cluster=$root/hack/dev-cluster.sh
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
+# shellcheck source=hack/lib.sh
+. "$root/hack/lib.sh"
 
 if problem=$("$cluster" node-check); then :; else echo "test-dev-node: skipped: $problem"; exit 0; fi
 if "$cluster" status >/dev/null 2>&1; then echo "test-dev-node: a dev cluster runs; stop it first" >&2; exit 1; fi
@@ -41,7 +43,7 @@ start=$SECONDS
 "$cluster" up --node
 echo "test-dev-node: node up in $((SECONDS - start))s"
 kubectl() { "$assets/kubectl" --kubeconfig="$dir/kubeconfig" "$@"; }
-pause=$(tar -xOf "$root/bin/images/pause.tar" manifest.json | sed -n 's/.*"RepoTags":\["\([^"]*\)".*/\1/p')
+pause=$(image_ref pause)
 kubectl run probe --image="$pause" --image-pull-policy=Never --restart=Never >/dev/null
 kubectl wait --for=condition=Ready --timeout=60s pod/probe >/dev/null
 echo "test-dev-node: a pod ran ($(kubectl get pod probe -o jsonpath='{.status.podIP}'))"
