@@ -62,6 +62,10 @@ type ArmResult struct {
 	Generation int32
 	Mean       float64
 	ProbBest   float64
+	// RetiredReason and RetiredGeneration say why and in which evolution generation a retired arm
+	// was retired; empty and 0 for active arms and retirements outside a cycle.
+	RetiredReason     string
+	RetiredGeneration int32
 }
 
 // Result summarises a run.
@@ -270,6 +274,9 @@ func (w *Workload) snapshot(ctx context.Context) (Result, error) {
 			Name: a.Name, TrueRate: w.rateOf(ctx, a.Name), Served: c.served.Load(), Successes: c.successes.Load(),
 			Phase: a.Status.Phase, Generation: a.Spec.Origin.Generation, Mean: a.Status.Mean, ProbBest: a.Status.ProbBest,
 		}
+		if rt := a.Status.Retirement; rt != nil {
+			r.RetiredReason, r.RetiredGeneration = rt.Reason, rt.Generation
+		}
 		late += c.servedLate.Load()
 		if a.Name == res.BestArm {
 			bestLate = c.servedLate.Load()
@@ -304,8 +311,20 @@ func (w *Workload) printTable(res Result, rewards int64) {
 // ErrNoProgress is returned by Check when a run did not show learning.
 var ErrNoProgress = errors.New("the demo did not show learning")
 
+// BestTolerance is how much lower than the hidden best's rate the hidden rate of the arm the
+// cluster found best may be: children within it of each other cannot be told apart in a few
+// minutes of traffic.
+const BestTolerance = 0.05
+
+// JudgedServed is the number of calls an active arm must have served to count as the hidden best
+// that Check compares with: a child born in the last seconds of a run has no evidence yet.
+const JudgedServed = 100
+
 // Check returns an error unless a best arm was found and at least minGenerations evolution
-// generations completed.
+// generations completed. When evolution was expected (minGenerations > 0) it also requires that
+// the arm the cluster found best is the hidden best among the active arms that served at least
+// JudgedServed calls (or within BestTolerance of its hidden rate), and that evolution retired a weak arm and used the freed
+// slot: some arm retired as WorseThanBest by a cycle, and a child created by a later cycle.
 func (r Result) Check(minGenerations int32) error {
 	var problems []string
 	if r.BestArm == "" {
@@ -314,6 +333,10 @@ func (r Result) Check(minGenerations int32) error {
 	if r.Generation < minGenerations {
 		problems = append(problems, fmt.Sprintf("%d evolution generations, want at least %d", r.Generation, minGenerations))
 	}
+	if minGenerations > 0 && r.BestArm != "" {
+		problems = append(problems, r.checkBestIsHidden()...)
+		problems = append(problems, r.checkSlotsTurnOver()...)
+	}
 	if r.Rewards == 0 {
 		problems = append(problems, "no reward was acknowledged")
 	}
@@ -321,4 +344,47 @@ func (r Result) Check(minGenerations int32) error {
 		return fmt.Errorf("%w: %s", ErrNoProgress, strings.Join(problems, "; "))
 	}
 	return nil
+}
+
+// checkBestIsHidden compares the arm the cluster found best with the hidden best.
+func (r Result) checkBestIsHidden() []string {
+	best, oracle := -1.0, -1.0
+	var oracleArm string
+	for _, a := range r.Arms {
+		if a.Name == r.BestArm {
+			best = a.TrueRate
+		}
+		if a.Phase != v1.ArmRetired && a.Served >= JudgedServed && a.TrueRate > oracle {
+			oracle, oracleArm = a.TrueRate, a.Name
+		}
+	}
+	switch {
+	case best < 0:
+		return []string{fmt.Sprintf("the best arm %s is not among the arms", r.BestArm)}
+	case oracleArm == "":
+		return []string{fmt.Sprintf("no active arm served %d calls", JudgedServed)}
+	case r.BestArm != oracleArm && best < oracle-BestTolerance:
+		return []string{fmt.Sprintf("the cluster's best arm %s has hidden rate %.3f, the hidden best of the arms that served %d calls, %s, has %.3f",
+			r.BestArm, best, JudgedServed, oracleArm, oracle)}
+	}
+	return nil
+}
+
+// checkSlotsTurnOver requires a retirement by a cycle followed by a child of a later cycle.
+func (r Result) checkSlotsTurnOver() []string {
+	first := int32(-1)
+	for _, a := range r.Arms {
+		if a.RetiredReason == v1.RetiredWorseThanBest && a.RetiredGeneration > 0 && (first < 0 || a.RetiredGeneration < first) {
+			first = a.RetiredGeneration
+		}
+	}
+	if first < 0 {
+		return []string{"evolution retired no weak arm"}
+	}
+	for _, a := range r.Arms {
+		if a.Generation > first {
+			return nil
+		}
+	}
+	return []string{fmt.Sprintf("no child was created after the first retirement (generation %d): the freed slot was not used", first)}
 }

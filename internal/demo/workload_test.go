@@ -3,7 +3,22 @@ package demo
 import (
 	"errors"
 	"testing"
+
+	v1 "github.com/promptfolio/promptfolio/api/v1alpha1"
 )
+
+// evolved is a run in which cycle 1 retired the weak seed pf-b and cycle 2 made pf-g2-1 (0.44),
+// next to the seed pf-a (0.40).
+func evolved(best, oracle string) Result {
+	return Result{
+		BestArm: best, OracleArm: oracle, Generation: 2, Rewards: 10,
+		Arms: []ArmResult{
+			{Name: "pf-a", TrueRate: 0.40, Phase: v1.ArmActive, Served: 900},
+			{Name: "pf-b", TrueRate: 0.20, Phase: v1.ArmRetired, RetiredReason: v1.RetiredWorseThanBest, RetiredGeneration: 1, Served: 40},
+			{Name: "pf-g2-1", TrueRate: 0.44, Phase: v1.ArmActive, Generation: 2, Served: 300},
+		},
+	}
+}
 
 func TestResultCheck(t *testing.T) {
 	cases := []struct {
@@ -12,7 +27,21 @@ func TestResultCheck(t *testing.T) {
 		minGen  int32
 		wantErr bool
 	}{
-		{"learned and evolved", Result{BestArm: "pf-g1-1", Generation: 2, Rewards: 10}, 1, false},
+		{"learned and evolved", evolved("pf-g2-1", "pf-g2-1"), 1, false},
+		{"best within the tolerance of the hidden best", evolved("pf-a", "pf-g2-1"), 1, false},
+		{"best is not the hidden best", evolved("pf-b", "pf-g2-1"), 1, true},
+		{"a newborn child with no evidence does not count", func() Result {
+			r := evolved("pf-g2-1", "pf-g3-1")
+			r.Arms = append(r.Arms, ArmResult{Name: "pf-g3-1", TrueRate: 0.9, Phase: v1.ArmActive, Generation: 3, Served: 3})
+			return r
+		}(), 1, false},
+		{"no weak arm retired", func() Result { r := evolved("pf-g2-1", "pf-g2-1"); r.Arms[1].RetiredReason = ""; return r }(), 1, true},
+		{"retired only by a seed change", func() Result {
+			r := evolved("pf-g2-1", "pf-g2-1")
+			r.Arms[1].RetiredReason, r.Arms[1].RetiredGeneration = v1.RetiredSeedChanged, 0
+			return r
+		}(), 1, true},
+		{"no child after the retirement", func() Result { r := evolved("pf-a", "pf-a"); r.Arms = r.Arms[:2]; return r }(), 1, true},
 		{"no generation required", Result{BestArm: "pf-a", Rewards: 10}, 0, false},
 		{"no best arm", Result{Generation: 2, Rewards: 10}, 1, true},
 		{"too few generations", Result{BestArm: "pf-a", Generation: 1, Rewards: 10}, 2, true},
