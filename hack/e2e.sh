@@ -132,9 +132,10 @@ followers+=($!)
 # Prometheus scrapes the manager and the injected selectors as the chart's monitors describe.
 prom_port=$(free_port)
 mkdir -p "$out/prometheus"
-cut -d, -f1 "$dir/tokens.csv" >"$out/prometheus/token"
-sed -e "s|API|$(kubectl config view -o jsonpath='{.clusters[0].cluster.server}')|" -e "s|CA|$dir/pki/ca.crt|" -e "s|TOKEN|$out/prometheus/token|" \
-  -e "s|RELEASE_NAMESPACE|$release_ns|" -e "s|NAMESPACE|$ns|" "$root/hack/e2e/prometheus.yml" >"$out/prometheus/prometheus.yml"
+sed -e "s|DIR|$out/prometheus|" "$root/hack/e2e/prometheus.yml" >"$out/prometheus/prometheus.yml"
+echo '[]' >"$out/prometheus/manager.json"; echo '[]' >"$out/prometheus/selectors.json"
+(while sleep 2; do python3 "$root/hack/e2e/discover.py" "$assets/kubectl" "$release_ns" "$ns" "$out/prometheus" 2>/dev/null || true; done) &
+followers+=($!)
 prometheus --config.file="$out/prometheus/prometheus.yml" --storage.tsdb.path="$out/prometheus/data" \
   --web.listen-address="127.0.0.1:$prom_port" >"$out/prometheus/prometheus.log" 2>&1 &
 followers+=($!)
@@ -201,10 +202,13 @@ pass "upgraded; trials $before -> $after"
 
 step "Prometheus: every query of the chart's dashboard returns data"
 targets() { curl -sf "http://127.0.0.1:$prom_port/api/v1/targets" | python3 -c 'import json,sys; t=json.load(sys.stdin)["data"]["activeTargets"]; print(" ".join(sorted(x["labels"]["job"] for x in t if x["health"] == "up")))'; }
+both_up() { [[ "$(targets)" == *promptfolio-manager* && "$(targets)" == *promptfolio-selectors* ]]; }
+until_true 60 both_up || fail "Prometheus does not scrape the manager and the selectors (up: $(targets)); see $out/prometheus/prometheus.log"
 echo "targets up: $(targets)"
-[[ "$(targets)" == *promptfolio-manager* && "$(targets)" == *promptfolio-selectors* ]] || fail "Prometheus does not scrape the manager and the selectors: $(targets); see $out/prometheus/prometheus.log"
-python3 "$root/hack/e2e/dashboard-queries.py" "$root/charts/promptfolio/files/dashboard.json" "http://127.0.0.1:$prom_port" ||
-  fail "dashboard queries without data"
+queries() { python3 "$root/hack/e2e/dashboard-queries.py" "$root/charts/promptfolio/files/dashboard.json" "http://127.0.0.1:$prom_port" >"$out/prometheus/queries.txt" 2>&1; }
+# Rates and deltas need two samples of a series; a manager that just restarted has new series.
+until_true 90 queries || { cat "$out/prometheus/queries.txt"; fail "dashboard queries without data"; }
+cat "$out/prometheus/queries.txt"
 pass "Prometheus scrapes the manager and $(targets | tr ' ' '\n' | grep -c selectors) selector targets; every dashboard query has data"
 
 wait_phase
