@@ -15,8 +15,7 @@ import (
 )
 
 // armStatusApply is the part of a PromptArm's status the controller owns, as it is sent with
-// server-side apply. It deliberately has no counters field: status.counters belongs to the
-// selectors, and an apply that mentioned it (even empty) would claim or clear their entries.
+// server-side apply.
 type armStatusApply struct {
 	ObservedGeneration int64                             `json:"observedGeneration,omitempty"`
 	Phase              promptsv1alpha1.ArmPhase          `json:"phase"`
@@ -30,6 +29,9 @@ type armStatusApply struct {
 	CredibleInterval   *promptsv1alpha1.CredibleInterval `json:"credibleInterval,omitempty"`
 	ProbBest           float64                           `json:"probBest"`
 	TrafficShare       float64                           `json:"trafficShare"`
+	Traffic            *promptsv1alpha1.ArmTraffic       `json:"traffic,omitempty"`
+	Display            *promptsv1alpha1.ArmDisplay       `json:"display,omitempty"`
+	ReportInterval     *metav1.Duration                  `json:"reportInterval,omitempty"`
 }
 
 // controllerArmStatus extracts the controller's fields of an arm's status.
@@ -47,6 +49,9 @@ func controllerArmStatus(st *promptsv1alpha1.PromptArmStatus) armStatusApply {
 		CredibleInterval:   st.CredibleInterval,
 		ProbBest:           st.ProbBest,
 		TrafficShare:       st.TrafficShare,
+		Traffic:            st.Traffic,
+		Display:            st.Display,
+		ReportInterval:     st.ReportInterval,
 	}
 }
 

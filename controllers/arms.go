@@ -115,7 +115,7 @@ func (r *PortfolioReconciler) reconcileArms(ctx context.Context, s *portfolioSta
 
 // newArm builds an arm of the portfolio, labelled and owned by it.
 func (r *PortfolioReconciler) newArm(pf *promptsv1alpha1.PromptPortfolio, name, text string, prior promptsv1alpha1.BetaPrior, origin promptsv1alpha1.ArmOrigin) *promptsv1alpha1.PromptArm {
-	prior.Alpha, prior.Beta = orDefault(prior.Alpha, 1), orDefault(prior.Beta, 1)
+	prior.Alpha, prior.Beta = prior.Params()
 	return &promptsv1alpha1.PromptArm{
 		ObjectMeta: metav1.ObjectMeta{
 			Name:      name,
@@ -141,7 +141,7 @@ func (r *PortfolioReconciler) createArm(ctx context.Context, s *portfolioState, 
 			return fmt.Errorf("reading existing arm %s: %w", arm.Name, err)
 		}
 		if existing.Spec.Prompt != arm.Spec.Prompt || existing.Spec.Portfolio != arm.Spec.Portfolio {
-			return fmt.Errorf("arm %s exists with another prompt or portfolio", arm.Name)
+			return &errArmNameTaken{name: arm.Name, portfolio: existing.Spec.Portfolio}
 		}
 		s.armSnapshots[existing.Name] = controllerArmStatus(&existing.Status)
 		s.addArm(existing)
@@ -155,6 +155,15 @@ func (r *PortfolioReconciler) createArm(ctx context.Context, s *portfolioState, 
 		fmt.Sprintf("created %s arm %s", arm.Spec.Origin.Type, arm.Name))
 	s.addArm(arm)
 	return nil
+}
+
+// errArmNameTaken is a PromptArm the controller must create whose name is held by an arm of
+// another prompt or another portfolio. A person resolves it (renames the seed, or deletes or
+// renames the other arm); the controller retries with backoff until then.
+type errArmNameTaken struct{ name, portfolio string }
+
+func (e *errArmNameTaken) Error() string {
+	return fmt.Sprintf("arm name %s is taken by a PromptArm of portfolio %q with another prompt; rename the seed prompt or remove that arm", e.name, e.portfolio)
 }
 
 // adopt makes the portfolio the controller owner of an arm that carries its label but has no

@@ -62,7 +62,7 @@ func (r *PortfolioReconciler) reconcileEvolution(ctx context.Context, s *portfol
 		d := cfg.schedule.Decide(schedule.State{
 			Now: s.now, Created: pf.CreationTimestamp.Time, LastCycle: last, Key: key,
 			Suspend: pf.Spec.Evolution.Suspend, EveryTrials: everyTrials,
-			Trials: st.TotalTrials, TrialsAtLastCycle: st.TrialsAtLastCycle,
+			Trials: s.totalTrials(), TrialsAtLastCycle: st.TrialsAtLastCycle,
 			Request: pf.Annotations[promptsv1alpha1.AnnotationRunCycle], LastHandledRequest: st.LastHandledCycleRequest,
 		})
 		s.nextCycle = d.Next
@@ -118,7 +118,7 @@ func (r *PortfolioReconciler) startCycle(ctx context.Context, s *portfolioState,
 	r.reportPayoff(pf, plan.Payoff, cfg.policy.Payoff)
 	st.CycleInProgress = cycle
 	st.LastCycleTime = &metav1.Time{Time: s.now}
-	st.TrialsAtLastCycle = st.TotalTrials
+	st.TrialsAtLastCycle = s.totalTrials()
 	if req := pf.Annotations[promptsv1alpha1.AnnotationRunCycle]; req != "" {
 		st.LastHandledCycleRequest = req
 	}
@@ -147,7 +147,6 @@ func (r *PortfolioReconciler) runCycle(ctx context.Context, s *portfolioState, c
 			r.retire(s, arm, promptsv1alpha1.RetiredWorseThanBest, plannedRetirementMessage(cycle, name), cycle.Generation)
 		}
 	}
-	r.reconcileStatistics(s)
 
 	var missing []string
 	for _, name := range cycle.PlannedChildren {
@@ -162,7 +161,6 @@ func (r *PortfolioReconciler) runCycle(ctx context.Context, s *portfolioState, c
 		if err != nil {
 			return err
 		}
-		r.reconcileStatistics(s)
 	}
 	r.completeCycle(ctx, s, outcome, time.Since(start))
 	return nil
@@ -196,7 +194,7 @@ func (r *PortfolioReconciler) reportPayoff(pf *promptsv1alpha1.PromptPortfolio, 
 		ProbPays: round6(est.ProbPays), Paused: est.Paused,
 	}
 	status, reason, event := metav1.ConditionTrue, promptsv1alpha1.ReasonMutationPays, promptsv1alpha1.EventMutationResumed
-	message := fmt.Sprintf("P(mutation pays) = %.3f from %d children with %d trials (gain %+.1f successes over their parents)",
+	message := fmt.Sprintf("P(mutation pays) = %.3f from %d children with %d trials (gain %+.1f successes over the seeds they descend from)",
 		est.ProbPays, est.Children, est.Trials, est.Gain)
 	if est.Paused {
 		status, reason, event = metav1.ConditionFalse, promptsv1alpha1.ReasonMutationNotPaying, promptsv1alpha1.EventMutationPaused
@@ -274,14 +272,11 @@ func (r *PortfolioReconciler) mutate(ctx context.Context, s *portfolioState, cfg
 		Count:        len(missing),
 		Instructions: pf.Spec.Evolution.Mutator.Instructions,
 		Seed:         cycleSeed(pf, cycle.Generation),
-	}, history, cfg.maxCalls)
+	}, history, mutation.MaxAttempts)
 	metrics.MutationDuration(out.mutator, time.Since(started))
 	if ctx.Err() != nil {
 		// The manager is stopping: leave the cycle in progress for the next controller.
 		return out, fmt.Errorf("%w: %w", errCycleInterrupted, ctx.Err())
-	}
-	if errors.Is(genErr, errCallBudgetSpent) {
-		genErr = nil
 	}
 	out.rejected = rejected
 	if genErr != nil {

@@ -2,11 +2,9 @@ package controllers
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -33,84 +31,47 @@ type OpenAITuning struct {
 }
 
 // NewMutatorFactory returns the built-in factory: the Offline mutator unless spec.mutator.provider
-// is OpenAI, then an OpenAI-compatible mutator whose HTTP calls are counted in the LLM metrics and
-// limited to maxCalls for the whole cycle.
+// is OpenAI, then an OpenAI-compatible mutator whose HTTP calls are counted in the LLM metrics.
+// The OpenAI mutator is built for one cycle and holds the cycle's budget of maxCalls HTTP calls,
+// retries included (mutation.OpenAIConfig.MaxCalls): the one place that budget is kept.
 func NewMutatorFactory(tuning OpenAITuning) MutatorFactory {
 	return func(pf *promptsv1alpha1.PromptPortfolio, apiKey string, maxCalls int) (mutation.Mutator, error) {
 		spec := pf.Spec.Evolution.Mutator
 		if spec.Provider != promptsv1alpha1.MutatorOpenAI {
 			return mutation.Offline{}, nil
 		}
-		b := &budgetedOpenAI{limit: int64(maxCalls), model: orDefault(spec.Model, defaultOpenAIModel)}
 		cfg := mutation.OpenAIConfig{
-			Model:          b.model,
+			Model:          orDefault(spec.Model, defaultOpenAIModel),
 			BaseURL:        spec.BaseURL,
 			APIKey:         apiKey,
+			MaxCalls:       maxCalls,
 			MaxRetries:     tuning.MaxRetries,
 			InitialBackoff: tuning.InitialBackoff,
 			MaxBackoff:     tuning.MaxBackoff,
-			HTTPClient:     &http.Client{Transport: b.countCalls(metrics.InstrumentTransport(nil))},
+			HTTPClient:     &http.Client{Transport: metrics.InstrumentTransport(nil)},
 		}
 		if spec.Timeout != nil {
 			cfg.Timeout = spec.Timeout.Duration
 		}
-		b.build = func(calls int) (mutation.Mutator, error) {
-			c := cfg
-			c.MaxCalls = calls
-			return mutation.NewOpenAI(c)
-		}
-		if _, err := b.build(1); err != nil {
-			return nil, err
-		}
-		return b, nil
+		return mutation.NewOpenAI(cfg)
 	}
 }
-
-// errCallBudgetSpent stops a cycle's mutation when its calls to the provider are used up.
-var errCallBudgetSpent = errors.New("the cycle's budget of mutator calls is spent")
-
-// budgetedOpenAI shares one budget of HTTP calls among all the Mutate calls of a cycle: the
-// mutation driver asks again after guardrail rejections, and each ask may only spend what is
-// left.
-type budgetedOpenAI struct {
-	limit int64
-	calls atomic.Int64
-	model string
-	build func(maxCalls int) (mutation.Mutator, error)
-}
-
-func (b *budgetedOpenAI) Name() string  { return "openai" }
-func (b *budgetedOpenAI) Model() string { return b.model }
-
-// Mutate asks the provider with the calls left in the budget.
-func (b *budgetedOpenAI) Mutate(ctx context.Context, req mutation.Request) ([]mutation.Candidate, error) {
-	left := b.limit - b.calls.Load()
-	if left <= 0 {
-		return nil, errCallBudgetSpent
-	}
-	m, err := b.build(int(left))
-	if err != nil {
-		return nil, err
-	}
-	return m.Mutate(ctx, req)
-}
-
-// countCalls counts every HTTP call against the budget.
-func (b *budgetedOpenAI) countCalls(next http.RoundTripper) http.RoundTripper {
-	return roundTripper(func(req *http.Request) (*http.Response, error) {
-		b.calls.Add(1)
-		return next.RoundTrip(req)
-	})
-}
-
-type roundTripper func(*http.Request) (*http.Response, error)
-
-func (f roundTripper) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
 
 // errSecret is a problem with apiKeySecretRef; its text names the Secret and key, never a value.
 type errSecret struct{ msg string }
 
 func (e *errSecret) Error() string { return e.msg }
+
+// errSecretRead is a failure to read the Secret of apiKeySecretRef other than its absence: the
+// controller may not read it, or the API server did not answer. The cycle waits in progress and
+// the reconcile is retried with backoff.
+type errSecretRead struct {
+	msg string
+	err error
+}
+
+func (e *errSecretRead) Error() string { return e.msg + ": " + e.err.Error() }
+func (e *errSecretRead) Unwrap() error { return e.err }
 
 // apiKey reads the API key of an OpenAI mutator from the Secret named by apiKeySecretRef, through
 // the API reader: the controller does not cache Secrets. It returns "" when no Secret is named.
@@ -125,7 +86,7 @@ func (r *PortfolioReconciler) apiKey(ctx context.Context, pf *promptsv1alpha1.Pr
 		if apierrors.IsNotFound(err) {
 			return "", &errSecret{msg: fmt.Sprintf("secret %s/%s not found", pf.Namespace, ref.Name)}
 		}
-		return "", fmt.Errorf("reading secret %s/%s: %w", pf.Namespace, ref.Name, err)
+		return "", &errSecretRead{msg: fmt.Sprintf("reading secret %s/%s", pf.Namespace, ref.Name), err: err}
 	}
 	value, ok := secret.Data[key]
 	if !ok || len(strings.TrimSpace(string(value))) == 0 {

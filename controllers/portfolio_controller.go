@@ -19,7 +19,9 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/recorder"
 
 	promptsv1alpha1 "github.com/promptfolio/promptfolio/api/v1alpha1"
+	"github.com/promptfolio/promptfolio/internal/humanize"
 	"github.com/promptfolio/promptfolio/internal/metrics"
+	"github.com/promptfolio/promptfolio/internal/posterior"
 )
 
 // PortfolioReconciler reconciles a PromptPortfolio with its PromptArms.
@@ -36,14 +38,22 @@ type PortfolioReconciler struct {
 	NewMutator MutatorFactory
 	// Now reads the clock. Nil means time.Now.
 	Now func() time.Time
-	// CycleTimeout bounds the mutator's work in one cycle.
+	// CycleTimeout bounds the mutator's work in one cycle; it must be well below
+	// ReconcileTimeout, so that a slow LLM ends the cycle (MutatorFailing) instead of the
+	// reconcile.
 	CycleTimeout time.Duration
-	// Leases reads the selectors' writer Leases (see internal/counters). Nil turns off the
-	// folding of gone writers.
-	Leases client.Reader
-	// WriterGrace is how long a writer's Lease must be missing or expired before the controller
-	// folds its counter entries and deletes its Lease. Zero turns folding off.
-	WriterGrace time.Duration
+	// ReconcileTimeout is the deadline of one reconcile, status write excluded. Zero means
+	// DefaultReconcileTimeout.
+	ReconcileTimeout time.Duration
+	// TrafficWindow is the least duration of a traffic window (internal/traffic). Zero means
+	// traffic.DefaultMinDuration.
+	TrafficWindow time.Duration
+	// CounterWriteBudget is the counter report writes per second a portfolio's selectors send
+	// together: each writer reports every CounterWriteBudget/writers seconds (see
+	// status.reportInterval of the arms), never more often than ReportFloor.
+	CounterWriteBudget float64
+	// ReportFloor is the shortest report interval.
+	ReportFloor time.Duration
 }
 
 // +kubebuilder:rbac:groups=prompts.promptfolio.dev,resources=promptportfolios,verbs=get;list;watch
@@ -65,9 +75,19 @@ type portfolioState struct {
 	summary      portfolioSummary
 	// nextCycle is when the schedule makes the next cycle due; zero when none is scheduled.
 	nextCycle time.Time
-	// nextWriterCheck is when a writer whose Lease expired within the grace may be folded, or a
-	// failed fold retried; zero when no such writer is known.
+	// nextWriterCheck is when a failed read or fold of the counter reports is retried; zero
+	// when none failed.
 	nextWriterCheck time.Time
+}
+
+// totalTrials is the number of rewards counted over all the portfolio's arms, from their counters.
+func (s *portfolioState) totalTrials() int64 {
+	var n int64
+	for _, arm := range s.arms {
+		successes, failures := posterior.Counts(arm)
+		n += successes + failures
+	}
+	return n
 }
 
 // writerCheckAt asks for another look at the writers no later than t.
@@ -108,48 +128,96 @@ func (s *portfolioState) addArm(arm *promptsv1alpha1.PromptArm) {
 }
 
 // Reconcile brings one portfolio's arms and status to its spec; see the package documentation for
-// the order of its steps.
-func (r *PortfolioReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
-	logger := log.FromContext(ctx)
+// the order of its steps. Whatever happens after the portfolio is read, the deferred finalize
+// reports it in status: Ready, Reconciling and Stalled follow from the outcome, and the status is
+// written once, when it changed.
+func (r *PortfolioReconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ctrl.Result, err error) {
+	ctx, cancel := context.WithTimeout(ctx, r.reconcileTimeout())
+	defer cancel()
 
 	pf := &promptsv1alpha1.PromptPortfolio{}
 	if err := r.Client.Get(ctx, req.NamespacedName, pf); err != nil {
 		if apierrors.IsNotFound(err) {
 			metrics.ForgetPortfolio(req.Namespace, req.Name)
-			return ctrl.Result{}, nil
+			return ctrl.Result{}, r.releaseOrphanReports(ctx, req.Namespace, req.Name)
 		}
 		return ctrl.Result{}, err
 	}
 	if !pf.DeletionTimestamp.IsZero() {
 		// The garbage collector deletes the arms through their owner references.
-		return ctrl.Result{}, nil
+		return ctrl.Result{}, r.releaseOrphanReports(ctx, req.Namespace, req.Name)
 	}
 	snapshot := pf.Status.DeepCopy()
+	s := &portfolioState{pf: pf, now: r.now()}
+	var specErr error
+	defer func() {
+		result, err = r.finalize(ctx, s, snapshot, specErr, err)
+	}()
+	specErr, err = r.reconcile(ctx, s)
+	return ctrl.Result{}, err
+}
 
-	s, err := r.loadState(ctx, pf)
-	if err != nil {
-		return ctrl.Result{}, err
+// reconcile does the work of one reconcile in order. specErr reports a spec that cannot be acted
+// on (evolution is skipped; the rest goes on); err a step that failed (the rest is skipped).
+func (r *PortfolioReconciler) reconcile(ctx context.Context, s *portfolioState) (specErr, err error) {
+	if err := r.loadArms(ctx, s); err != nil {
+		return nil, err
 	}
-
-	cfg, specErr := parseEvolution(&pf.Spec.Evolution)
+	cfg, specErr := parseEvolution(&s.pf.Spec.Evolution)
 	if err := r.reconcileArms(ctx, s); err != nil {
-		return ctrl.Result{}, err
+		return specErr, err
 	}
 	r.reconcileWriters(ctx, s)
-	r.reconcileStatistics(s)
 	if specErr == nil {
 		if err := r.reconcileEvolution(ctx, s, cfg); err != nil {
-			return ctrl.Result{}, err
+			return specErr, err
 		}
 	}
+	// Once, after evolution retired arms and created children: the statistics are output, and
+	// nothing before reads them back (the evolution step takes its counts from the counters).
+	r.reconcileStatistics(s)
 	if err := r.applyArmStatuses(ctx, s); err != nil {
-		return ctrl.Result{}, err
+		return specErr, err
 	}
-	metrics.RecordArms(pf.Namespace, pf.Name, s.summary.samples)
+	metrics.RecordArms(s.pf.Namespace, s.pf.Name, s.summary.samples)
+	return specErr, nil
+}
 
+// finalizeTimeout bounds the status write of finalize, which runs even when the reconcile's own
+// deadline has passed.
+const finalizeTimeout = 15 * time.Second
+
+// finalize ends every reconcile that read its portfolio. It sets observedGeneration and the
+// kstatus conditions from the outcome, writes the portfolio status once if it changed, and turns
+// the outcome into the reconcile's result:
+//
+//   - success: Ready=True; requeue at the next cycle or writer check.
+//   - invalid spec: Stalled=True and Ready=False (InvalidSpec), with the statistics of this
+//     reconcile; an event and a terminal error once per generation and message, so that the
+//     statistics reconciles that follow do not repeat them.
+//   - failure: Ready=False with the failure's reason, and Stalled=True (a person must act) or
+//     Reconciling=True (it may pass by itself); the error goes back to the work queue, which
+//     retries with backoff. The other fields keep what the API server holds — they are re-read,
+//     because the failed reconcile's working copy may be ahead of the arms it failed to write.
+//     An event is recorded when the failure differs from the last one.
+//   - a conflict (the portfolio or an arm changed meanwhile): retried after a second, status
+//     untouched, since the next reconcile sees the change.
+func (r *PortfolioReconciler) finalize(ctx context.Context, s *portfolioState, snapshot *promptsv1alpha1.PromptPortfolioStatus, specErr, err error) (ctrl.Result, error) {
+	logger := log.FromContext(ctx)
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), finalizeTimeout)
+	defer cancel()
+	if apierrors.IsConflict(err) {
+		logger.V(1).Info("portfolio or arm changed while reconciling; retrying", "error", err.Error())
+		return ctrl.Result{RequeueAfter: time.Second}, nil
+	}
+	if err != nil {
+		return ctrl.Result{}, r.reportFailure(wctx, s.pf, specErr, err)
+	}
+
+	pf := s.pf
 	r.summarize(s, specErr)
 	if !equality.Semantic.DeepEqual(snapshot, &pf.Status) {
-		if err := r.applyPortfolioStatus(ctx, pf); err != nil {
+		if err := r.applyPortfolioStatus(wctx, pf); err != nil {
 			if apierrors.IsConflict(err) {
 				logger.V(1).Info("portfolio changed while reconciling; retrying", "error", err.Error())
 				return ctrl.Result{RequeueAfter: time.Second}, nil
@@ -157,27 +225,105 @@ func (r *PortfolioReconciler) Reconcile(ctx context.Context, req ctrl.Request) (
 			return ctrl.Result{}, err
 		}
 	}
-
 	if specErr != nil {
-		r.event(pf, nil, "Warning", promptsv1alpha1.EventInvalidSpec, "Validate", scrubMessage(specErr.Error(), ""))
+		if reported := meta.FindStatusCondition(snapshot.Conditions, promptsv1alpha1.ConditionStalled); reported != nil &&
+			reported.Status == metav1.ConditionTrue && reported.Reason == promptsv1alpha1.ReasonInvalidSpec &&
+			reported.ObservedGeneration == pf.Generation && reported.Message == stalledMessage(pf) {
+			return r.requeue(s), nil
+		}
+		msg := scrubMessage(specErr.Error(), "")
+		r.event(pf, nil, "Warning", promptsv1alpha1.EventInvalidSpec, "Validate", msg)
 		logger.Error(specErr, "invalid evolution spec; evolution is stalled until the spec changes")
 		return ctrl.Result{}, reconcile.TerminalError(specErr)
 	}
-	next := s.requeueAt()
-	if next.IsZero() {
-		return ctrl.Result{}, nil
-	}
-	return ctrl.Result{RequeueAfter: max(next.Sub(r.now()), time.Second)}, nil
+	return r.requeue(s), nil
 }
 
-// loadState lists the portfolio's arms (by label) and snapshots the controller's fields of each.
-func (r *PortfolioReconciler) loadState(ctx context.Context, pf *promptsv1alpha1.PromptPortfolio) (*portfolioState, error) {
+// requeue asks for the next reconcile when the schedule or a writer check is due.
+func (r *PortfolioReconciler) requeue(s *portfolioState) ctrl.Result {
+	next := s.requeueAt()
+	if next.IsZero() {
+		return ctrl.Result{}
+	}
+	return ctrl.Result{RequeueAfter: max(next.Sub(r.now()), time.Second)}
+}
+
+// stalledMessage is the message of the portfolio's Stalled condition, "" without one.
+func stalledMessage(pf *promptsv1alpha1.PromptPortfolio) string {
+	if c := meta.FindStatusCondition(pf.Status.Conditions, promptsv1alpha1.ConditionStalled); c != nil {
+		return c.Message
+	}
+	return ""
+}
+
+// failureReason maps a failed reconcile's error to its condition reason, and tells whether it
+// needs a person's action (Stalled) rather than time (Reconciling).
+func failureReason(err error) (reason string, stalled bool) {
+	var taken *errArmNameTaken
+	var secret *errSecretRead
+	switch {
+	case errors.As(err, &taken):
+		return promptsv1alpha1.ReasonArmNameTaken, true
+	case errors.As(err, &secret):
+		return promptsv1alpha1.ReasonSecretUnreadable, apierrors.IsForbidden(err) || apierrors.IsUnauthorized(err)
+	default:
+		return promptsv1alpha1.ReasonReconcileFailed, false
+	}
+}
+
+// reportFailure writes a failed reconcile's conditions onto the status the API server holds and
+// returns err, for the work queue's backoff (joined with the write's error when that failed too).
+// An invalid spec found by the same reconcile keeps its Stalled condition.
+func (r *PortfolioReconciler) reportFailure(ctx context.Context, pf *promptsv1alpha1.PromptPortfolio, specErr, err error) error {
+	reason, stalled := failureReason(err)
+	msg := scrubMessage(err.Error(), "")
+	stalledReason, stalledMsg := reason, msg
+	if specErr != nil {
+		stalled, stalledReason, stalledMsg = true, promptsv1alpha1.ReasonInvalidSpec, scrubMessage(specErr.Error(), "")
+	}
+	current := &promptsv1alpha1.PromptPortfolio{}
+	if getErr := r.APIReader.Get(ctx, client.ObjectKeyFromObject(pf), current); getErr != nil {
+		return errors.Join(err, fmt.Errorf("reading the portfolio to report the failure: %w", getErr))
+	}
+	before := current.Status.DeepCopy()
+	st := &current.Status
+	st.ObservedGeneration = current.Generation
+	r.setCondition(current, promptsv1alpha1.ConditionReady, metav1.ConditionFalse, reason, msg)
+	// Stalled and Reconciling are never True together: kstatus would report whichever it meets
+	// first. A cycle in progress that waits for a person is stalled, not progressing.
+	switch {
+	case stalled:
+		r.setCondition(current, promptsv1alpha1.ConditionStalled, metav1.ConditionTrue, stalledReason, stalledMsg)
+		meta.RemoveStatusCondition(&st.Conditions, promptsv1alpha1.ConditionReconciling)
+	case st.CycleInProgress != nil:
+		meta.RemoveStatusCondition(&st.Conditions, promptsv1alpha1.ConditionStalled)
+		r.setCondition(current, promptsv1alpha1.ConditionReconciling, metav1.ConditionTrue, promptsv1alpha1.ReasonCycleInProgress,
+			fmt.Sprintf("evolution cycle %d in progress; retrying after: %s", st.CycleInProgress.Generation, msg))
+	default:
+		meta.RemoveStatusCondition(&st.Conditions, promptsv1alpha1.ConditionStalled)
+		r.setCondition(current, promptsv1alpha1.ConditionReconciling, metav1.ConditionTrue, promptsv1alpha1.ReasonProgressing, "retrying after: "+msg)
+	}
+	if equality.Semantic.DeepEqual(before, st) {
+		return err
+	}
+	if old := meta.FindStatusCondition(before.Conditions, promptsv1alpha1.ConditionReady); old == nil || old.Reason != reason || old.Message != msg {
+		r.event(current, nil, "Warning", promptsv1alpha1.EventReconcileFailed, "Reconcile", msg)
+	}
+	if applyErr := r.applyPortfolioStatus(ctx, current); applyErr != nil {
+		return errors.Join(err, fmt.Errorf("reporting the failure in status: %w", applyErr))
+	}
+	return err
+}
+
+// loadArms lists the portfolio's arms (by label) and snapshots the controller's fields of each.
+func (r *PortfolioReconciler) loadArms(ctx context.Context, s *portfolioState) error {
+	pf := s.pf
 	var list promptsv1alpha1.PromptArmList
 	if err := r.Client.List(ctx, &list, client.InNamespace(pf.Namespace),
 		client.MatchingLabels{promptsv1alpha1.LabelPortfolio: pf.Name}); err != nil {
-		return nil, fmt.Errorf("listing arms: %w", err)
+		return fmt.Errorf("listing arms: %w", err)
 	}
-	s := &portfolioState{pf: pf, armSnapshots: make(map[string]armStatusApply, len(list.Items)), now: r.now()}
+	s.armSnapshots = make(map[string]armStatusApply, len(list.Items))
 	for i := range list.Items {
 		arm := &list.Items[i]
 		if arm.Spec.Portfolio != pf.Name {
@@ -187,18 +333,39 @@ func (r *PortfolioReconciler) loadState(ctx context.Context, pf *promptsv1alpha1
 		s.arms = append(s.arms, arm)
 	}
 	sort.Slice(s.arms, func(i, j int) bool { return s.arms[i].Name < s.arms[j].Name })
-	return s, nil
+	return nil
 }
 
-// reconcileStatistics recomputes every arm's derived statistics and the portfolio's summary.
+// reconcileStatistics recomputes every arm's derived statistics, its recent traffic share, their
+// display strings and the portfolio's summary.
 func (r *PortfolioReconciler) reconcileStatistics(s *portfolioState) {
 	s.summary = computeStatistics(s.arms)
+	r.reconcileTraffic(s)
+	for _, arm := range s.arms {
+		arm.Status.Display = armDisplay(&arm.Status)
+	}
 	st := &s.pf.Status
 	st.ActiveArms, st.RetiredArms, st.TotalTrials = s.summary.active, s.summary.retired, s.summary.totalTrials
 	st.BestArm, st.BestMean = s.summary.best, nil
 	if s.summary.best != "" {
 		m := s.summary.bestMean
 		st.BestMean = &m
+	}
+}
+
+// armDisplay rounds an arm's statistics for kubectl's columns. P(best) of a Retired arm, 0 by
+// definition, shows as "-".
+func armDisplay(st *promptsv1alpha1.PromptArmStatus) *promptsv1alpha1.ArmDisplay {
+	probBest := "-"
+	if st.Phase != promptsv1alpha1.ArmRetired {
+		probBest = humanize.Probability(st.ProbBest)
+	}
+	return &promptsv1alpha1.ArmDisplay{
+		Mean:         humanize.Probability(st.Mean),
+		ProbBest:     probBest,
+		TrafficShare: humanize.Percent(st.TrafficShare),
+		Alpha:        humanize.Number(st.Alpha),
+		Beta:         humanize.Number(st.Beta),
 	}
 }
 
@@ -244,6 +411,12 @@ func (r *PortfolioReconciler) event(pf *promptsv1alpha1.PromptPortfolio, arm *pr
 		related = arm
 	}
 	r.Recorder.Eventf(pf, related, eventType, reason, action, "%s", note)
+}
+
+// reconcileTimeout is the deadline of one reconcile: ReconcileTimeout, or
+// DefaultReconcileTimeout when unset.
+func (r *PortfolioReconciler) reconcileTimeout() time.Duration {
+	return orDefault(r.ReconcileTimeout, DefaultReconcileTimeout)
 }
 
 // now returns the time of the clock, truncated to seconds as the API stores it.

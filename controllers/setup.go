@@ -23,8 +23,13 @@ import (
 
 // Defaults of Options.
 const (
-	DefaultStatisticsInterval      = 5 * time.Second
-	DefaultCycleTimeout            = 5 * time.Minute
+	DefaultStatisticsInterval = 5 * time.Second
+	// DefaultCycleTimeout bounds the mutator's work (LLM calls and their retries) in one cycle,
+	// so that a slow or hanging provider holds a worker for at most this long.
+	DefaultCycleTimeout = 40 * time.Second
+	// DefaultReconcileTimeout is the deadline of one reconcile, three times the cycle's bound so
+	// that the cycle's other steps (creating children, writing status) have time after it.
+	DefaultReconcileTimeout        = 2 * time.Minute
 	DefaultMaxConcurrentReconciles = 4
 )
 
@@ -35,15 +40,24 @@ type Options struct {
 	// delay, and every change within it joins the same reconcile. Default
 	// DefaultStatisticsInterval.
 	StatisticsInterval time.Duration
-	// CycleTimeout bounds the mutator's work in one evolution cycle. Default DefaultCycleTimeout.
+	// CycleTimeout bounds the mutator's work in one evolution cycle. Default DefaultCycleTimeout;
+	// it must be below ReconcileTimeout.
 	CycleTimeout time.Duration
+	// ReconcileTimeout is the deadline of one reconcile of a portfolio. Default
+	// DefaultReconcileTimeout.
+	ReconcileTimeout time.Duration
 	// MaxConcurrentReconciles is the number of portfolios reconciled at once. Default
 	// DefaultMaxConcurrentReconciles.
 	MaxConcurrentReconciles int
-	// WriterGrace is how long a selector's writer Lease must be missing or expired before the
-	// controller folds the writer's counter entries into their arms' bases and deletes the Lease.
-	// Default DefaultWriterGrace; negative turns folding off.
-	WriterGrace time.Duration
+	// CounterWriteBudget is the counter report writes per second that the selectors of one
+	// portfolio send together; the report interval grows with the number of writers to keep it.
+	// Default DefaultCounterWriteBudget.
+	CounterWriteBudget float64
+	// ReportFloor is the shortest report interval. Default DefaultReportFloor.
+	ReportFloor time.Duration
+	// TrafficWindow is the least duration of a traffic window, over which arms' trafficShare is
+	// counted. Default traffic.DefaultMinDuration.
+	TrafficWindow time.Duration
 	// OpenAI tunes the retries of the OpenAI-compatible mutator.
 	OpenAI OpenAITuning
 	// NewMutator replaces the built-in mutator factory (tests use it to inject faults).
@@ -64,8 +78,13 @@ type Options struct {
 func SetupWithManager(mgr ctrl.Manager, opts Options) error {
 	opts.StatisticsInterval = orDefault(opts.StatisticsInterval, DefaultStatisticsInterval)
 	opts.CycleTimeout = orDefault(opts.CycleTimeout, DefaultCycleTimeout)
+	opts.ReconcileTimeout = orDefault(opts.ReconcileTimeout, DefaultReconcileTimeout)
+	if opts.CycleTimeout >= opts.ReconcileTimeout {
+		return fmt.Errorf("the cycle timeout (%s) must be below the reconcile timeout (%s): the mutator's work is one step of a reconcile", opts.CycleTimeout, opts.ReconcileTimeout)
+	}
 	opts.MaxConcurrentReconciles = orDefault(opts.MaxConcurrentReconciles, DefaultMaxConcurrentReconciles)
-	opts.WriterGrace = orDefault(opts.WriterGrace, DefaultWriterGrace)
+	opts.CounterWriteBudget = orDefault(opts.CounterWriteBudget, DefaultCounterWriteBudget)
+	opts.ReportFloor = orDefault(opts.ReportFloor, DefaultReportFloor)
 	if opts.NewMutator == nil {
 		opts.NewMutator = NewMutatorFactory(opts.OpenAI)
 	}
@@ -81,26 +100,25 @@ func SetupWithManager(mgr ctrl.Manager, opts Options) error {
 	if err != nil {
 		return fmt.Errorf("creating the controller's client: %w", err)
 	}
-	leases, err := newWriterLeaseCache(mgr)
-	if err != nil {
-		return err
-	}
 	r := &PortfolioReconciler{
-		Client:       c,
-		APIReader:    mgr.GetAPIReader(),
-		Scheme:       mgr.GetScheme(),
-		Recorder:     mgr.GetEventRecorder(promptsv1alpha1.FieldManagerController),
-		NewMutator:   opts.NewMutator,
-		Now:          opts.Now,
-		CycleTimeout: opts.CycleTimeout,
-		Leases:       leases,
-		WriterGrace:  opts.WriterGrace,
+		Client:             c,
+		APIReader:          mgr.GetAPIReader(),
+		Scheme:             mgr.GetScheme(),
+		Recorder:           mgr.GetEventRecorder(promptsv1alpha1.FieldManagerController),
+		NewMutator:         opts.NewMutator,
+		Now:                opts.Now,
+		CycleTimeout:       opts.CycleTimeout,
+		ReconcileTimeout:   opts.ReconcileTimeout,
+		TrafficWindow:      opts.TrafficWindow,
+		CounterWriteBudget: opts.CounterWriteBudget,
+		ReportFloor:        opts.ReportFloor,
 	}
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("promptportfolio").
 		For(&promptsv1alpha1.PromptPortfolio{}, builder.WithPredicates(predicate.Or(
 			predicate.GenerationChangedPredicate{}, runCycleRequested{}))).
-		Watches(&promptsv1alpha1.PromptArm{}, armEventHandler(opts.StatisticsInterval)).
+		Watches(&promptsv1alpha1.PromptArm{}, armEventHandler()).
+		Watches(&promptsv1alpha1.PromptCounterReport{}, reportEventHandler(opts.StatisticsInterval)).
 		WithOptions(controller.Options{MaxConcurrentReconciles: opts.MaxConcurrentReconciles}).
 		Complete(r)
 }
@@ -118,47 +136,69 @@ func (runCycleRequested) Update(e event.UpdateEvent) bool {
 	return e.ObjectOld.GetAnnotations()[promptsv1alpha1.AnnotationRunCycle] != e.ObjectNew.GetAnnotations()[promptsv1alpha1.AnnotationRunCycle]
 }
 
-// armEventHandler maps arm events to the arm's portfolio (by its label, so that arms waiting to
-// be adopted count too). Creations and deletions reconcile at once. Updates reconcile only when
-// the selectors' counters or the arm's labels or owners changed — never for the controller's own
-// status writes — and only after delay: every change in that window joins one reconcile, so a
-// flood of counter flushes becomes at most one statistics write per portfolio per delay.
-func armEventHandler(delay time.Duration) handler.EventHandler {
-	enqueue := func(obj client.Object, q workqueue.TypedRateLimitingInterface[reconcile.Request], after time.Duration) {
-		name := obj.GetLabels()[promptsv1alpha1.LabelPortfolio]
-		if name == "" {
-			return
-		}
-		req := reconcile.Request{NamespacedName: types.NamespacedName{Namespace: obj.GetNamespace(), Name: name}}
-		if after > 0 {
-			q.AddAfter(req, after)
-			return
-		}
-		q.Add(req)
+// enqueuePortfolio adds the portfolio named by obj's portfolio label to q, after delay when
+// it is positive.
+func enqueuePortfolio(obj client.Object, q workqueue.TypedRateLimitingInterface[reconcile.Request], after time.Duration) {
+	name := obj.GetLabels()[promptsv1alpha1.LabelPortfolio]
+	if name == "" {
+		return
 	}
+	req := reconcile.Request{NamespacedName: types.NamespacedName{Namespace: obj.GetNamespace(), Name: name}}
+	if after > 0 {
+		q.AddAfter(req, after)
+		return
+	}
+	q.Add(req)
+}
+
+// armEventHandler maps arm events to the arm's portfolio (by its label, so that arms waiting to
+// be adopted count too). Creations and deletions reconcile at once; updates only when the arm's
+// labels or owners changed — never for the controller's own status writes.
+func armEventHandler() handler.EventHandler {
 	return handler.Funcs{
 		CreateFunc: func(_ context.Context, e event.CreateEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
-			enqueue(e.Object, q, 0)
+			enqueuePortfolio(e.Object, q, 0)
 		},
 		UpdateFunc: func(_ context.Context, e event.UpdateEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
-			oldArm, okOld := e.ObjectOld.(*promptsv1alpha1.PromptArm)
-			newArm, okNew := e.ObjectNew.(*promptsv1alpha1.PromptArm)
-			if !okOld || !okNew {
+			if e.ObjectOld == nil || e.ObjectNew == nil {
 				return
 			}
-			if !equality.Semantic.DeepEqual(oldArm.Labels, newArm.Labels) {
-				enqueue(oldArm, q, 0)
-				enqueue(newArm, q, 0)
+			if !equality.Semantic.DeepEqual(e.ObjectOld.GetLabels(), e.ObjectNew.GetLabels()) {
+				enqueuePortfolio(e.ObjectOld, q, 0)
+				enqueuePortfolio(e.ObjectNew, q, 0)
 				return
 			}
-			if equality.Semantic.DeepEqual(oldArm.Status.Counters, newArm.Status.Counters) &&
-				equality.Semantic.DeepEqual(oldArm.OwnerReferences, newArm.OwnerReferences) {
-				return
+			if !equality.Semantic.DeepEqual(e.ObjectOld.GetOwnerReferences(), e.ObjectNew.GetOwnerReferences()) {
+				enqueuePortfolio(e.ObjectNew, q, 0)
 			}
-			enqueue(newArm, q, delay)
 		},
 		DeleteFunc: func(_ context.Context, e event.DeleteEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
-			enqueue(e.Object, q, 0)
+			enqueuePortfolio(e.Object, q, 0)
+		},
+	}
+}
+
+// reportEventHandler maps counter report events to their portfolio after delay: every report
+// written in that window joins one reconcile, so a portfolio's arms get at most one statistics
+// write per delay however many writers report. A report being deleted reconciles at once, so
+// its fold does not hold the garbage collector up.
+func reportEventHandler(delay time.Duration) handler.EventHandler {
+	return handler.Funcs{
+		CreateFunc: func(_ context.Context, e event.CreateEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			enqueuePortfolio(e.Object, q, delay)
+		},
+		UpdateFunc: func(_ context.Context, e event.UpdateEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			if e.ObjectNew == nil {
+				return
+			}
+			after := delay
+			if !e.ObjectNew.GetDeletionTimestamp().IsZero() {
+				after = 0
+			}
+			enqueuePortfolio(e.ObjectNew, q, after)
+		},
+		DeleteFunc: func(_ context.Context, e event.DeleteEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			enqueuePortfolio(e.Object, q, delay)
 		},
 	}
 }

@@ -31,7 +31,8 @@ type evolutionConfig struct {
 	schedule   schedule.Schedule
 	policy     evolution.Policy
 	guardrails mutation.Guardrails
-	// maxCalls bounds the mutator calls of one cycle, retries included.
+	// maxCalls bounds the provider calls of one cycle, retries included; the mutator the factory
+	// builds for the cycle keeps it.
 	maxCalls int
 }
 
@@ -101,14 +102,6 @@ func policyOf(spec *promptsv1alpha1.EvolutionSpec) evolution.Policy {
 		p.Payoff.MinChildren = int(*spec.Payoff.MinChildren)
 	}
 	return p
-}
-
-// derefOr returns *v, or def when v is nil.
-func derefOr[T any](v *T, def T) T {
-	if v == nil {
-		return def
-	}
-	return *v
 }
 
 // orDefault returns v, or def when v is the zero value.

@@ -7,6 +7,7 @@ import (
 	"github.com/promptfolio/promptfolio/internal/bandit"
 	"github.com/promptfolio/promptfolio/internal/evolution"
 	"github.com/promptfolio/promptfolio/internal/metrics"
+	"github.com/promptfolio/promptfolio/internal/posterior"
 )
 
 // portfolioSummary is what the statistics of all arms say about the portfolio.
@@ -19,13 +20,12 @@ type portfolioSummary struct {
 }
 
 // computeStatistics fills the controller's derived fields in every arm's status — totals,
-// posterior alpha and beta, mean, 95% credible interval, P(best) among the Active arms, traffic
-// share — and returns the portfolio's summary. An arm without a phase becomes Active. Every
+// posterior alpha and beta, mean, 95% credible interval, P(best) among the Active arms (the
+// traffic share is reconcileTraffic's) — and returns the portfolio's summary. An arm without a
+// phase becomes Active. Every
 // number written, alpha and beta included, is rounded to 6 decimals, so that a fractional prior
 // plus counts shows as 99.132213, not 99.13221300000001; the statistics themselves are computed
 // from the unrounded posterior.
-//
-// The traffic share is the arm's share of all trials the portfolio's arms have counted.
 func computeStatistics(arms []*promptsv1alpha1.PromptArm) portfolioSummary {
 	var sum portfolioSummary
 	posteriors := make([]bandit.Posterior, 0, len(arms))
@@ -37,7 +37,6 @@ func computeStatistics(arms []*promptsv1alpha1.PromptArm) portfolioSummary {
 			st.Phase = promptsv1alpha1.ArmActive
 		}
 		st.ObservedGeneration = arm.Generation
-		st.Successes, st.Failures = armTotals(st.Counters)
 		st.Trials = st.Successes + st.Failures
 		p := armPosterior(arm)
 		st.Alpha, st.Beta = round6(p.Alpha), round6(p.Beta)
@@ -60,40 +59,32 @@ func computeStatistics(arms []*promptsv1alpha1.PromptArm) portfolioSummary {
 	}
 	for _, arm := range arms {
 		st := &arm.Status
-		st.TrafficShare = 0
-		if sum.totalTrials > 0 {
-			st.TrafficShare = round6(float64(st.Trials) / float64(sum.totalTrials))
-		}
 		sum.samples = append(sum.samples, metrics.ArmSample{Arm: arm.Name, Mean: st.Mean, Alpha: st.Alpha, Beta: st.Beta, ProbBest: st.ProbBest})
 	}
-	// The best arm follows the evolution package's rule (highest mean; ties: more trials, older,
-	// name). Its retirement and mutation parts do not depend on the policy's numbers for Best, so
-	// the default policy serves here even when the portfolio's own is invalid.
-	if plan, err := evolution.Decide(evolution.Input{Portfolio: "statistics", Generation: 1, Arms: policyArms, Policy: evolution.DefaultPolicy()}); err == nil {
-		sum.best, sum.bestMean = plan.Best, round6(plan.BestMean)
-	}
+	// The best arm follows the evolution package's one rule (highest mean; ties: more trials,
+	// older, name), the one a cycle's plan names.
+	best, bestMean := evolution.Best(policyArms)
+	sum.best, sum.bestMean = best, round6(bestMean)
 	return sum
 }
 
-// armPosterior is the arm's posterior from its prior (Beta(1,1) where the prior is unset) and
-// the totals in its status.
+// armPosterior is the arm's posterior: its prior plus the totals of its counters
+// (internal/posterior), never numbers read back from status.
 func armPosterior(arm *promptsv1alpha1.PromptArm) bandit.Posterior {
-	return bandit.NewPosterior(orDefault(arm.Spec.Prior.Alpha, 1), orDefault(arm.Spec.Prior.Beta, 1), arm.Status.Successes, arm.Status.Failures)
+	return posterior.Of(arm)
 }
 
-// probGreater is the exact probability that arm a's success rate exceeds arm b's.
-func probGreater(a, b *promptsv1alpha1.PromptArm) float64 {
-	return bandit.ProbGreater(armPosterior(a), armPosterior(b))
-}
-
-// policyArm is what the evolution policy knows of an arm. Totals must be current in its status.
+// policyArm is what the evolution policy knows of an arm: its prior and the totals of its
+// counters (internal/posterior), never numbers read back from status.
 func policyArm(arm *promptsv1alpha1.PromptArm) evolution.Arm {
+	alpha, beta := arm.Spec.Prior.Params()
+	successes, failures := posterior.Counts(arm)
 	return evolution.Arm{
 		Name:       arm.Name,
-		PriorAlpha: orDefault(arm.Spec.Prior.Alpha, 1),
-		PriorBeta:  orDefault(arm.Spec.Prior.Beta, 1),
-		Successes:  arm.Status.Successes,
-		Failures:   arm.Status.Failures,
+		PriorAlpha: alpha,
+		PriorBeta:  beta,
+		Successes:  successes,
+		Failures:   failures,
 		Active:     arm.Status.Phase != promptsv1alpha1.ArmRetired,
 		Created:    arm.CreationTimestamp.Time,
 		Generation: int64(arm.Spec.Origin.Generation),

@@ -3,7 +3,6 @@ package controllers_test
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"maps"
@@ -21,6 +20,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/cli-utils/pkg/kstatus/status"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -32,6 +32,7 @@ import (
 
 	promptsv1alpha1 "github.com/promptfolio/promptfolio/api/v1alpha1"
 	"github.com/promptfolio/promptfolio/controllers"
+	"github.com/promptfolio/promptfolio/internal/counters"
 	"github.com/promptfolio/promptfolio/internal/testenv"
 )
 
@@ -120,8 +121,15 @@ func (m *manager) stop(t *testing.T) {
 // and stops it when the test ends. Its logs are kept for assertions.
 func startManager(t *testing.T, ns string, opts controllers.Options) *manager {
 	t.Helper()
+	return startManagerWithConfig(t, ns, env.Config, opts)
+}
+
+// startManagerWithConfig is startManager talking to the API server with cfg (for example as an
+// impersonated user with the manager's role).
+func startManagerWithConfig(t *testing.T, ns string, cfg *rest.Config, opts controllers.Options) *manager {
+	t.Helper()
 	logs := &syncBuffer{}
-	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                 env.Scheme,
 		Logger:                 zap.New(zap.WriteTo(logs), zap.UseDevMode(false)),
 		Metrics:                metricsserver.Options{BindAddress: "0"},
@@ -289,32 +297,52 @@ func kstatusOf(t *testing.T, pf *promptsv1alpha1.PromptPortfolio) status.Status 
 	return res.Status
 }
 
-// flush writes a selector's cumulative counts for one arm, as a selector does: server-side apply
-// of its own entry in status.counters.writers under its own field manager.
+// flush writes a selector's cumulative counts for one arm, as a selector does: into the writer's
+// PromptCounterReport of the arm's portfolio, created with the fold finalizer when missing.
 func flush(t *testing.T, ns, arm, writer string, successes, failures int64) {
 	t.Helper()
-	flushAt(t, ns, arm, writer, successes, failures, time.Now())
-}
-
-// flushAt is flush with the entry's updateTime set to at.
-func flushAt(t *testing.T, ns, arm, writer string, successes, failures int64, at time.Time) {
-	t.Helper()
-	body, err := json.Marshal(map[string]any{
-		"apiVersion": promptsv1alpha1.GroupVersion.String(), "kind": "PromptArm",
-		"metadata": map[string]any{"name": arm, "namespace": ns},
-		"status": map[string]any{"counters": map[string]any{"writers": []map[string]any{{
-			"writer": writer, "successes": successes, "failures": failures,
-			"updateTime": at.UTC().Format(time.RFC3339),
-		}}}},
-	})
+	ctx := context.Background()
+	var a promptsv1alpha1.PromptArm
+	if err := env.Client.Get(ctx, types.NamespacedName{Namespace: ns, Name: arm}, &a); err != nil {
+		t.Fatal(err)
+	}
+	pf := a.Spec.Portfolio
+	rep := &promptsv1alpha1.PromptCounterReport{}
+	err := env.Client.Get(ctx, types.NamespacedName{Namespace: ns, Name: counters.ReportName(writer, pf)}, rep)
+	if apierrors.IsNotFound(err) {
+		rep = &promptsv1alpha1.PromptCounterReport{
+			ObjectMeta: metav1.ObjectMeta{
+				Name: counters.ReportName(writer, pf), Namespace: ns,
+				Labels:     map[string]string{promptsv1alpha1.LabelPortfolio: pf},
+				Finalizers: []string{promptsv1alpha1.FinalizerCounterFold},
+			},
+			Spec: promptsv1alpha1.PromptCounterReportSpec{Portfolio: pf, Role: promptsv1alpha1.RoleWriter, Writer: writer},
+		}
+		setArmCount(rep, arm, successes, failures)
+		if err := env.Client.Create(ctx, rep); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
-	target := &promptsv1alpha1.PromptArm{ObjectMeta: metav1.ObjectMeta{Name: arm, Namespace: ns}}
-	if err := env.Client.Status().Patch(context.Background(), target, client.RawPatch(types.ApplyPatchType, body),
-		client.FieldOwner("promptfolio-selector-"+writer), client.ForceOwnership); err != nil {
+	setArmCount(rep, arm, successes, failures)
+	if err := env.Client.Update(ctx, rep); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// setArmCount sets arm's entry of a report. Cumulative counts never decrease (the API server
+// rejects it), so a count below the entry's keeps the entry's.
+func setArmCount(rep *promptsv1alpha1.PromptCounterReport, arm string, successes, failures int64) {
+	for i := range rep.Spec.Arms {
+		if a := &rep.Spec.Arms[i]; a.Arm == arm {
+			a.Successes, a.Failures = max(a.Successes, successes), max(a.Failures, failures)
+			return
+		}
+	}
+	rep.Spec.Arms = append(rep.Spec.Arms, promptsv1alpha1.ArmCount{Arm: arm, Successes: successes, Failures: failures})
 }
 
 // eventsOf returns the notes of the events about the portfolio, by reason.

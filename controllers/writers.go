@@ -2,21 +2,16 @@ package controllers
 
 import (
 	"context"
-	"errors"
+	"encoding/json"
 	"fmt"
-	"maps"
 	"slices"
 	"strings"
 	"time"
 
-	coordinationv1 "k8s.io/api/coordination/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/labels"
-	"k8s.io/apimachinery/pkg/runtime"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
@@ -25,127 +20,207 @@ import (
 	"github.com/promptfolio/promptfolio/internal/metrics"
 )
 
-// DefaultWriterGrace is the default of Options.WriterGrace.
-const DefaultWriterGrace = 2 * time.Minute
+// Defaults of the counter aggregation.
+const (
+	// DefaultCounterWriteBudget is the default of Options.CounterWriteBudget.
+	DefaultCounterWriteBudget = 50.0
+	// DefaultReportFloor is the default of Options.ReportFloor.
+	DefaultReportFloor = time.Second
+)
 
-// EventWriterFolded is the reason of the event that reports the counter entries of a gone
-// writer folded into their arms' bases.
+// EventWriterFolded is the reason of the event that reports the counter reports of gone
+// writers folded into the portfolio's ledger.
 const EventWriterFolded = "WriterFolded"
 
-// foldFieldManager is the field manager of the controller's folds. They are JSON patches of
-// status.counters, which the controller's server-side applies never mention; a separate manager
-// keeps the two apart in managedFields.
-const foldFieldManager = promptsv1alpha1.FieldManagerController + "-fold"
+// The controller sums the selectors' counter reports, keeps each portfolio's ledger and folds
+// deleted reports into it before it releases their finalizer.
+// +kubebuilder:rbac:groups=prompts.promptfolio.dev,resources=promptcounterreports,verbs=get;list;watch;create;update;patch
 
-// maxFoldAttempts bounds the read-and-patch rounds of one fold that races with other folds of
-// the same arm.
-const maxFoldAttempts = 5
-
-// The controller reads the selectors' writer Leases and deletes the expired ones.
-// +kubebuilder:rbac:groups=coordination.k8s.io,resources=leases,verbs=get;list;watch;delete
-
-// newWriterLeaseCache returns an informer cache, started by mgr, that holds only the Leases
-// labelled counters.LeaseLabel: the writer Leases of selectors, not the many other Leases of a
-// cluster (nodes, leader elections).
-func newWriterLeaseCache(mgr ctrl.Manager) (cache.Cache, error) {
-	selector, err := labels.Parse(counters.LeaseLabel)
-	if err != nil {
-		return nil, fmt.Errorf("parsing the writer Lease selector: %w", err)
-	}
-	c, err := cache.New(mgr.GetConfig(), cache.Options{
-		HTTPClient: mgr.GetHTTPClient(),
-		Scheme:     mgr.GetScheme(),
-		Mapper:     mgr.GetRESTMapper(),
-		ByObject:   map[client.Object]cache.ByObject{&coordinationv1.Lease{}: {Label: selector}},
-	})
-	if err != nil {
-		return nil, fmt.Errorf("creating the writer Lease cache: %w", err)
-	}
-	if err := mgr.Add(c); err != nil {
-		return nil, fmt.Errorf("adding the writer Lease cache: %w", err)
-	}
-	return c, nil
+// counterState is what one reconcile read of a portfolio's counter reports.
+type counterState struct {
+	ledger  *promptsv1alpha1.PromptCounterReport   // nil when the portfolio has none yet
+	reports []*promptsv1alpha1.PromptCounterReport // the writer reports
 }
 
-// writerFold sums up what one reconcile folded of one writer, for its event.
-type writerFold struct {
-	arms  int
-	moved promptsv1alpha1.RewardCount
-}
-
-// add returns the sum of f and g.
-func (f writerFold) add(g writerFold) writerFold {
-	f.arms += g.arms
-	f.moved.Successes += g.moved.Successes
-	f.moved.Failures += g.moved.Failures
-	return f
-}
-
-// reconcileWriters folds the counter entries of writers that are gone (counters.Gone: Lease
-// missing or expired for longer than WriterGrace) into their arms' bases, and deletes writer
-// Leases of the portfolio's namespace that expired longer than WriterGrace ago. Folding never
-// changes an arm's totals. It keeps s.arms' counters current and sets s.nextWriterCheck when an
-// entry is about to be gone.
+// reconcileWriters folds the deleted counter reports of the portfolio into its ledger, releases
+// them, sums the ledger and the reports into every arm's status.successes and status.failures,
+// and sets every arm's status.reportInterval: the portfolio's write budget spread over its live
+// writers.
 //
-// Failures are logged and retried later; they never stop the statistics or an evolution cycle.
+// A fold is one write of the ledger (optimistically locked), then the release of each folded
+// report's finalizer; the ledger's folded records make a fold that is repeated after a crash in
+// between a no-op, and are dropped once their report is gone. Failures are logged and retried
+// with the next reconcile; the totals are then computed from what was read, which a fold does not
+// change.
 func (r *PortfolioReconciler) reconcileWriters(ctx context.Context, s *portfolioState) {
-	if r.WriterGrace <= 0 || r.Leases == nil {
-		return
-	}
 	logger := log.FromContext(ctx)
-	var list coordinationv1.LeaseList
-	if err := r.Leases.List(ctx, &list, client.InNamespace(s.pf.Namespace), client.HasLabels{counters.LeaseLabel}); err != nil {
-		logger.Error(err, "could not list writer Leases; gone writers are folded later")
+	cs, err := r.readCounters(ctx, s.pf.Namespace, s.pf.Name)
+	if err != nil {
+		logger.Error(err, "could not list counter reports; the totals are not updated")
+		s.writerCheckAt(s.now.Add(time.Second))
 		return
 	}
-	leases := make(map[string]*coordinationv1.Lease, len(list.Items))
-	for i := range list.Items {
-		leases[list.Items[i].Name] = &list.Items[i]
+	if err := r.foldReports(ctx, s, cs); err != nil {
+		logger.Error(err, "could not fold deleted counter reports; retrying")
+		s.writerCheckAt(s.now.Add(time.Second))
 	}
-
-	folds := map[string]writerFold{}
+	totals := counters.Totals(cs.ledger, cs.reports)
+	live := 0
+	for _, rep := range cs.reports {
+		if rep.DeletionTimestamp.IsZero() {
+			live++
+		}
+	}
+	interval := &metav1.Duration{Duration: counters.Interval(live, r.CounterWriteBudget, r.ReportFloor)}
 	for _, arm := range s.arms {
-		if arm.Status.Counters == nil {
-			continue
-		}
-		for _, entry := range slices.Clone(arm.Status.Counters.Writers) {
-			lease := leases[counters.LeaseName(entry.Writer)]
-			if !counters.Gone(entry, lease, s.now, r.WriterGrace) {
-				if lease == nil || counters.Gone(entry, lease, s.now, 0) {
-					// Without a Lease or with an expired one, the writer is gone once the grace
-					// has passed: look again then, even if nothing else changes.
-					s.writerCheckAt(s.now.Add(r.WriterGrace))
-				}
-				continue
-			}
-			moved, ok, err := r.foldWriter(ctx, arm, entry.Writer)
-			if err != nil {
-				logger.Error(err, "could not fold the counters of a gone writer; retrying later", "arm", arm.Name, "writer", entry.Writer)
-				s.writerCheckAt(s.now.Add(r.WriterGrace))
-				continue
-			}
-			if !ok {
-				continue
-			}
-			logger.Info("folded the counters of a gone writer", "arm", arm.Name, "writer", entry.Writer,
-				"successes", moved.Successes, "failures", moved.Failures)
-			metrics.WriterFolded()
-			folds[entry.Writer] = folds[entry.Writer].add(writerFold{arms: 1, moved: moved})
-		}
+		t := totals[arm.Name]
+		arm.Status.Successes, arm.Status.Failures = t.Successes, t.Failures
+		arm.Status.ReportInterval = interval
 	}
-	r.foldedEvent(s.pf, folds)
+}
 
-	for _, name := range slices.Sorted(maps.Keys(leases)) {
-		lease := leases[name]
-		if !counters.Gone(promptsv1alpha1.WriterCount{Writer: name}, lease, s.now, r.WriterGrace) {
-			continue
-		}
-		if err := r.deleteLease(ctx, lease); err != nil {
-			logger.Error(err, "could not delete an expired writer Lease", "lease", name)
-			continue
-		}
-		logger.Info("deleted an expired writer Lease", "lease", name)
+// readCounters lists the counter reports of a portfolio from the cache.
+func (r *PortfolioReconciler) readCounters(ctx context.Context, namespace, portfolio string) (*counterState, error) {
+	var list promptsv1alpha1.PromptCounterReportList
+	if err := r.Client.List(ctx, &list, client.InNamespace(namespace),
+		client.MatchingLabels{promptsv1alpha1.LabelPortfolio: portfolio}); err != nil {
+		return nil, fmt.Errorf("listing counter reports: %w", err)
 	}
+	cs := &counterState{}
+	for i := range list.Items {
+		rep := &list.Items[i]
+		switch {
+		case rep.Spec.Portfolio != portfolio:
+		case counters.IsLedger(rep):
+			if rep.Name == counters.LedgerName(portfolio) {
+				cs.ledger = rep
+			}
+		default:
+			cs.reports = append(cs.reports, rep)
+		}
+	}
+	return cs, nil
+}
+
+// foldReports folds every deleted report that still holds the fold finalizer into the ledger,
+// drops the ledger's records of reports that are gone, writes the ledger once and releases the
+// folded reports whose only finalizer is the fold's. It keeps cs current.
+func (r *PortfolioReconciler) foldReports(ctx context.Context, s *portfolioState, cs *counterState) error {
+	var deleting []*promptsv1alpha1.PromptCounterReport
+	exists := map[string]types.UID{}
+	for _, rep := range cs.reports {
+		exists[rep.Name] = rep.UID
+		if !rep.DeletionTimestamp.IsZero() && slices.Contains(rep.Finalizers, promptsv1alpha1.FinalizerCounterFold) {
+			deleting = append(deleting, rep)
+		}
+	}
+	ledger := cs.ledger
+	if ledger == nil {
+		if len(deleting) == 0 {
+			return nil
+		}
+		ledger = r.newLedger(s.pf)
+	} else {
+		ledger = ledger.DeepCopy()
+	}
+	changed := counters.Prune(ledger, func(name string, uid types.UID) bool { return exists[name] == uid })
+	var moved counters.Counts
+	var writers []string
+	for _, rep := range deleting {
+		m, ok := counters.Fold(ledger, rep, s.now)
+		changed = changed || ok
+		moved = moved.Add(m)
+		writers = append(writers, rep.Spec.Writer)
+	}
+	if changed {
+		if err := r.writeLedger(ctx, ledger, cs.ledger == nil); err != nil {
+			return err
+		}
+		cs.ledger = ledger
+	}
+	for _, rep := range deleting {
+		if len(rep.Finalizers) > 1 {
+			// Another finalizer holds the report: release it only as the last one, so that the
+			// release is what deletes it and a write after the fold fails the release's
+			// precondition instead of going unfolded.
+			continue
+		}
+		if err := r.releaseReport(ctx, rep); err != nil {
+			return err
+		}
+		log.FromContext(ctx).Info("folded the counter report of a gone writer", "report", rep.Name, "writer", rep.Spec.Writer)
+		metrics.WriterFolded()
+	}
+	if len(deleting) > 0 {
+		r.foldedEvent(s.pf, writers, moved)
+	}
+	return nil
+}
+
+// newLedger returns an empty ledger of the portfolio, owned by it so it goes with it.
+func (r *PortfolioReconciler) newLedger(pf *promptsv1alpha1.PromptPortfolio) *promptsv1alpha1.PromptCounterReport {
+	return &promptsv1alpha1.PromptCounterReport{
+		ObjectMeta: metav1.ObjectMeta{
+			Name: counters.LedgerName(pf.Name), Namespace: pf.Namespace,
+			Labels: map[string]string{promptsv1alpha1.LabelPortfolio: pf.Name},
+			OwnerReferences: []metav1.OwnerReference{{
+				APIVersion: promptsv1alpha1.GroupVersion.String(), Kind: "PromptPortfolio",
+				Name: pf.Name, UID: pf.UID, Controller: ptr.To(true), BlockOwnerDeletion: ptr.To(true),
+			}},
+		},
+		Spec: promptsv1alpha1.PromptCounterReportSpec{Portfolio: pf.Name, Role: promptsv1alpha1.RoleLedger},
+	}
+}
+
+// writeLedger creates the ledger or updates it on condition that it did not change since it was
+// read (its resourceVersion).
+func (r *PortfolioReconciler) writeLedger(ctx context.Context, ledger *promptsv1alpha1.PromptCounterReport, create bool) error {
+	var err error
+	if create {
+		err = r.Client.Create(ctx, ledger, client.FieldOwner(promptsv1alpha1.FieldManagerController))
+	} else {
+		err = r.Client.Update(ctx, ledger, client.FieldOwner(promptsv1alpha1.FieldManagerController))
+	}
+	if err != nil {
+		return fmt.Errorf("writing the counter ledger %s: %w", ledger.Name, err)
+	}
+	metrics.StatusWrite("PromptCounterReport")
+	return nil
+}
+
+// releaseReport removes the fold finalizer of a folded report, on condition that the report did
+// not change since it was read: a late write of its writer makes the release fail, and the next
+// reconcile folds what it added.
+func (r *PortfolioReconciler) releaseReport(ctx context.Context, rep *promptsv1alpha1.PromptCounterReport) error {
+	rest := slices.DeleteFunc(slices.Clone(rep.Finalizers), func(f string) bool { return f == promptsv1alpha1.FinalizerCounterFold })
+	patch, err := json.Marshal(map[string]any{"metadata": map[string]any{
+		"resourceVersion": rep.ResourceVersion, "finalizers": rest,
+	}})
+	if err != nil {
+		return err
+	}
+	err = r.Client.Patch(ctx, rep.DeepCopy(), client.RawPatch(types.MergePatchType, patch))
+	if err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("releasing counter report %s: %w", rep.Name, err)
+	}
+	return nil
+}
+
+// releaseOrphanReports releases the deleted reports of a portfolio that no longer exists (or is
+// being deleted): there is no arm left to count them into.
+func (r *PortfolioReconciler) releaseOrphanReports(ctx context.Context, namespace, portfolio string) error {
+	cs, err := r.readCounters(ctx, namespace, portfolio)
+	if err != nil {
+		return err
+	}
+	for _, rep := range cs.reports {
+		if !rep.DeletionTimestamp.IsZero() && slices.Contains(rep.Finalizers, promptsv1alpha1.FinalizerCounterFold) {
+			if err := r.releaseReport(ctx, rep); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // maxEventWriters bounds the writers a WriterFolded event names.
@@ -154,107 +229,13 @@ const maxEventWriters = 5
 // foldedEvent records one event for the folds of a reconcile. Events of one portfolio that share
 // a reason are merged into a series by the API, so one event per reconcile, naming its writers,
 // is what a person sees; the log has every fold.
-func (r *PortfolioReconciler) foldedEvent(pf *promptsv1alpha1.PromptPortfolio, folds map[string]writerFold) {
-	if len(folds) == 0 {
-		return
-	}
-	var total writerFold
-	var named []string
-	for _, writer := range slices.Sorted(maps.Keys(folds)) {
-		f := folds[writer]
-		total = total.add(f)
-		if len(named) < maxEventWriters {
-			named = append(named, fmt.Sprintf("%s (%d arms)", writer, f.arms))
-		}
-	}
-	if more := len(folds) - len(named); more > 0 {
-		named = append(named, fmt.Sprintf("and %d more", more))
+func (r *PortfolioReconciler) foldedEvent(pf *promptsv1alpha1.PromptPortfolio, writers []string, moved counters.Counts) {
+	slices.Sort(writers)
+	named := writers
+	if len(named) > maxEventWriters {
+		named = append(slices.Clone(named[:maxEventWriters]), fmt.Sprintf("and %d more", len(writers)-maxEventWriters))
 	}
 	r.event(pf, nil, "Normal", EventWriterFolded, "Fold", fmt.Sprintf(
-		"folded %d counter entries of gone writers %s into their arms' base (%d successes, %d failures moved; totals unchanged)",
-		total.arms, strings.Join(named, ", "), total.moved.Successes, total.moved.Failures))
-}
-
-// foldWriter folds writer's entry of arm with counters.FoldPatch, reading the arm from the API
-// server and retrying a bounded number of times when a concurrent fold made the patch's test
-// operations fail. It returns what moved into base and whether anything was folded (not when the
-// entry was folded by someone else meanwhile, nor when the arm is gone), and updates arm's
-// counters to the written ones.
-func (r *PortfolioReconciler) foldWriter(ctx context.Context, arm *promptsv1alpha1.PromptArm, writer string) (promptsv1alpha1.RewardCount, bool, error) {
-	var last error
-	for range maxFoldAttempts {
-		obj := &unstructured.Unstructured{}
-		obj.SetGroupVersionKind(promptsv1alpha1.GroupVersion.WithKind("PromptArm"))
-		if err := r.APIReader.Get(ctx, client.ObjectKeyFromObject(arm), obj); err != nil {
-			return promptsv1alpha1.RewardCount{}, false, client.IgnoreNotFound(err)
-		}
-		before, err := countersOf(obj)
-		if err != nil {
-			return promptsv1alpha1.RewardCount{}, false, err
-		}
-		patch, ok, err := counters.FoldPatch(obj, writer, promptsv1alpha1.RewardCount{}, r.now())
-		if err != nil || !ok {
-			arm.Status.Counters = before
-			return promptsv1alpha1.RewardCount{}, false, err
-		}
-		err = r.Client.Status().Patch(ctx, obj, client.RawPatch(types.JSONPatchType, patch), client.FieldOwner(foldFieldManager))
-		switch {
-		case err == nil:
-			after, err := countersOf(obj)
-			if err != nil {
-				return promptsv1alpha1.RewardCount{}, false, err
-			}
-			arm.Status.Counters = after
-			was, now := baseOf(before), baseOf(after)
-			return promptsv1alpha1.RewardCount{Successes: now.Successes - was.Successes, Failures: now.Failures - was.Failures}, true, nil
-		case apierrors.IsNotFound(err):
-			return promptsv1alpha1.RewardCount{}, false, nil
-		case apierrors.IsConflict(err) || apierrors.IsInvalid(err):
-			// A test operation failed: another fold changed base or the writer's records.
-			last = err
-		default:
-			return promptsv1alpha1.RewardCount{}, false, fmt.Errorf("folding writer %s of arm %s: %w", writer, arm.Name, err)
-		}
-	}
-	return promptsv1alpha1.RewardCount{}, false, fmt.Errorf("folding writer %s of arm %s: %w",
-		writer, arm.Name, errors.Join(errFoldAttempts, last))
-}
-
-// errFoldAttempts says that every attempt of a fold lost a race with another fold.
-var errFoldAttempts = fmt.Errorf("gave up after %d attempts", maxFoldAttempts)
-
-// countersOf decodes status.counters of an arm read as unstructured; nil when it has none.
-func countersOf(arm *unstructured.Unstructured) (*promptsv1alpha1.RewardCounters, error) {
-	raw, ok, err := unstructured.NestedMap(arm.Object, "status", "counters")
-	if err != nil || !ok {
-		return nil, err
-	}
-	c := &promptsv1alpha1.RewardCounters{}
-	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(raw, c); err != nil {
-		return nil, fmt.Errorf("decoding status.counters of arm %s: %w", arm.GetName(), err)
-	}
-	return c, nil
-}
-
-// baseOf returns the base of c; zero when c is nil.
-func baseOf(c *promptsv1alpha1.RewardCounters) promptsv1alpha1.RewardCount {
-	if c == nil {
-		return promptsv1alpha1.RewardCount{}
-	}
-	return c.Base
-}
-
-// deleteLease deletes a writer Lease on condition that it is still the one that was judged
-// expired: a Lease renewed or recreated meanwhile stays.
-func (r *PortfolioReconciler) deleteLease(ctx context.Context, lease *coordinationv1.Lease) error {
-	uid, rv := lease.UID, lease.ResourceVersion
-	err := r.Client.Delete(ctx, lease, client.Preconditions{UID: &uid, ResourceVersion: &rv})
-	if apierrors.IsNotFound(err) || apierrors.IsConflict(err) {
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	metrics.WriterLeaseDeleted()
-	return nil
+		"folded the counter reports of gone writers %s into the ledger (%d successes, %d failures moved; totals unchanged)",
+		strings.Join(named, ", "), moved.Successes, moved.Failures))
 }

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Benchmarks the selector on 127.0.0.1 against a minimal net/http server answering a constant
 # JSON body, in one run: draw and reward requests/s and p50/p99 latency (K = 10 arms), selector
-# RSS with 100 arms, and API-server writes per arm per flush interval at 10k rewards/s.
+# RSS with 100 arms, and API-server report writes per flush interval at 10k rewards/s. Rewards are
+# measured against a selector with memory acknowledgement and one with disk acknowledgement (the
+# sidecar's default: a group-committed write-ahead record in a state directory under $TMPDIR).
 # Needs wrk (Debian package) and the control-plane binaries (make envtest-assets).
 # The selector is the selector-only build (make build: bin/promptfolio-selector), as in the sidecar.
 # Baseline and selector runs alternate for ROUNDS rounds (default 4), in the order AB BA AB BA, so
@@ -32,14 +34,15 @@ for _ in $(seq 1 240); do grep -q ready "$work/env.log" && break; sleep 0.5; don
 grep -q ready "$work/env.log" || { cat "$work/env.log" >&2; exit 1; }
 ns=$(cat "$work/namespace")
 
-selector() { # name port portfolio
+selector() { # name port portfolio [flags]
   "$work/promptfolio-selector" selector --kubeconfig "$work/kubeconfig" --namespace "$ns" --portfolios "$3" \
-    --decision-key-file "$work/key" --listen "127.0.0.1:$2" --writer "bench-$1" >"$work/$1.log" 2>&1 &
+    --decision-key-file "$work/key" --listen "127.0.0.1:$2" --writer "bench-$1" "${@:4}" >"$work/$1.log" 2>&1 &
   pids+=($!)
   for _ in $(seq 1 120); do curl -fs "http://127.0.0.1:$2/readyz" >/dev/null && return; sleep 0.5; done
   cat "$work/$1.log" >&2; exit 1
 }
-selector k10 18088 bench
+selector k10 18088 bench --ack memory
+selector k10disk 18092 bench --ack disk --state-dir "$work/state"
 "$work/benchenv" baseline -addr 127.0.0.1:18089 & pids+=($!)
 sleep 0.5
 
@@ -87,8 +90,13 @@ done >"$results"
 n=$(awk '$1=="draw" && $3 > max {max = $3} END {printf "%d", max * '"$secs"' * 1.3}' "$results")
 for r in $(seq 1 "$rounds"); do
   "$work/benchenv" tokens -url http://127.0.0.1:18088 -portfolio bench -n "$n" >"$work/tokens"
-  TOKENS="$work/tokens" THREADS=$threads pair baseline-post "http://127.0.0.1:18089/v1/reward" \
-    reward "http://127.0.0.1:18088/v1/reward" "$r" "$work/reward.lua"
+  # The three servers in an order that rotates with the round. The disk selector gets the same
+  # decisions as the memory one: they are two processes, so neither sees a duplicate.
+  names=(baseline-post reward reward-disk) ports=(18089 18088 18092)
+  for k in 0 1 2; do
+    i=$(((k + r) % 3))
+    TOKENS="$work/tokens" THREADS=$threads run "${names[i]}" "$r" "http://127.0.0.1:${ports[i]}/v1/reward" "$work/reward.lua"
+  done
 done >>"$results"
 echo "| server | requests/s (mean of rounds) | p50 (median) | p99 (median) | per-round ratio | ratio to its baseline |"
 echo "|---|---|---|---|---|---|"
@@ -106,14 +114,14 @@ awk -v rounds="$rounds" '
 non202=$(cat "$work"/reward-*.wrk | awk '/Non-2xx/ {n += $5} END {print n + 0}')
 echo "reward answers other than 2xx: $non202 (duplicates would show here)"
 
-# API-server writes per arm per flush interval over HTTP, at whatever rate the load generator
+# API-server report writes per flush interval over HTTP, at whatever rate the load generator
 # reaches on this machine (often well below 10k/s on a small, busy one).
 w0=$(curl -fs http://127.0.0.1:18090/)
 load=$("$work/benchenv" load -url http://127.0.0.1:18088 -portfolio bench -rate 10000 -for "${secs}s")
 sleep 2
 w1=$(curl -fs http://127.0.0.1:18090/)
 echo "load over HTTP: $load"
-awk -v w=$((w1 - w0)) -v s="$secs" 'BEGIN {printf "status writes over HTTP: %d in %ss for 10 arms = %.2f writes per arm per 1s flush interval\n", w, s, w / 10 / s}'
+awk -v w=$((w1 - w0)) -v s="$secs" 'BEGIN {printf "report writes over HTTP: %d in %ss for 10 arms = %.2f writes per 1s flush interval (one report holds every arm)\n", w, s, w / s}'
 
 # RSS with 100 arms: after the cache synced, under draw and reward traffic, and idle again.
 # RssAnon is what the process allocated; RssFile is the binary's code and read-only data mapped
@@ -131,7 +139,7 @@ wait "$lp"
 sleep 10
 echo "selector with 100 arms, idle 10s after:  $(rss)peak $(awk '/VmHWM/ {printf "%.1f MiB", $2/1024}' /proc/"$pid"/status); load: $(cat "$work/k100.load")"
 
-# Writes per arm per flush interval at a paced 10k and 100 rewards/s, through the reward handler
+# Report writes per flush interval at a paced 10k and 100 rewards/s, through the reward handler
 # in process against a real API server (internal/selector/writes_test.go).
 if [ -z "${SKIP_WRITES:-}" ]; then
   SELECTOR_WRITES=1 go test ./internal/selector -run TestWritesPerFlushInterval -count=1 -v 2>&1 | grep -E 'writes_test.go|^(ok|FAIL|---)'

@@ -3,16 +3,22 @@ package v1alpha1
 // Condition types set on a PromptPortfolio. They follow kstatus: Ready is the summary; Reconciling
 // and Stalled are present and True only while that is so.
 const (
-	// ConditionReady is True when the portfolio's arms exist, their statistics are current and
-	// selectors can serve it.
+	// ConditionReady is True when the last reconcile of the portfolio's generation succeeded: its
+	// arms exist, their statistics are current and selectors can serve it. It is False, with the
+	// reason and message of the failure, whenever a reconcile fails, and True again once one
+	// succeeds.
 	ConditionReady = "Ready"
 
-	// ConditionReconciling is True while the controller is bringing the portfolio to its spec,
-	// for example while an evolution cycle is in progress.
+	// ConditionReconciling is True while the controller is bringing the portfolio to its spec:
+	// while an evolution cycle is in progress (CycleInProgress), or while it retries after a
+	// failure that may pass by itself (Progressing).
 	ConditionReconciling = "Reconciling"
 
-	// ConditionStalled is True when the controller cannot make progress without a change to the
-	// spec (an invalid schedule or guardrail pattern, for example).
+	// ConditionStalled is True when the controller cannot make progress without a person's
+	// action: an invalid spec (InvalidSpec; not retried until the spec changes), an arm name held
+	// by another portfolio's arm (ArmNameTaken) or an API key Secret the controller may not read
+	// (SecretUnreadable). The last two are retried with backoff, so the portfolio recovers by
+	// itself once the cause is removed.
 	ConditionStalled = "Stalled"
 
 	// ConditionMutatorFailing is True when the last evolution cycle could not get children from
@@ -30,7 +36,8 @@ const (
 const (
 	// ReasonSucceeded means the portfolio is reconciled and its statistics are current.
 	ReasonSucceeded = "Succeeded"
-	// ReasonProgressing means work toward the spec is under way.
+	// ReasonProgressing is the reason of Reconciling while the controller retries after a failure
+	// that may pass by itself (the API server did not answer, the reconcile ran out of time).
 	ReasonProgressing = "Progressing"
 	// ReasonCycleInProgress means an evolution cycle has started and not yet completed.
 	ReasonCycleInProgress = "CycleInProgress"
@@ -49,6 +56,15 @@ const (
 	ReasonMutationNotPaying = "MutationNotPaying"
 	// ReasonSecretNotFound means apiKeySecretRef names a Secret or key that does not exist.
 	ReasonSecretNotFound = "SecretNotFound"
+	// ReasonSecretUnreadable means the Secret of apiKeySecretRef exists but could not be read:
+	// the controller is not allowed to, or the API server did not answer.
+	ReasonSecretUnreadable = "SecretUnreadable"
+	// ReasonArmNameTaken means the name of an arm the controller must create is held by a
+	// PromptArm with another prompt or of another portfolio.
+	ReasonArmNameTaken = "ArmNameTaken"
+	// ReasonReconcileFailed means a reconcile failed for another reason, typically a request to
+	// the API server; the message carries the error.
+	ReasonReconcileFailed = "ReconcileFailed"
 )
 
 // Reasons an arm is retired, recorded in PromptArm status.retirement.reason.
@@ -75,6 +91,9 @@ const (
 	// False and True.
 	EventMutationPaused  = "MutationPaused"
 	EventMutationResumed = "MutationResumed"
+	// EventReconcileFailed is recorded when a reconcile fails with a reason or message other
+	// than the last one; retries that fail the same way record nothing more.
+	EventReconcileFailed = "ReconcileFailed"
 )
 
 // Well-known labels and annotations.

@@ -35,6 +35,7 @@ func addKnownTypes(s *runtime.Scheme) error {
 	s.AddKnownTypes(GroupVersion,
 		&PromptPortfolio{}, &PromptPortfolioList{},
 		&PromptArm{}, &PromptArmList{},
+		&PromptCounterReport{}, &PromptCounterReportList{},
 	)
 	metav1.AddToGroupVersion(s, GroupVersion)
 	return nil

@@ -91,58 +91,6 @@ type PromptArmSpec struct {
 	Origin ArmOrigin `json:"origin,omitempty"`
 }
 
-// RewardCount is a pair of reward counters.
-type RewardCount struct {
-	// successes counted.
-	// +kubebuilder:validation:Minimum=0
-	Successes int64 `json:"successes"`
-	// failures counted.
-	// +kubebuilder:validation:Minimum=0
-	Failures int64 `json:"failures"`
-}
-
-// WriterCount is the cumulative count of one selector process (a writer). Each writer owns its
-// entry through its own server-side-apply field manager and only ever raises it, so writes are
-// idempotent and writers never conflict.
-type WriterCount struct {
-	// writer identifies the selector process, for example "<pod>-<start nonce>".
-	// +required
-	// +kubebuilder:validation:MinLength=1
-	// +kubebuilder:validation:MaxLength=253
-	Writer string `json:"writer"`
-	// successes acknowledged by this writer since it started.
-	// +kubebuilder:validation:Minimum=0
-	Successes int64 `json:"successes"`
-	// failures acknowledged by this writer since it started.
-	// +kubebuilder:validation:Minimum=0
-	Failures int64 `json:"failures"`
-	// updateTime is when the writer last flushed.
-	// +optional
-	UpdateTime *metav1.Time `json:"updateTime,omitempty"`
-}
-
-// RewardCounters is a grow-only counter (G-counter): totals = base + the sum of writers' entries.
-// Writers fold their entry into base when they stop; the controller folds entries of writers that
-// are gone. folded remembers what was folded so a late flush of a folded writer is counted only
-// beyond what base already holds.
-type RewardCounters struct {
-	// base holds the counts of writers that were folded.
-	// +optional
-	Base RewardCount `json:"base,omitempty"`
-	// writers holds one entry per live selector process.
-	// +optional
-	// +listType=map
-	// +listMapKey=writer
-	// +kubebuilder:validation:MaxItems=1000
-	Writers []WriterCount `json:"writers,omitempty"`
-	// folded lists recently folded writers with the counts that were moved into base.
-	// +optional
-	// +listType=map
-	// +listMapKey=writer
-	// +kubebuilder:validation:MaxItems=1000
-	Folded []WriterCount `json:"folded,omitempty"`
-}
-
 // CredibleInterval is an equal-tailed Bayesian credible interval of the success rate.
 type CredibleInterval struct {
 	// level of the interval, 0.95 for a 95% interval.
@@ -168,8 +116,8 @@ type Retirement struct {
 	Generation int32 `json:"generation,omitempty"`
 }
 
-// PromptArmStatus has two writers with disjoint fields: selectors own counters.writers (one
-// entry each) and the controller owns everything else. Derived numbers (mean, interval,
+// PromptArmStatus is written by the controller alone: selectors report their counts in
+// PromptCounterReports, which the controller sums into successes and failures. Derived numbers (mean, interval,
 // probabilities, share) are rounded to 6 decimals; alpha and beta are exact.
 type PromptArmStatus struct {
 	// observedGeneration is the metadata.generation the controller last acted on.
@@ -183,11 +131,8 @@ type PromptArmStatus struct {
 	// +optional
 	Retirement *Retirement `json:"retirement,omitempty"`
 
-	// counters are the raw reward counts written by selectors.
-	// +optional
-	Counters *RewardCounters `json:"counters,omitempty"`
-
-	// successes is the total of successes: base plus every writer's entry.
+	// successes is the total of successes: the portfolio's ledger plus every writer's
+	// PromptCounterReport.
 	// +optional
 	Successes int64 `json:"successes"`
 	// failures is the total of failures.
@@ -213,15 +158,50 @@ type PromptArmStatus struct {
 	// (0 for Retired arms).
 	// +optional
 	ProbBest float64 `json:"probBest,omitempty"`
-	// trafficShare is the share of this portfolio's recent trials that went to this arm.
+	// trafficShare is the share of this portfolio's recent trials that went to this arm: of the
+	// trials counted in the portfolio's current and previous traffic windows (see the portfolio's
+	// status.trafficWindowStart), so it covers at least one window of 15 minutes and 100 trials
+	// and at most two.
 	// +optional
 	TrafficShare float64 `json:"trafficShare,omitempty"`
 
-	// conditions of the arm.
+	// reportInterval is how often each selector writes its PromptCounterReport of this arm's
+	// portfolio: the portfolio's write budget spread over its writers, so that the API server's
+	// write load of a portfolio does not grow with the number of selectors.
 	// +optional
-	// +listType=map
-	// +listMapKey=type
-	Conditions []metav1.Condition `json:"conditions,omitempty"`
+	ReportInterval *metav1.Duration `json:"reportInterval,omitempty"`
+
+	// traffic holds the arm's trials in the current and previous traffic windows, from which
+	// trafficShare is computed.
+	// +optional
+	Traffic *ArmTraffic `json:"traffic,omitempty"`
+
+	// display holds mean, probBest, trafficShare, alpha and beta rounded for people: the columns
+	// of `kubectl get promptarms` show it, while the fields above keep the full values.
+	// +optional
+	Display *ArmDisplay `json:"display,omitempty"`
+}
+
+// ArmDisplay is an arm's statistics as short strings for kubectl's columns, which cannot format
+// numbers themselves. Probabilities and shares are percentages with one decimal; a probability
+// shows "<0.1%" or ">99.9%" at the ends, never 0% or 100%. Alpha and beta have three significant
+// digits, whole numbers from 100 up.
+type ArmDisplay struct {
+	// mean of the posterior as a percentage, for example "24.1%".
+	// +kubebuilder:validation:MaxLength=16
+	Mean string `json:"mean"`
+	// probBest as a percentage, for example "<0.1%" or "87.5%"; "-" for a Retired arm.
+	// +kubebuilder:validation:MaxLength=16
+	ProbBest string `json:"probBest"`
+	// trafficShare as a percentage.
+	// +kubebuilder:validation:MaxLength=16
+	TrafficShare string `json:"trafficShare"`
+	// alpha of the posterior, for example "24.1" or "24147".
+	// +kubebuilder:validation:MaxLength=32
+	Alpha string `json:"alpha"`
+	// beta of the posterior.
+	// +kubebuilder:validation:MaxLength=32
+	Beta string `json:"beta"`
 }
 
 // PromptArm is one prompt of a PromptPortfolio and what production has learned about it: a
@@ -234,10 +214,11 @@ type PromptArmStatus struct {
 // +kubebuilder:printcolumn:name="Portfolio",type=string,JSONPath=`.spec.portfolio`
 // +kubebuilder:printcolumn:name="Phase",type=string,JSONPath=`.status.phase`
 // +kubebuilder:printcolumn:name="Trials",type=integer,JSONPath=`.status.trials`
-// +kubebuilder:printcolumn:name="Alpha",type=number,JSONPath=`.status.alpha`
-// +kubebuilder:printcolumn:name="Beta",type=number,JSONPath=`.status.beta`
-// +kubebuilder:printcolumn:name="Mean",type=number,JSONPath=`.status.mean`
-// +kubebuilder:printcolumn:name="P(Best)",type=number,JSONPath=`.status.probBest`
+// +kubebuilder:printcolumn:name="Mean",type=string,JSONPath=`.status.display.mean`
+// +kubebuilder:printcolumn:name="P(Best)",type=string,JSONPath=`.status.display.probBest`
+// +kubebuilder:printcolumn:name="Share",type=string,JSONPath=`.status.display.trafficShare`
+// +kubebuilder:printcolumn:name="Alpha",type=string,JSONPath=`.status.display.alpha`
+// +kubebuilder:printcolumn:name="Beta",type=string,JSONPath=`.status.display.beta`
 // +kubebuilder:printcolumn:name="Gen",type=integer,JSONPath=`.spec.origin.generation`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 type PromptArm struct {

@@ -458,6 +458,16 @@ type PromptPortfolioStatus struct {
 	// +optional
 	TotalTrials int64 `json:"totalTrials"`
 
+	// trafficWindowStart is when the current traffic window opened; the arms' trafficShare covers
+	// it and the previous window.
+	// +optional
+	TrafficWindowStart *metav1.Time `json:"trafficWindowStart,omitempty"`
+	// trafficHistory lists the last 24 closed traffic windows, oldest first, with each arm's
+	// trials in them: the traffic share over time that `promptfolio plot` draws.
+	// +optional
+	// +kubebuilder:validation:MaxItems=24
+	TrafficHistory []TrafficWindow `json:"trafficHistory,omitempty"`
+
 	// bestArm is the Active arm with the highest posterior mean (ties: more trials, then older).
 	// +optional
 	BestArm string `json:"bestArm,omitempty"`

@@ -1,41 +1,22 @@
-// Package counters is the arithmetic of the reward counters in PromptArm status: a grow-only
-// counter (G-counter) with one entry per selector process (a writer), a base that absorbs the
-// entries of writers that stopped, and a bounded record of what was folded.
+// Package counters is the arithmetic of reward counts: the cumulative counts each writer (a
+// selector process) reports in a PromptCounterReport of its own, and the portfolio's ledger, the
+// controller's report that absorbs the counts of writers that are gone.
 //
 // The package is pure: it reads and changes v1alpha1 values and never talks to the API server.
-// Selectors and the controller share it so that both compute the same totals.
 //
 // # The invariant
 //
-// Every writer only ever raises its entry (it writes cumulative counts since it started, with
-// server-side apply under its own field manager, so a retried write is harmless). Folding a
-// writer adds to base what its entry holds beyond what was folded for it before, and records the
-// entry's value in folded. A writer's contribution to the totals is therefore
+// A writer only ever raises its counts (the API server rejects a write that lowers one), and
+// writes them whole, so a retried or late write is harmless. When a writer's report is deleted
+// (garbage collection removes it with its pod), its finalizer keeps it until the controller has
+// folded it: the ledger gains what the report holds beyond what was folded for it before, and
+// records the report's counts in ledger.folded. An arm's total is therefore
 //
-//	max(entry, folded) over its lifetime, counted once:
-//	Totals = base + Σ_writers max(0, entry − folded[writer])
+//	Totals = ledger.arms + Σ_reports max(0, report − folded[report])
 //
-// so a late write from a writer that was already folded (a slow request that reached the API
-// server after the fold) counts only what it adds beyond the fold, and folding again is a no-op.
-//
-// # Writing a fold
-//
-// Fold changes a value in memory. To write one, use FoldPatch: a JSON patch for the status
-// subresource guarded by test operations on the values the fold read. A fold guarded by the
-// resourceVersion alone would rarely succeed on a busy arm, because every selector applies its
-// entry several times a second; the test-guarded patch fails only when base or the folded writer's
-// records changed meanwhile (another fold), and the caller then reads again and retries.
-//
-// # Gone writers
-//
-// Each selector process holds a coordination.k8s.io Lease named LeaseName(writer) in the arms'
-// namespace and renews it while it runs; on a graceful stop it folds its own entries and deletes
-// the Lease. A writer whose Lease is missing or expired for longer than a grace period is gone
-// (see Gone) and the controller may fold its entries. Folding a writer that is in fact alive is
-// safe as long as its folded record is kept: its next cumulative write counts only the increase.
-// The folded record is bounded (MaxFolded, oldest dropped first); writer ids are unique per process
-// incarnation, so a dropped record only matters for a writer that writes again after MaxFolded
-// newer folds, which the grace period makes practically impossible.
+// which a fold does not change, which a late write of a folded report raises only by what it
+// adds, and which folding again leaves alone. A folded record is dropped (Prune) once its report
+// is gone for good; from then on the ledger alone carries its counts.
 package counters
 
 import (
@@ -43,145 +24,170 @@ import (
 	"strings"
 	"time"
 
-	coordinationv1 "k8s.io/api/coordination/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/promptfolio/promptfolio/api/v1alpha1"
 )
 
-// MaxFolded bounds status.counters.folded. It is below the CRD's MaxItems of 1000.
-const MaxFolded = 500
-
-// LeaseLabel marks the Leases of selector writers, so the controller can list them.
-const LeaseLabel = "promptfolio.dev/selector-writer"
-
-// Totals returns base plus, for every writer entry, what it holds beyond what was folded for that
-// writer. A nil counter has zero totals. Negative entries (which validation forbids) count as zero.
-func Totals(c *v1alpha1.RewardCounters) v1alpha1.RewardCount {
-	if c == nil {
-		return v1alpha1.RewardCount{}
-	}
-	t := c.Base
-	for _, w := range c.Writers {
-		s, f := beyondFolded(c, w)
-		t.Successes += s
-		t.Failures += f
-	}
-	return t
+// Counts is a pair of reward counts.
+type Counts struct {
+	Successes, Failures int64
 }
 
-// beyondFolded returns what entry w holds beyond the folded record of its writer.
-func beyondFolded(c *v1alpha1.RewardCounters, w v1alpha1.WriterCount) (successes, failures int64) {
-	var done v1alpha1.WriterCount
-	if i := indexOf(c.Folded, w.Writer); i >= 0 {
-		done = c.Folded[i]
-	}
-	return max(0, w.Successes-done.Successes), max(0, w.Failures-done.Failures)
+// Add returns c + d.
+func (c Counts) Add(d Counts) Counts {
+	return Counts{c.Successes + d.Successes, c.Failures + d.Failures}
 }
 
-// Seen returns the largest cumulative count of writer that the counters reflect: its entry, or
-// what was folded for it, whichever is larger per field. A writer adds its own unflushed rewards on
-// top of the totals as its acknowledged counts minus Seen.
-func Seen(c *v1alpha1.RewardCounters, writer string) v1alpha1.RewardCount {
-	var seen v1alpha1.RewardCount
-	if c == nil {
-		return seen
-	}
-	if i := indexOf(c.Writers, writer); i >= 0 {
-		seen.Successes, seen.Failures = c.Writers[i].Successes, c.Writers[i].Failures
-	}
-	if i := indexOf(c.Folded, writer); i >= 0 {
-		seen.Successes = max(seen.Successes, c.Folded[i].Successes)
-		seen.Failures = max(seen.Failures, c.Folded[i].Failures)
-	}
-	return seen
+// Trials returns successes plus failures.
+func (c Counts) Trials() int64 { return c.Successes + c.Failures }
+
+// ReportName returns the name of writer's report of portfolio: "<writer>.<portfolio>". The dot
+// keeps it apart from the ledger, which is named like the portfolio.
+func ReportName(writer, portfolio string) string {
+	return writer + "." + portfolio
 }
 
-// Fold moves writer's entry into base: base gains what the entry holds beyond the writer's folded
-// record, the record is set to the entry's values (never lowered), and the entry is removed.
-// Totals are unchanged by a fold. folded keeps at most MaxFolded records; the oldest by time are
-// dropped. Fold reports whether c changed; it does nothing when writer has no entry.
-func Fold(c *v1alpha1.RewardCounters, writer string, now time.Time) bool {
-	if c == nil {
-		return false
+// LedgerName returns the name of a portfolio's ledger report.
+func LedgerName(portfolio string) string { return portfolio }
+
+// IsLedger reports whether r is a ledger.
+func IsLedger(r *v1alpha1.PromptCounterReport) bool {
+	return r.Spec.Role == v1alpha1.RoleLedger
+}
+
+// Totals returns every arm's total: the ledger's counts plus what each writer report holds
+// beyond what the ledger folded of it. ledger may be nil; ledger reports among reports are
+// ignored. Negative counts (which validation forbids) count as zero.
+func Totals(ledger *v1alpha1.PromptCounterReport, reports []*v1alpha1.PromptCounterReport) map[string]Counts {
+	totals := map[string]Counts{}
+	var folded []v1alpha1.FoldedReport
+	if ledger != nil {
+		for _, a := range ledger.Spec.Arms {
+			totals[a.Arm] = totals[a.Arm].Add(Counts{max(0, a.Successes), max(0, a.Failures)})
+		}
+		folded = ledger.Spec.Folded
 	}
-	i := indexOf(c.Writers, writer)
+	for _, r := range reports {
+		if IsLedger(r) {
+			continue
+		}
+		done := foldedOf(folded, r.Name, r.UID)
+		for _, a := range r.Spec.Arms {
+			totals[a.Arm] = totals[a.Arm].Add(beyond(a, done))
+		}
+	}
+	return totals
+}
+
+// beyond returns what a holds beyond the same arm's entry of done.
+func beyond(a v1alpha1.ArmCount, done []v1alpha1.ArmCount) Counts {
+	var d v1alpha1.ArmCount
+	if i := indexOf(done, a.Arm); i >= 0 {
+		d = done[i]
+	}
+	return Counts{max(0, a.Successes-max(0, d.Successes)), max(0, a.Failures-max(0, d.Failures))}
+}
+
+// foldedOf returns the counts folded of the report named name with uid, or nil.
+func foldedOf(folded []v1alpha1.FoldedReport, name string, uid types.UID) []v1alpha1.ArmCount {
+	for _, f := range folded {
+		if f.Report == name && f.UID == uid {
+			return f.Arms
+		}
+	}
+	return nil
+}
+
+// Fold moves what report r holds beyond its folded record into the ledger and raises the
+// record to r's counts, leaving Totals unchanged. It returns what moved and whether the ledger
+// changed.
+func Fold(ledger *v1alpha1.PromptCounterReport, r *v1alpha1.PromptCounterReport, now time.Time) (Counts, bool) {
+	var moved Counts
+	i := slices.IndexFunc(ledger.Spec.Folded, func(f v1alpha1.FoldedReport) bool { return f.Report == r.Name })
+	if i >= 0 && ledger.Spec.Folded[i].UID != r.UID {
+		// A record of an older report of the same name: that report is gone.
+		ledger.Spec.Folded = slices.Delete(ledger.Spec.Folded, i, i+1)
+		i = -1
+	}
 	if i < 0 {
-		return false
+		ledger.Spec.Folded = append(ledger.Spec.Folded, v1alpha1.FoldedReport{Report: r.Name, UID: r.UID})
+		i = len(ledger.Spec.Folded) - 1
 	}
-	w := c.Writers[i]
-	s, f := beyondFolded(c, w)
-	c.Base.Successes += s
-	c.Base.Failures += f
-	c.Writers = slices.Delete(c.Writers, i, i+1)
-
-	at := metavNow(now)
-	if j := indexOf(c.Folded, writer); j >= 0 {
-		rec := &c.Folded[j]
-		rec.Successes = max(rec.Successes, w.Successes)
-		rec.Failures = max(rec.Failures, w.Failures)
-		rec.UpdateTime = &at
-	} else {
-		c.Folded = append(c.Folded, v1alpha1.WriterCount{Writer: writer, Successes: w.Successes, Failures: w.Failures, UpdateTime: &at})
+	rec := &ledger.Spec.Folded[i]
+	changed := false
+	for _, a := range r.Spec.Arms {
+		add := beyond(a, rec.Arms)
+		if add == (Counts{}) {
+			continue
+		}
+		changed = true
+		moved = moved.Add(add)
+		AddTo(&ledger.Spec.Arms, a.Arm, add)
+		j := indexOf(rec.Arms, a.Arm)
+		if j < 0 {
+			rec.Arms = append(rec.Arms, v1alpha1.ArmCount{Arm: a.Arm})
+			j = len(rec.Arms) - 1
+		}
+		rec.Arms[j].Successes = max(rec.Arms[j].Successes, a.Successes)
+		rec.Arms[j].Failures = max(rec.Arms[j].Failures, a.Failures)
 	}
-	trimFolded(c)
-	return true
+	sortCounts(rec.Arms)
+	slices.SortFunc(ledger.Spec.Folded, func(a, b v1alpha1.FoldedReport) int { return strings.Compare(a.Report, b.Report) })
+	if changed {
+		stamp(ledger, now)
+	}
+	return moved, changed
 }
 
-// trimFolded drops the oldest folded records beyond MaxFolded.
-func trimFolded(c *v1alpha1.RewardCounters) {
-	if len(c.Folded) <= MaxFolded {
-		return
-	}
-	slices.SortStableFunc(c.Folded, func(a, b v1alpha1.WriterCount) int {
-		return timeOf(b).Compare(timeOf(a)) // newest first
+// Prune drops the folded records whose report no longer exists (exists reports whether a report
+// of that name and uid does) and reports whether it dropped any. Call it only with what the
+// caller knows: a record dropped while its report still exists would count that report twice.
+func Prune(ledger *v1alpha1.PromptCounterReport, exists func(name string, uid types.UID) bool) bool {
+	before := len(ledger.Spec.Folded)
+	ledger.Spec.Folded = slices.DeleteFunc(ledger.Spec.Folded, func(f v1alpha1.FoldedReport) bool {
+		return !exists(f.Report, f.UID)
 	})
-	c.Folded = c.Folded[:MaxFolded]
-	slices.SortFunc(c.Folded, func(a, b v1alpha1.WriterCount) int { return strings.Compare(a.Writer, b.Writer) })
+	return len(ledger.Spec.Folded) != before
 }
 
-// metavNow returns now as the API stores it: UTC, whole seconds.
-func metavNow(now time.Time) metav1.Time {
+// AddTo adds c to arm's entry of list, creating it, and keeps list sorted by arm.
+func AddTo(list *[]v1alpha1.ArmCount, arm string, c Counts) {
+	i := indexOf(*list, arm)
+	if i < 0 {
+		*list = append(*list, v1alpha1.ArmCount{Arm: arm})
+		i = len(*list) - 1
+	}
+	(*list)[i].Successes += c.Successes
+	(*list)[i].Failures += c.Failures
+	sortCounts(*list)
+}
+
+// Interval returns how often each of writers writers should report so that together they send
+// about budget writes per second, and never more often than floor.
+func Interval(writers int, budget float64, floor time.Duration) time.Duration {
+	if budget <= 0 || writers <= 0 {
+		return floor
+	}
+	d := time.Duration(float64(writers) / budget * float64(time.Second))
+	return max(floor, d.Round(100*time.Millisecond))
+}
+
+func stamp(r *v1alpha1.PromptCounterReport, now time.Time) {
+	t := metavTime(now)
+	r.Spec.UpdateTime = &t
+}
+
+func sortCounts(list []v1alpha1.ArmCount) {
+	slices.SortFunc(list, func(a, b v1alpha1.ArmCount) int { return strings.Compare(a.Arm, b.Arm) })
+}
+
+func indexOf(list []v1alpha1.ArmCount, arm string) int {
+	return slices.IndexFunc(list, func(a v1alpha1.ArmCount) bool { return a.Arm == arm })
+}
+
+// metavTime returns now as the API stores it: UTC, whole seconds.
+func metavTime(now time.Time) metav1.Time {
 	return metav1.NewTime(now.UTC().Truncate(time.Second))
-}
-
-func timeOf(w v1alpha1.WriterCount) time.Time {
-	if w.UpdateTime == nil {
-		return time.Time{}
-	}
-	return w.UpdateTime.Time
-}
-
-func indexOf(list []v1alpha1.WriterCount, writer string) int {
-	return slices.IndexFunc(list, func(w v1alpha1.WriterCount) bool { return w.Writer == writer })
-}
-
-// LeaseName returns the name of the Lease that writer holds while it runs.
-func LeaseName(writer string) string {
-	return writer
-}
-
-// Gone reports whether the writer of entry has stopped for good, judged by its Lease (nil when
-// there is none) at time now:
-//   - with a Lease: its last renewal plus its duration plus grace lies before now;
-//   - without a Lease: the entry's updateTime (its last flush) plus grace lies before now; an
-//     entry without updateTime is judged by the Lease alone, so it is gone only when the Lease is
-//     missing.
-//
-// grace covers clock skew and the delay between a selector's start and its first renewal.
-func Gone(entry v1alpha1.WriterCount, lease *coordinationv1.Lease, now time.Time, grace time.Duration) bool {
-	if lease == nil {
-		return entry.UpdateTime == nil || entry.UpdateTime.Add(grace).Before(now)
-	}
-	last := lease.CreationTimestamp.Time
-	if lease.Spec.RenewTime != nil {
-		last = lease.Spec.RenewTime.Time
-	} else if lease.Spec.AcquireTime != nil {
-		last = lease.Spec.AcquireTime.Time
-	}
-	var d time.Duration
-	if lease.Spec.LeaseDurationSeconds != nil {
-		d = time.Duration(*lease.Spec.LeaseDurationSeconds) * time.Second
-	}
-	return last.Add(d + grace).Before(now)
 }

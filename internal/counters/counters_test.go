@@ -1,157 +1,133 @@
 package counters
 
 import (
-	"fmt"
 	"testing"
 	"time"
 
-	coordinationv1 "k8s.io/api/coordination/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/utils/ptr"
+	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/promptfolio/promptfolio/api/v1alpha1"
 )
 
-func wc(writer string, s, f int64) v1alpha1.WriterCount {
-	return v1alpha1.WriterCount{Writer: writer, Successes: s, Failures: f}
+func ac(arm string, s, f int64) v1alpha1.ArmCount {
+	return v1alpha1.ArmCount{Arm: arm, Successes: s, Failures: f}
 }
 
-func rc(s, f int64) v1alpha1.RewardCount { return v1alpha1.RewardCount{Successes: s, Failures: f} }
+func writer(name string, uid types.UID, arms ...v1alpha1.ArmCount) *v1alpha1.PromptCounterReport {
+	return &v1alpha1.PromptCounterReport{
+		ObjectMeta: metav1.ObjectMeta{Name: name, UID: uid},
+		Spec:       v1alpha1.PromptCounterReportSpec{Portfolio: "pf", Role: v1alpha1.RoleWriter, Arms: arms},
+	}
+}
+
+func ledgerOf(arms []v1alpha1.ArmCount, folded ...v1alpha1.FoldedReport) *v1alpha1.PromptCounterReport {
+	return &v1alpha1.PromptCounterReport{
+		ObjectMeta: metav1.ObjectMeta{Name: "pf"},
+		Spec:       v1alpha1.PromptCounterReportSpec{Portfolio: "pf", Role: v1alpha1.RoleLedger, Arms: arms, Folded: folded},
+	}
+}
 
 func TestTotals(t *testing.T) {
 	tests := []struct {
-		name string
-		c    *v1alpha1.RewardCounters
-		want v1alpha1.RewardCount
+		name    string
+		ledger  *v1alpha1.PromptCounterReport
+		reports []*v1alpha1.PromptCounterReport
+		want    map[string]Counts
 	}{
-		{"nil", nil, rc(0, 0)},
-		{"base only", &v1alpha1.RewardCounters{Base: rc(3, 4)}, rc(3, 4)},
-		{"writers", &v1alpha1.RewardCounters{Base: rc(1, 1), Writers: []v1alpha1.WriterCount{wc("a", 2, 3), wc("b", 10, 0)}}, rc(13, 4)},
-		{"late write after fold counts the increase only", &v1alpha1.RewardCounters{
-			Base: rc(5, 5), Writers: []v1alpha1.WriterCount{wc("a", 7, 5)}, Folded: []v1alpha1.WriterCount{wc("a", 5, 5)},
-		}, rc(7, 5)},
-		{"stale write below the fold counts nothing", &v1alpha1.RewardCounters{
-			Base: rc(5, 5), Writers: []v1alpha1.WriterCount{wc("a", 3, 1)}, Folded: []v1alpha1.WriterCount{wc("a", 5, 5)},
-		}, rc(5, 5)},
-		{"negative entries count as zero", &v1alpha1.RewardCounters{Writers: []v1alpha1.WriterCount{wc("a", -3, 2)}}, rc(0, 2)},
+		{"nothing", nil, nil, map[string]Counts{}},
+		{"writers add up", nil, []*v1alpha1.PromptCounterReport{
+			writer("w1.pf", "u1", ac("a", 2, 3)), writer("w2.pf", "u2", ac("a", 1, 0), ac("b", 4, 4)),
+		}, map[string]Counts{"a": {3, 3}, "b": {4, 4}}},
+		{"ledger plus writers", ledgerOf([]v1alpha1.ArmCount{ac("a", 10, 10)}), []*v1alpha1.PromptCounterReport{
+			writer("w1.pf", "u1", ac("a", 1, 1)),
+		}, map[string]Counts{"a": {11, 11}}},
+		{"a folded report counts beyond its record only", ledgerOf([]v1alpha1.ArmCount{ac("a", 5, 5)},
+			v1alpha1.FoldedReport{Report: "w1.pf", UID: "u1", Arms: []v1alpha1.ArmCount{ac("a", 5, 5)}}),
+			[]*v1alpha1.PromptCounterReport{writer("w1.pf", "u1", ac("a", 7, 5))},
+			map[string]Counts{"a": {7, 5}}},
+		{"a record of another uid does not apply", ledgerOf([]v1alpha1.ArmCount{ac("a", 5, 5)},
+			v1alpha1.FoldedReport{Report: "w1.pf", UID: "old", Arms: []v1alpha1.ArmCount{ac("a", 5, 5)}}),
+			[]*v1alpha1.PromptCounterReport{writer("w1.pf", "new", ac("a", 1, 0))},
+			map[string]Counts{"a": {6, 5}}},
+		{"ledgers among reports are ignored", nil, []*v1alpha1.PromptCounterReport{ledgerOf([]v1alpha1.ArmCount{ac("a", 9, 9)})},
+			map[string]Counts{}},
+		{"negative counts count as zero", nil, []*v1alpha1.PromptCounterReport{writer("w1.pf", "u1", ac("a", -3, 2))},
+			map[string]Counts{"a": {0, 2}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := Totals(tt.c); got != tt.want {
-				t.Errorf("Totals = %+v, want %+v", got, tt.want)
+			got := Totals(tt.ledger, tt.reports)
+			if len(got) != len(tt.want) {
+				t.Fatalf("Totals = %+v, want %+v", got, tt.want)
+			}
+			for k, v := range tt.want {
+				if got[k] != v {
+					t.Errorf("Totals[%s] = %+v, want %+v", k, got[k], v)
+				}
 			}
 		})
 	}
 }
 
+// TestFoldKeepsTotals folds reports, again, after a late write, and after the record was pruned,
+// and checks that the totals never change by a fold.
 func TestFoldKeepsTotals(t *testing.T) {
 	now := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
+	l := ledgerOf(nil)
+	w1 := writer("w1.pf", "u1", ac("a", 3, 4), ac("b", 1, 0))
+	w2 := writer("w2.pf", "u2", ac("a", 10, 0))
+	reports := []*v1alpha1.PromptCounterReport{w1, w2}
+	check := func(step string, want map[string]Counts) {
+		t.Helper()
+		got := Totals(l, reports)
+		for k, v := range want {
+			if got[k] != v {
+				t.Errorf("%s: Totals[%s] = %+v, want %+v", step, k, got[k], v)
+			}
+		}
+	}
+	check("before", map[string]Counts{"a": {13, 4}, "b": {1, 0}})
+	moved, changed := Fold(l, w1, now)
+	if !changed || moved != (Counts{4, 4}) {
+		t.Errorf("first fold moved %+v changed %v", moved, changed)
+	}
+	check("after fold", map[string]Counts{"a": {13, 4}, "b": {1, 0}})
+	if _, changed := Fold(l, w1, now); changed {
+		t.Error("folding again changed the ledger")
+	}
+	w1.Spec.Arms[0].Successes = 5 // a late write
+	check("after a late write", map[string]Counts{"a": {15, 4}})
+	if moved, _ := Fold(l, w1, now); moved != (Counts{2, 0}) {
+		t.Errorf("fold of the late write moved %+v", moved)
+	}
+	check("after folding the late write", map[string]Counts{"a": {15, 4}})
+	// The report goes; its record is pruned; the ledger alone carries it.
+	reports = []*v1alpha1.PromptCounterReport{w2}
+	if !Prune(l, func(name string, uid types.UID) bool { return name == "w2.pf" && uid == "u2" }) || len(l.Spec.Folded) != 0 {
+		t.Errorf("prune left %+v", l.Spec.Folded)
+	}
+	check("after prune", map[string]Counts{"a": {15, 4}, "b": {1, 0}})
+	if l.Spec.UpdateTime == nil {
+		t.Error("a changed ledger has no update time")
+	}
+}
+
+func TestInterval(t *testing.T) {
 	tests := []struct {
-		name        string
-		c           v1alpha1.RewardCounters
-		writer      string
-		changed     bool
-		wantBase    v1alpha1.RewardCount
-		wantFolded  v1alpha1.WriterCount
-		wantWriters int
+		writers int
+		budget  float64
+		want    time.Duration
 	}{
-		{"first fold", v1alpha1.RewardCounters{Base: rc(1, 2), Writers: []v1alpha1.WriterCount{wc("a", 3, 4), wc("b", 1, 1)}},
-			"a", true, rc(4, 6), wc("a", 3, 4), 1},
-		{"second fold after a late write", v1alpha1.RewardCounters{Base: rc(3, 4), Writers: []v1alpha1.WriterCount{wc("a", 5, 4)}, Folded: []v1alpha1.WriterCount{wc("a", 3, 4)}},
-			"a", true, rc(5, 4), wc("a", 5, 4), 0},
-		{"fold of a stale entry lowers nothing", v1alpha1.RewardCounters{Base: rc(3, 4), Writers: []v1alpha1.WriterCount{wc("a", 1, 9)}, Folded: []v1alpha1.WriterCount{wc("a", 3, 4)}},
-			"a", true, rc(3, 9), wc("a", 3, 9), 0},
-		{"unknown writer", v1alpha1.RewardCounters{Base: rc(3, 4), Writers: []v1alpha1.WriterCount{wc("a", 1, 1)}},
-			"b", false, rc(3, 4), v1alpha1.WriterCount{}, 1},
+		{0, 50, time.Second},
+		{1, 50, time.Second},
+		{100, 50, 2 * time.Second},
+		{1000, 50, 20 * time.Second},
+		{10, 0, time.Second},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			c := tt.c.DeepCopy()
-			before := Totals(c)
-			if got := Fold(c, tt.writer, now); got != tt.changed {
-				t.Fatalf("Fold changed = %v, want %v", got, tt.changed)
-			}
-			if after := Totals(c); after != before {
-				t.Errorf("Totals changed by the fold: %+v -> %+v", before, after)
-			}
-			if c.Base != tt.wantBase {
-				t.Errorf("base = %+v, want %+v", c.Base, tt.wantBase)
-			}
-			if len(c.Writers) != tt.wantWriters {
-				t.Errorf("writers = %v, want %d entries", c.Writers, tt.wantWriters)
-			}
-			if !tt.changed {
-				return
-			}
-			i := indexOf(c.Folded, tt.writer)
-			if i < 0 {
-				t.Fatalf("no folded record for %q", tt.writer)
-			}
-			got := c.Folded[i]
-			if got.Successes != tt.wantFolded.Successes || got.Failures != tt.wantFolded.Failures || got.UpdateTime == nil {
-				t.Errorf("folded = %+v, want %+v with a time", got, tt.wantFolded)
-			}
-		})
-	}
-}
-
-func TestFoldBoundsFolded(t *testing.T) {
-	c := &v1alpha1.RewardCounters{}
-	start := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
-	for i := range MaxFolded + 20 {
-		w := fmt.Sprintf("w%04d", i)
-		c.Writers = append(c.Writers, wc(w, 1, 1))
-		Fold(c, w, start.Add(time.Duration(i)*time.Second))
-	}
-	if len(c.Folded) != MaxFolded {
-		t.Fatalf("folded has %d records, want %d", len(c.Folded), MaxFolded)
-	}
-	if indexOf(c.Folded, "w0000") >= 0 || indexOf(c.Folded, fmt.Sprintf("w%04d", MaxFolded+19)) < 0 {
-		t.Errorf("the oldest records should be dropped first")
-	}
-	if got := Totals(c); got != rc(MaxFolded+20, MaxFolded+20) {
-		t.Errorf("Totals = %+v", got)
-	}
-}
-
-func TestSeen(t *testing.T) {
-	c := &v1alpha1.RewardCounters{Writers: []v1alpha1.WriterCount{wc("a", 2, 9)}, Folded: []v1alpha1.WriterCount{wc("a", 5, 1)}}
-	if got := Seen(c, "a"); got != rc(5, 9) {
-		t.Errorf("Seen(a) = %+v", got)
-	}
-	if got := Seen(c, "b"); got != rc(0, 0) {
-		t.Errorf("Seen(b) = %+v", got)
-	}
-	if got := Seen(nil, "a"); got != rc(0, 0) {
-		t.Errorf("Seen(nil) = %+v", got)
-	}
-}
-
-func TestGone(t *testing.T) {
-	now := time.Date(2030, 1, 1, 12, 0, 0, 0, time.UTC)
-	grace := time.Minute
-	at := func(d time.Duration) *metav1.Time { t := metav1.NewTime(now.Add(d)); return &t }
-	lease := func(renew *metav1.Time, seconds int32) *coordinationv1.Lease {
-		return &coordinationv1.Lease{Spec: coordinationv1.LeaseSpec{RenewTime: (*metav1.MicroTime)(renew), LeaseDurationSeconds: ptr.To(seconds)}}
-	}
-	tests := []struct {
-		name  string
-		entry v1alpha1.WriterCount
-		lease *coordinationv1.Lease
-		want  bool
-	}{
-		{"renewed lease", wc("a", 1, 1), lease(at(-5*time.Second), 30), false},
-		{"expired within grace", wc("a", 1, 1), lease(at(-80*time.Second), 30), false},
-		{"expired beyond grace", wc("a", 1, 1), lease(at(-100*time.Second), 30), true},
-		{"no lease, recent flush", v1alpha1.WriterCount{Writer: "a", UpdateTime: at(-10 * time.Second)}, nil, false},
-		{"no lease, old flush", v1alpha1.WriterCount{Writer: "a", UpdateTime: at(-2 * time.Minute)}, nil, true},
-		{"no lease, no time", wc("a", 1, 1), nil, true},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			if got := Gone(tt.entry, tt.lease, now, grace); got != tt.want {
-				t.Errorf("Gone = %v, want %v", got, tt.want)
-			}
-		})
+		if got := Interval(tt.writers, tt.budget, time.Second); got != tt.want {
+			t.Errorf("Interval(%d, %v) = %v, want %v", tt.writers, tt.budget, got, tt.want)
+		}
 	}
 }

@@ -450,6 +450,23 @@ func founder(byName map[string]Arm, a Arm) (Arm, bool) {
 	return a, a.Parent == ""
 }
 
+// Best returns the best of the active arms among arms (see the package comment: highest
+// posterior mean; ties: more trials, then older, then name) and its posterior mean; "" and 0 when
+// no arm is active. Decide's plan names the same arm.
+func Best(arms []Arm) (name string, mean float64) {
+	var active []Arm
+	for _, a := range arms {
+		if a.Active {
+			active = append(active, a)
+		}
+	}
+	if len(active) == 0 {
+		return "", 0
+	}
+	b := bestArm(active)
+	return b.Name, b.Posterior().Mean()
+}
+
 // bestArm returns the best of a non-empty list of active arms (see the package comment).
 func bestArm(active []Arm) Arm {
 	best := active[0]

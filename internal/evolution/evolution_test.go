@@ -277,6 +277,9 @@ func checkPlan(t *testing.T, plan Plan, in Input) {
 		t.Errorf("ActiveBefore, ActiveAfter = %d, %d for %d active arms and %d retirements",
 			plan.ActiveBefore, plan.ActiveAfter, active, len(plan.Retire))
 	}
+	if name, mean := Best(in.Arms); name != plan.Best || mean != plan.BestMean {
+		t.Errorf("Best = %s (mean %v), the plan's best %s (mean %v)", name, mean, plan.Best, plan.BestMean)
+	}
 	if len(plan.Retire) > 0 && plan.ActiveAfter < in.Policy.MinActiveArms {
 		t.Errorf("retired below MinActiveArms: %d left", plan.ActiveAfter)
 	}

@@ -73,22 +73,18 @@ var (
 	})
 	statusWrites = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: namespace, Name: "status_writes_total",
-		Help: "Status writes the controller sent, by kind (PromptArm, PromptPortfolio).",
+		Help: "Status and ledger writes the controller sent, by kind (PromptArm, PromptPortfolio, PromptCounterReport).",
 	}, []string{"kind"})
 	writerFolds = prometheus.NewCounter(prometheus.CounterOpts{
 		Namespace: namespace, Name: "writer_folds_total",
-		Help: "Counter entries of gone selector writers that the controller folded into their arm's base.",
-	})
-	writerLeasesDeleted = prometheus.NewCounter(prometheus.CounterOpts{
-		Namespace: namespace, Name: "writer_leases_deleted_total",
-		Help: "Expired selector writer Leases that the controller deleted.",
+		Help: "Counter reports of gone selector writers that the controller folded into their portfolio's ledger and released.",
 	})
 )
 
 func init() {
 	crmetrics.Registry.MustRegister(armMean, armAlpha, armBeta, armProbBest,
 		cycles, cycleDuration, retirements, mutations, mutationDuration, llmCalls, llmDuration, statusWrites,
-		writerFolds, writerLeasesDeleted)
+		writerFolds)
 }
 
 // ArmSample is what the gauges show of one arm.
@@ -171,14 +167,11 @@ func StatusWrite(kind string) { statusWrites.WithLabelValues(kind).Inc() }
 // tests.
 func StatusWrites(kind string) float64 { return counterValue(statusWrites.WithLabelValues(kind)) }
 
-// WriterFolded counts one folded counter entry of a gone writer.
+// WriterFolded counts one folded counter report of a gone writer.
 func WriterFolded() { writerFolds.Inc() }
 
 // WriterFolds returns the number of folded entries counted so far, for tests.
 func WriterFolds() float64 { return counterValue(writerFolds) }
-
-// WriterLeaseDeleted counts one deleted writer Lease.
-func WriterLeaseDeleted() { writerLeasesDeleted.Inc() }
 
 // counterValue reads a counter; 0 when it cannot be read.
 func counterValue(c prometheus.Counter) float64 {

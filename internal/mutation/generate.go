@@ -16,7 +16,8 @@ import (
 // prompt the portfolio ever had) and the candidates admitted before them, so
 // that no two admitted children are duplicates or too similar.
 //
-// Generate stops at the first error of m.Mutate: a mutator has already spent
+// Generate ends without an error when m's own budget is spent ([ErrBudgetSpent]).
+// It stops at the first other error of m.Mutate: a mutator has already spent
 // its own retry budget, and Generate does not multiply it. It returns the
 // admitted candidates, every rejection with its reason, and that error (or
 // the context's error when ctx ends between attempts), so that the caller can
@@ -49,6 +50,9 @@ func Generate(ctx context.Context, m Mutator, g Guardrails, req Request, history
 			}
 			admitted = append(admitted, c)
 			chk.admit(c.Text)
+		}
+		if errors.Is(merr, ErrBudgetSpent) {
+			return admitted, rejected, nil
 		}
 		if merr != nil {
 			return admitted, rejected, merr

@@ -20,6 +20,7 @@ package mutation
 
 import (
 	"context"
+	"errors"
 	"unicode/utf8"
 )
 
@@ -82,6 +83,15 @@ type Candidate struct {
 	// (for example "tone+ordering").
 	Operator string
 }
+
+// ErrBudgetSpent is returned by a mutator with a budget of its own (OpenAI's MaxCalls) once the
+// budget is spent. Generate ends on it without an error: spending the budget is not a failure.
+var ErrBudgetSpent = errors.New("the mutator's budget of calls is spent")
+
+// MaxAttempts bounds the Mutate calls of one Generate in a cycle: the re-asks after guardrail
+// rejections of a mutator that costs nothing (Offline). A mutator with a budget (OpenAI) ends
+// them earlier with ErrBudgetSpent; MaxAttempts is not a budget of provider calls.
+const MaxAttempts = 10
 
 // Mutator proposes children of a parent prompt. Implementations are safe for
 // concurrent use.

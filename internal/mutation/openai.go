@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	openai "github.com/sashabaranov/go-openai"
@@ -54,8 +55,11 @@ type OpenAIConfig struct {
 	AzureAPIVersion string
 	// Timeout bounds one HTTP call. Default [DefaultTimeout].
 	Timeout time.Duration
-	// MaxCalls bounds the HTTP calls of one Mutate, retries included, so that
-	// a cycle has a known worst-case cost. Default [DefaultMaxCalls].
+	// MaxCalls bounds the HTTP calls of the mutator over its life, retries
+	// included: every Mutate spends from the same budget, and once it is spent
+	// Mutate returns [ErrBudgetSpent]. A cycle builds one mutator, so this is
+	// the cycle's worst-case cost and the only call budget there is. Default
+	// [DefaultMaxCalls].
 	MaxCalls int
 	// MaxRetries bounds the consecutive failed calls for one variant after
 	// its first call. Default [DefaultMaxRetries]; negative means no retries.
@@ -89,6 +93,7 @@ type OpenAI struct {
 	model      string
 	timeout    time.Duration
 	maxCalls   int
+	calls      atomic.Int64 // HTTP calls made, of maxCalls
 	maxRetries int
 	backoff    backoff
 	sleep      func(context.Context, time.Duration) error
@@ -204,7 +209,8 @@ func (m *OpenAI) Model() string { return m.model }
 const OperatorLLM = "llm"
 
 // Mutate asks for req.Count variants, one per call, each with a different
-// angle of variation chosen from req.Seed. It makes at most MaxCalls calls.
+// angle of variation chosen from req.Seed, spending calls from the mutator's
+// MaxCalls budget; it returns [ErrBudgetSpent] when none is left.
 // It stops at the first error that retrying cannot fix, when a variant has
 // failed more than MaxRetries times in a row, or when the next wait would
 // outlast the context; it then returns the variants obtained so far and the
@@ -213,13 +219,16 @@ func (m *OpenAI) Mutate(ctx context.Context, req Request) ([]Candidate, error) {
 	if req.Count <= 0 {
 		return nil, nil
 	}
+	if m.calls.Load() >= int64(m.maxCalls) {
+		return nil, ErrBudgetSpent
+	}
 	angles := rand.New(rand.NewPCG(req.Seed, seedStreamAngles)).Perm(len(angleHints))
 	var (
 		out      []Candidate
 		lastErr  *Error
 		failures int // consecutive failed calls for the current variant
 	)
-	for calls := 0; len(out) < req.Count && calls < m.maxCalls; calls++ {
+	for calls := 0; len(out) < req.Count && m.spendCall(); calls++ {
 		if err := ctx.Err(); err != nil {
 			return out, &Error{Kind: KindCanceled, Attempts: failures, Detail: err.Error(), cause: err}
 		}
@@ -257,6 +266,19 @@ func (m *OpenAI) Mutate(ctx context.Context, req Request) ([]Candidate, error) {
 		return out, lastErr
 	}
 	return out, nil
+}
+
+// spendCall takes one call from the budget; false when it is spent.
+func (m *OpenAI) spendCall() bool {
+	for {
+		n := m.calls.Load()
+		if n >= int64(m.maxCalls) {
+			return false
+		}
+		if m.calls.CompareAndSwap(n, n+1) {
+			return true
+		}
+	}
 }
 
 // call makes one chat-completion call and extracts the prompt it returns.

@@ -480,13 +480,14 @@ func TestOpenAIUnreachable(t *testing.T) {
 	assertNoKey(t, err)
 }
 
-// TestOpenAIConcurrentMutate shares one mutator between goroutines, as the
-// controller does across portfolios; run with -race.
+// TestOpenAIConcurrentMutate shares one mutator between goroutines; run with
+// -race. Their calls come out of one budget: exactly enough for all of them,
+// and a further Mutate finds it spent without calling.
 func TestOpenAIConcurrentMutate(t *testing.T) {
 	m, fake, _ := startLLM(t, []reply{
 		{status: 429, header: map[string]string{"Retry-After": "1"}},
 		{content: "Variant for {{company}} and {{question}}."},
-	}, nil)
+	}, func(c *OpenAIConfig) { c.MaxCalls = 17 })
 	var wg sync.WaitGroup
 	errs := make(chan error, 8)
 	for range 8 {
@@ -504,6 +505,20 @@ func TestOpenAIConcurrentMutate(t *testing.T) {
 	}
 	if fake.callCount() != 17 {
 		t.Errorf("%d calls, want 17 (one rate-limited call in total)", fake.callCount())
+	}
+	if cands, err := m.Mutate(context.Background(), Request{Parent: parentPrompt, Count: 1}); !errors.Is(err, ErrBudgetSpent) || len(cands) != 0 || fake.callCount() != 17 {
+		t.Errorf("Mutate after the budget = %v, %v with %d calls; want ErrBudgetSpent and no call", cands, err, fake.callCount())
+	}
+}
+
+// TestGenerateEndsWhenTheBudgetIsSpent: a provider whose every answer is
+// rejected (the parent's own text) is asked until the mutator's budget is
+// spent, not MaxAttempts times, and that is no error.
+func TestGenerateEndsWhenTheBudgetIsSpent(t *testing.T) {
+	m, fake, _ := startLLM(t, []reply{{content: parentPrompt}}, func(c *OpenAIConfig) { c.MaxCalls = 3 })
+	admitted, rejected, err := Generate(context.Background(), m, Guardrails{MaxLength: 4096, MinNovelty: 0.15}, Request{Parent: parentPrompt, Count: 2}, nil, MaxAttempts)
+	if err != nil || len(admitted) != 0 || fake.callCount() != 3 || len(rejected) != 3 {
+		t.Errorf("Generate = %d admitted, %d rejected, %v after %d calls; want 0, 3, nil after 3", len(admitted), len(rejected), err, fake.callCount())
 	}
 }
 

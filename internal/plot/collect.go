@@ -8,12 +8,13 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"time"
 
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/promptfolio/promptfolio/api/v1alpha1"
 	"github.com/promptfolio/promptfolio/internal/bandit"
-	"github.com/promptfolio/promptfolio/internal/counters"
+	"github.com/promptfolio/promptfolio/internal/posterior"
 )
 
 // Level of the credible intervals drawn.
@@ -28,6 +29,22 @@ type Portfolio struct {
 	BestArm string
 	// Arms in a stable order: active before retired, then by generation and name.
 	Arms []Arm
+	// Traffic is every arm's share of the trials of each traffic window, oldest first: the
+	// closed windows of status.trafficHistory, then the current, open one.
+	Traffic []TrafficWindow
+}
+
+// TrafficWindow is how one traffic window's trials were shared between arms.
+type TrafficWindow struct {
+	// End is when the window closed; for the open window, when it was read.
+	End time.Time
+	// Open marks the current window, still counting.
+	Open bool
+	// Trials is the number of trials in the window.
+	Trials int64
+	// Shares maps arm names to their share of the window's trials; arms without trials are
+	// missing.
+	Shares map[string]float64
 }
 
 // Arm is one arm's posterior and traffic.
@@ -41,6 +58,8 @@ type Arm struct {
 	Trials       int64
 	// TrafficShare is status.trafficShare: the share of recent trials.
 	TrafficShare float64
+	// WindowTrials is the arm's trials since the portfolio's current traffic window opened.
+	WindowTrials int64
 }
 
 // Collect reads portfolio name in namespace ns and its arms (the PromptArms labelled with it).
@@ -58,23 +77,47 @@ func Collect(ctx context.Context, c client.Reader, ns, name string) (Portfolio, 
 		out.Arms = append(out.Arms, armOf(&arms.Items[i]))
 	}
 	sortArms(out.Arms)
+	out.Traffic = trafficWindows(pf.Status.TrafficHistory, out.Arms, time.Now())
 	return out, nil
 }
 
+// trafficWindows turns the closed windows of status.trafficHistory and the arms' trials in the
+// open window (read at now) into shares per window.
+func trafficWindows(history []v1alpha1.TrafficWindow, arms []Arm, now time.Time) []TrafficWindow {
+	out := make([]TrafficWindow, 0, len(history)+1)
+	add := func(w TrafficWindow, trials map[string]int64) {
+		for _, n := range trials {
+			w.Trials += n
+		}
+		w.Shares = make(map[string]float64, len(trials))
+		for name, n := range trials {
+			if n > 0 {
+				w.Shares[name] = float64(n) / float64(w.Trials)
+			}
+		}
+		out = append(out, w)
+	}
+	for _, h := range history {
+		trials := make(map[string]int64, len(h.Arms))
+		for _, a := range h.Arms {
+			trials[a.Arm] = a.Trials
+		}
+		add(TrafficWindow{End: h.End.Time}, trials)
+	}
+	open := make(map[string]int64, len(arms))
+	for _, a := range arms {
+		open[a.Name] = a.WindowTrials
+	}
+	add(TrafficWindow{End: now, Open: true}, open)
+	return out
+}
+
 // armOf derives an Arm from a PromptArm. The posterior is the prior plus the reward counters'
-// totals, so it is current even when the controller has not recomputed status.alpha and
-// status.beta since the selectors' last flush.
+// totals (internal/posterior), so it is current even when the controller has not recomputed
+// status.alpha and status.beta since the selectors' last flush.
 func armOf(a *v1alpha1.PromptArm) Arm {
-	successes, failures := a.Status.Successes, a.Status.Failures
-	if a.Status.Counters != nil {
-		t := counters.Totals(a.Status.Counters)
-		successes, failures = max(successes, t.Successes), max(failures, t.Failures)
-	}
-	priorA, priorB := a.Spec.Prior.Alpha, a.Spec.Prior.Beta
-	if priorA <= 0 || priorB <= 0 {
-		priorA, priorB = 1, 1
-	}
-	p := bandit.NewPosterior(priorA, priorB, successes, failures)
+	p := posterior.Of(a)
+	successes, failures := posterior.Counts(a)
 	lower, upper := p.CredibleInterval(Level)
 	return Arm{
 		Name:         a.Name,
@@ -85,7 +128,17 @@ func armOf(a *v1alpha1.PromptArm) Arm {
 		Upper:        upper,
 		Trials:       successes + failures,
 		TrafficShare: a.Status.TrafficShare,
+		WindowTrials: windowTrials(successes+failures, a.Status.Traffic),
 	}
+}
+
+// windowTrials is an arm's trials since its portfolio's current traffic window opened: all of
+// them before the controller first recorded a window.
+func windowTrials(trials int64, t *v1alpha1.ArmTraffic) int64 {
+	if t == nil || t.WindowStartTrials > trials {
+		return trials
+	}
+	return trials - t.WindowStartTrials
 }
 
 // sortArms orders arms: active first, then by generation, then by name.
@@ -99,26 +152,4 @@ func sortArms(arms []Arm) {
 		}
 		return cmp.Or(cmp.Compare(a.Generation, b.Generation), cmp.Compare(a.Name, b.Name))
 	})
-}
-
-// Shares returns every arm's share of traffic and says where it came from: status.trafficShare
-// when the controller has set it on any arm, else each arm's share of all trials so far.
-func (p Portfolio) Shares() (shares []float64, source string) {
-	shares = make([]float64, len(p.Arms))
-	var recent float64
-	var trials int64
-	for i, a := range p.Arms {
-		shares[i] = a.TrafficShare
-		recent += a.TrafficShare
-		trials += a.Trials
-	}
-	if recent > 0 {
-		return shares, "recent traffic share (status.trafficShare)"
-	}
-	for i, a := range p.Arms {
-		if trials > 0 {
-			shares[i] = float64(a.Trials) / float64(trials)
-		}
-	}
-	return shares, "share of all trials"
 }

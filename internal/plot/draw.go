@@ -5,6 +5,7 @@ import (
 	"image/color"
 	"math"
 	"slices"
+	"time"
 
 	"gonum.org/v1/gonum/stat/distuv"
 	"gonum.org/v1/plot"
@@ -36,7 +37,7 @@ type Options struct {
 // written:
 //   - <portfolio>-posteriors: the posterior density of every active arm, its 95% credible
 //     interval shaded;
-//   - <portfolio>-traffic: every arm's share of traffic.
+//   - <portfolio>-traffic: every arm's share of each traffic window's trials over time.
 func Write(p Portfolio, opt Options) ([]string, error) {
 	if len(p.Arms) == 0 {
 		return nil, fmt.Errorf("portfolio %s/%s has no arms yet", p.Namespace, p.Name)
@@ -179,46 +180,57 @@ func translucent(c color.Color, alpha uint8) color.Color {
 	return color.NRGBA{R: uint8(r >> 8), G: uint8(g >> 8), B: uint8(b >> 8), A: alpha}
 }
 
-// traffic draws each arm's share of traffic as a horizontal bar, labelled with the share and
-// the arm's trials.
+// traffic draws each arm's share of the trials of every traffic window over time, one line per
+// arm that had traffic in any window; the last point is the open window.
 func traffic(p Portfolio) func(draw.Canvas) {
-	shares, source := p.Shares()
-	pl := newPlot(p, source, "share", "")
-	names := make([]string, len(p.Arms))
-	labels := plotter.XYLabels{}
-	// Bars fill half of their row.
-	width := (figHeight - vg.Inch) / vg.Length(2*len(p.Arms))
+	what := "share of each traffic window's trials over time (last point: the open window)"
+	pl := newPlot(p, what, "window end (UTC)", "share of the window's trials")
+	pl.X.Tick.Marker = plot.TimeTicks{Format: "01-02 15:04", Time: plot.UTCUnixTime}
+	pl.Y.Min, pl.Y.Max = 0, 1
+	pl.Y.Tick.Marker = shareTicks{}
+	legend := plot.NewLegend()
+	legend.TextStyle.Font.Size = vg.Points(9)
 	for i, a := range p.Arms {
-		// Bars go top to bottom in the portfolio's order.
-		row := len(p.Arms) - 1 - i
-		names[row] = a.Name
-		if a.Retired {
-			names[row] += " (retired)"
+		pts, had := shareSeries(p.Traffic, a.Name)
+		if !had {
+			continue
 		}
-		bar, err := plotter.NewBarChart(plotter.Values{shares[i]}, width)
+		line, points, err := plotter.NewLinePoints(pts)
 		if err != nil {
 			continue
 		}
-		bar.Horizontal, bar.XMin = true, float64(row)
-		bar.Color, bar.LineStyle.Width = armColor(i), 0
-		pl.Add(bar)
-		labels.XYs = append(labels.XYs, plotter.XY{X: shares[i], Y: float64(row)})
-		labels.Labels = append(labels.Labels, fmt.Sprintf(" %.1f%%  n=%d", 100*shares[i], a.Trials))
-	}
-	if l, err := plotter.NewLabels(labels); err == nil {
-		for i := range l.TextStyle {
-			l.TextStyle[i].Font.Size = vg.Points(9)
-			l.TextStyle[i].YAlign = -0.5
+		line.Color, line.Width = armColor(i), vg.Points(1.5)
+		points.Color, points.Shape, points.Radius = armColor(i), draw.CircleGlyph{}, vg.Points(2.5)
+		label := fmt.Sprintf("%s  now %.1f%%  n=%d", a.Name, 100*a.TrafficShare, a.Trials)
+		if a.Retired {
+			line.Dashes = []vg.Length{vg.Points(4), vg.Points(3)}
+			label += " (retired)"
 		}
-		pl.Add(l)
+		pl.Add(line, points)
+		legend.Add(label, line, points)
 	}
-	pl.NominalY(names...)
-	pl.Y.Min, pl.Y.Max = -0.6, float64(len(p.Arms))-0.4
-	pl.X.Min, pl.X.Max = 0, 1.15
-	pl.X.Tick.Marker = shareTicks{}
-	pl.Y.Padding = 0
-	pl.Y.Tick.Label.Font.Size = vg.Points(9)
-	return func(c draw.Canvas) { pl.Draw(c) }
+	if n := len(p.Traffic); n > 0 {
+		first, last := p.Traffic[0].End, p.Traffic[n-1].End
+		pad := max(last.Sub(first)/20, time.Minute)
+		pl.X.Min, pl.X.Max = float64(first.Add(-pad).Unix()), float64(last.Add(pad).Unix())
+	}
+	return figure.WithSideLegend(pl, legend, legendWidth, vg.Inch/4)
+}
+
+// shareSeries is one arm's share in every window with trials, at the window's end, and whether
+// the arm had any trials at all.
+func shareSeries(windows []TrafficWindow, arm string) (plotter.XYs, bool) {
+	pts := make(plotter.XYs, 0, len(windows))
+	had := false
+	for _, w := range windows {
+		if w.Trials == 0 {
+			continue
+		}
+		share, ok := w.Shares[arm]
+		had = had || ok
+		pts = append(pts, plotter.XY{X: float64(w.End.Unix()), Y: share})
+	}
+	return pts, had
 }
 
 // shareTicks marks shares from 0 to 100% every 20%.

@@ -7,11 +7,11 @@ import (
 	"errors"
 	"image/png"
 	"io"
-	"math"
+	"maps"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
+	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -20,32 +20,52 @@ import (
 	"github.com/promptfolio/promptfolio/internal/testenv"
 )
 
-func TestShares(t *testing.T) {
-	tests := []struct {
-		name       string
-		arms       []Arm
-		want       []float64
-		wantSource string
-	}{
-		{name: "trafficShare wins", arms: []Arm{{Trials: 10, TrafficShare: 0.25}, {Trials: 90, TrafficShare: 0.75}},
-			want: []float64{0.25, 0.75}, wantSource: "status.trafficShare"},
-		{name: "trials when no trafficShare", arms: []Arm{{Trials: 30}, {Trials: 10}},
-			want: []float64{0.75, 0.25}, wantSource: "share of all trials"},
-		{name: "no trials", arms: []Arm{{}, {}}, want: []float64{0, 0}, wantSource: "share of all trials"},
+// TestTrafficWindows turns closed windows and the arms' open-window trials into shares.
+func TestTrafficWindows(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	history := []v1alpha1.TrafficWindow{
+		{Start: metav1.NewTime(t0), End: metav1.NewTime(t0.Add(15 * time.Minute)),
+			Arms: []v1alpha1.ArmTrials{{Arm: "a", Trials: 300}, {Arm: "b", Trials: 100}}},
+		{Start: metav1.NewTime(t0.Add(15 * time.Minute)), End: metav1.NewTime(t0.Add(30 * time.Minute))},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			got, source := Portfolio{Arms: tt.arms}.Shares()
-			if !strings.Contains(source, tt.wantSource) {
-				t.Errorf("source = %q, want it to mention %q", source, tt.wantSource)
-			}
-			for i := range got {
-				if math.Abs(got[i]-tt.want[i]) > 1e-12 {
-					t.Errorf("shares = %v, want %v", got, tt.want)
-					break
-				}
-			}
-		})
+	arms := []Arm{{Name: "a", WindowTrials: 10}, {Name: "b", WindowTrials: 30}, {Name: "c"}}
+	now := t0.Add(40 * time.Minute)
+	got := trafficWindows(history, arms, now)
+	if len(got) != 3 {
+		t.Fatalf("windows %+v", got)
+	}
+	want := []TrafficWindow{
+		{End: t0.Add(15 * time.Minute), Trials: 400, Shares: map[string]float64{"a": 0.75, "b": 0.25}},
+		{End: t0.Add(30 * time.Minute), Shares: map[string]float64{}},
+		{End: now, Open: true, Trials: 40, Shares: map[string]float64{"a": 0.25, "b": 0.75}},
+	}
+	for i := range want {
+		if !got[i].End.Equal(want[i].End) || got[i].Open != want[i].Open || got[i].Trials != want[i].Trials || !maps.Equal(got[i].Shares, want[i].Shares) {
+			t.Errorf("window %d = %+v, want %+v", i, got[i], want[i])
+		}
+	}
+	pts, had := shareSeries(got, "b")
+	if !had || len(pts) != 2 || pts[0].Y != 0.25 || pts[1].Y != 0.75 || pts[1].X != float64(now.Unix()) {
+		t.Errorf("series of b = %v (had %v); the empty window must be skipped", pts, had)
+	}
+	if _, had := shareSeries(got, "c"); had {
+		t.Error("an arm without trials has a series")
+	}
+}
+
+func TestWindowTrials(t *testing.T) {
+	for _, tt := range []struct {
+		trials  int64
+		traffic *v1alpha1.ArmTraffic
+		want    int64
+	}{
+		{50, nil, 50},
+		{50, &v1alpha1.ArmTraffic{WindowStartTrials: 20}, 30},
+		{50, &v1alpha1.ArmTraffic{WindowStartTrials: 80}, 50},
+	} {
+		if got := windowTrials(tt.trials, tt.traffic); got != tt.want {
+			t.Errorf("windowTrials(%d, %+v) = %d, want %d", tt.trials, tt.traffic, got, tt.want)
+		}
 	}
 }
 
@@ -54,13 +74,8 @@ func TestArmOf(t *testing.T) {
 		ObjectMeta: metav1.ObjectMeta{Name: "greeting-warm"},
 		Spec:       v1alpha1.PromptArmSpec{Prior: v1alpha1.BetaPrior{Alpha: 2, Beta: 3}},
 		Status: v1alpha1.PromptArmStatus{
-			Phase: v1alpha1.ArmRetired,
-			// The controller's totals lag behind a writer's newer flush.
-			Successes: 5, Failures: 5,
-			Counters: &v1alpha1.RewardCounters{
-				Base:    v1alpha1.RewardCount{Successes: 5, Failures: 5},
-				Writers: []v1alpha1.WriterCount{{Writer: "web-1", Successes: 3, Failures: 7}},
-			},
+			Phase:     v1alpha1.ArmRetired,
+			Successes: 8, Failures: 12,
 		},
 	}
 	got := armOf(arm)
@@ -144,6 +159,7 @@ func TestPlotLivePortfolio(t *testing.T) {
 			Phase:     a.phase,
 			Successes: a.successes, Failures: a.failures, Trials: a.successes + a.failures,
 			TrafficShare: a.share,
+			Traffic:      &v1alpha1.ArmTraffic{WindowStartTrials: (a.successes + a.failures) / 2},
 		}
 		if err := env.Client.Status().Update(ctx, arm); err != nil {
 			t.Fatalf("writing the status of arm %s: %v", a.name, err)
@@ -158,9 +174,25 @@ func TestPlotLivePortfolio(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	// Three closed traffic windows in which traffic moves to greeting-warm.
+	start := time.Now().UTC().Add(-time.Hour).Truncate(time.Second)
+	for i, warm := range []int64{100, 300, 600} {
+		from := start.Add(time.Duration(i) * 15 * time.Minute)
+		pf.Status.TrafficHistory = append(pf.Status.TrafficHistory, v1alpha1.TrafficWindow{
+			Start: metav1.NewTime(from), End: metav1.NewTime(from.Add(15 * time.Minute)),
+			Arms: []v1alpha1.ArmTrials{{Arm: "greeting-warm", Trials: warm}, {Arm: "greeting-plain", Trials: 700 - warm}, {Arm: "greeting-curt", Trials: 50 / int64(i+1)}},
+		})
+	}
+	if err := env.Client.Status().Update(ctx, pf); err != nil {
+		t.Fatal(err)
+	}
+
 	p, err := Collect(ctx, env.Client, ns, "greeting")
 	if err != nil {
 		t.Fatal(err)
+	}
+	if len(p.Traffic) != 4 || !p.Traffic[3].Open || p.Traffic[2].Shares["greeting-warm"] != 600.0/(600+100+16) {
+		t.Errorf("traffic windows %+v", p.Traffic)
 	}
 	if len(p.Arms) != len(arms) {
 		t.Fatalf("collected %d arms, want %d", len(p.Arms), len(arms))

@@ -59,10 +59,13 @@ type api struct {
 	accepting atomic.Bool
 	inflight  atomic.Int64
 
-	// flushAfter and sinceFlush trigger an early flush through kick.
-	flushAfter int64
-	sinceFlush atomic.Int64
-	kick       chan struct{}
+	// wal, when set, is the write-ahead record a reward must reach before it is acknowledged
+	// (disk acknowledgement).
+	wal *wal
+	// pending counts acknowledged rewards not yet written to a report; at maxPending rewards are
+	// refused (503) until writes catch up.
+	pending    atomic.Int64
+	maxPending int64
 
 	// writerHeader is this process's writer id, sent as WriterHeader on every answer.
 	writerHeader []string
@@ -71,7 +74,7 @@ type api struct {
 	metricsHandler http.Handler
 }
 
-func newAPI(reg *registry, m *metrics, ttl time.Duration, maxBody int64, flushAfter int64, synced func() bool) *api {
+func newAPI(reg *registry, m *metrics, ttl time.Duration, maxBody int64, maxPending int64, synced func() bool) *api {
 	a := &api{
 		reg:            reg,
 		sampler:        bandit.NewSampler(rand.Uint64()),
@@ -82,8 +85,7 @@ func newAPI(reg *registry, m *metrics, ttl time.Duration, maxBody int64, flushAf
 		maxBody:        maxBody,
 		now:            time.Now,
 		synced:         synced,
-		flushAfter:     flushAfter,
-		kick:           make(chan struct{}, 1),
+		maxPending:     maxPending,
 		metricsHandler: promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{}),
 	}
 	a.buffers.New = func() any { return &buffers{out: make([]byte, 0, 1024), scratch: make([]byte, 0, 2*maxRawToken)} }
@@ -121,6 +123,8 @@ func (a *api) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			a.fail(w, http.StatusServiceUnavailable, ReasonShuttingDown, "the selector is shutting down")
 		case !a.synced():
 			a.fail(w, http.StatusServiceUnavailable, ReasonNotReady, "the PromptArm cache has not synced yet")
+		case !a.reportsLoaded():
+			a.fail(w, http.StatusServiceUnavailable, ReasonNotReady, "the counter reports are not loaded yet")
 		default:
 			a.write(w, http.StatusOK, okBody)
 		}
@@ -299,22 +303,41 @@ func (a *api) reward(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, http.StatusNotFound, ReasonUnknownArm, "the decision's arm is not watched")
 		return
 	}
+	if !p.report.ready.Load() {
+		a.fail(w, http.StatusServiceUnavailable, ReasonNotReady, "this selector's counter report of the portfolio is not loaded yet")
+		return
+	}
+	if p.report.lost.Load() {
+		a.fail(w, http.StatusServiceUnavailable, ReasonReportLost, "this selector's counter report of the portfolio was deleted; send the reward to another selector")
+		return
+	}
+	if a.pending.Load() >= a.maxPending {
+		a.fail(w, http.StatusServiceUnavailable, ReasonBacklogFull, "too many acknowledged rewards are not yet written to the API server; retry later or at another selector")
+		return
+	}
 	if !a.replay.firstUse(tok.issuer, tok.seq, expires, now) {
 		a.fail(w, http.StatusConflict, ReasonDuplicate, "this decision was already rewarded")
 		return
 	}
+	if a.wal != nil {
+		batch, err := a.wal.record(p.name, arm.name, success, tok.issuer, tok.seq, expires)
+		if err == nil {
+			err = batch.wait()
+		}
+		if err != nil {
+			// The decision stays recorded as used: whether its record reached the disk is
+			// unknown, and counting it after a retry could count it twice.
+			a.fail(w, http.StatusServiceUnavailable, ReasonStateUnavailable, "the selector's state record cannot be written; the reward was not acknowledged")
+			return
+		}
+	}
+	a.pending.Add(1)
 	if success {
 		arm.ackedS.Add(1)
 		p.successes.Inc()
 	} else {
 		arm.ackedF.Add(1)
 		p.fails.Inc()
-	}
-	if a.sinceFlush.Add(1) >= a.flushAfter {
-		select {
-		case a.kick <- struct{}{}:
-		default:
-		}
 	}
 	a.write(w, http.StatusAccepted, acceptedBody)
 }
@@ -518,6 +541,31 @@ func (a *api) write(w http.ResponseWriter, status int, body []byte) {
 	h[WriterHeader] = a.writerHeader
 	w.WriteHeader(status)
 	_, _ = w.Write(body)
+}
+
+// reportsLoaded reports whether the counter report of every served portfolio was loaded (or
+// found lost, which no waiting mends).
+func (a *api) reportsLoaded() bool {
+	for _, p := range *a.reg.portfolios.Load() {
+		if !p.report.ready.Load() && !p.report.lost.Load() {
+			return false
+		}
+	}
+	return true
+}
+
+// settle raises a flushed count v to n and takes what it rose by off the pending rewards.
+func (a *api) settle(v *atomic.Int64, n int64) {
+	for {
+		old := v.Load()
+		if old >= n {
+			return
+		}
+		if v.CompareAndSwap(old, n) {
+			a.pending.Add(old - n)
+			return
+		}
+	}
 }
 
 // stopAccepting stops accepting rewards and waits until the rewards being recorded are recorded,

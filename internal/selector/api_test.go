@@ -314,18 +314,27 @@ func TestNotReadyAndShutdown(t *testing.T) {
 	}
 }
 
-func TestFlushKick(t *testing.T) {
+// TestBacklogBound checks that rewards beyond the bound of unwritten ones are refused with a
+// JSON 503, not acknowledged and dropped.
+func TestBacklogBound(t *testing.T) {
 	a, _ := newTestAPI(t, map[string]v1alpha1.ArmPhase{"pf-a": v1alpha1.ArmActive})
-	a.flushAfter = 3
+	a.maxPending = 3
 	for i := range 3 {
 		if w := do(a, http.MethodPost, PathReward, rewardBody(drawOne(t, a).Decision, true)); w.Code != 202 {
 			t.Fatalf("reward %d: %d", i, w.Code)
 		}
 	}
-	select {
-	case <-a.kick:
-	default:
-		t.Error("no flush was started after flushAfter rewards")
+	w := do(a, http.MethodPost, PathReward, rewardBody(drawOne(t, a).Decision, true))
+	if w.Code != 503 || !strings.Contains(w.Body.String(), ReasonBacklogFull) || w.Header().Get("Content-Type") != "application/json" {
+		t.Errorf("reward beyond the backlog bound: %d %s", w.Code, w.Body)
+	}
+	arm := (*a.reg.portfolio("pf").all.Load())["pf-a"]
+	if got := arm.ackedS.Load(); got != 3 {
+		t.Errorf("acknowledged %d, want 3", got)
+	}
+	a.settle(&arm.flushedS, 3)
+	if w := do(a, http.MethodPost, PathReward, rewardBody(drawOne(t, a).Decision, true)); w.Code != 202 {
+		t.Errorf("reward after the backlog was written: %d %s", w.Code, w.Body)
 	}
 }
 
@@ -358,23 +367,23 @@ func (d *discardWriter) WriteHeader(s int)           { d.status = s }
 
 // TestTrimArm checks that the cache transform keeps what the registry reads and drops the rest.
 func TestTrimArm(t *testing.T) {
-	arm := testArm("a", v1alpha1.ArmRetired, &v1alpha1.RewardCounters{Base: v1alpha1.RewardCount{Successes: 3, Failures: 4}})
+	arm := testArm("a", v1alpha1.ArmRetired, 3, 4)
 	arm.ResourceVersion = "42"
 	arm.Annotations = map[string]string{"kubectl.kubernetes.io/last-applied-configuration": "{}"}
 	arm.ManagedFields = []metav1.ManagedFieldsEntry{{Manager: "m"}}
 	arm.Spec.Origin = v1alpha1.ArmOrigin{Parent: "p"}
-	arm.Status.Successes = 3
+	arm.Status.Mean = 0.5
 	got, err := trimArm(arm)
 	if err != nil {
 		t.Fatal(err)
 	}
 	trimmed := got.(*v1alpha1.PromptArm)
-	if trimmed.Annotations != nil || trimmed.ManagedFields != nil || trimmed.Spec.Origin.Parent != "" || trimmed.Status.Successes != 0 {
+	if trimmed.Annotations != nil || trimmed.ManagedFields != nil || trimmed.Spec.Origin.Parent != "" || trimmed.Status.Mean != 0 {
 		t.Errorf("fields the selector does not read were kept: %+v", trimmed)
 	}
 	if trimmed.Name != "a" || trimmed.Namespace != "ns" || trimmed.ResourceVersion != "42" || trimmed.Labels[PortfolioLabel] != "pf" ||
 		trimmed.Spec.Portfolio != "pf" || trimmed.Spec.Prompt != arm.Spec.Prompt || trimmed.Spec.Prior != arm.Spec.Prior ||
-		trimmed.Status.Phase != v1alpha1.ArmRetired || trimmed.Status.Counters.Base.Failures != 4 {
+		trimmed.Status.Phase != v1alpha1.ArmRetired || trimmed.Status.Failures != 4 {
 		t.Errorf("fields the selector reads were lost: %+v", trimmed)
 	}
 	if other, _ := trimArm("not an arm"); other != "not an arm" {

@@ -28,7 +28,7 @@ import (
 // ledger counts the rewards acknowledged with 202, per arm.
 type ledger struct {
 	mu   sync.Mutex
-	acks map[string]v1alpha1.RewardCount
+	acks map[string]counters.Counts
 }
 
 func (l *ledger) add(arm string, success bool) {
@@ -43,14 +43,16 @@ func (l *ledger) add(arm string, success bool) {
 	l.acks[arm] = c
 }
 
-// slot runs one selector at a time; restart stops it gracefully and starts a new incarnation.
+// slot runs one selector at a time; restart stops it gracefully and starts it again with the
+// same writer id and state directory, as a restarted sidecar container of one pod.
 type slot struct {
-	mu   sync.Mutex
-	sel  *selector.Selector
-	stop context.CancelFunc
-	done chan error
-	url  atomic.Pointer[string]
-	busy atomic.Bool
+	writer, dir string
+	mu          sync.Mutex
+	sel         *selector.Selector
+	stop        context.CancelFunc
+	done        chan error
+	url         atomic.Pointer[string]
+	busy        atomic.Bool
 }
 
 // TestExactCountsUnderFaults runs 20 selectors against a real API server through a proxy that
@@ -90,12 +92,11 @@ func TestExactCountsUnderFaults(t *testing.T) {
 			Namespace:       ns,
 			Portfolios:      []string{"pf"},
 			Addr:            "127.0.0.1:0",
+			Writer:          s.writer,
+			StateDir:        s.dir,
 			FlushInterval:   150 * time.Millisecond,
-			FlushAfter:      50,
 			APITimeout:      time.Second,
-			LeaseDuration:   3 * time.Second,
 			ShutdownTimeout: time.Minute,
-			FoldAttempts:    30,
 		}
 		sel, err := selector.New(cfg, proxy.Config(0))
 		if err != nil {
@@ -120,11 +121,11 @@ func TestExactCountsUnderFaults(t *testing.T) {
 	}
 	slots := make([]*slot, selectors)
 	for i := range slots {
-		slots[i] = &slot{}
+		slots[i] = &slot{writer: fmt.Sprintf("sel-%d", i), dir: t.TempDir()}
 		start(slots[i])
 	}
 
-	acked := &ledger{acks: map[string]v1alpha1.RewardCount{}}
+	acked := &ledger{acks: map[string]counters.Counts{}}
 	var stats struct{ draws, acks, dups, unavailable, other atomic.Int64 }
 	httpc := &http.Client{Timeout: 5 * time.Second}
 	loadCtx, stopLoad := context.WithTimeout(ctx, duration)
@@ -199,39 +200,40 @@ func TestExactCountsUnderFaults(t *testing.T) {
 	}
 	proxy.WaitLate()
 
-	var total v1alpha1.RewardCount
+	totals := reportTotals(ctx, t, env.Client, ns)
+	var total counters.Counts
 	for _, name := range arms {
-		var arm v1alpha1.PromptArm
-		if err := env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, &arm); err != nil {
-			t.Fatal(err)
-		}
-		got := counters.Totals(arm.Status.Counters)
-		want := acked.acks[name]
-		total.Successes += want.Successes
-		total.Failures += want.Failures
+		got, want := totals[name], acked.acks[name]
+		total = total.Add(want)
 		if got != want {
-			t.Errorf("arm %s: totals %+v, acknowledged %+v (lost or double counted: %+d successes, %+d failures)",
+			t.Errorf("arm %s: reports hold %+v, acknowledged %+v (lost or double counted: %+d successes, %+d failures)",
 				name, got, want, got.Successes-want.Successes, got.Failures-want.Failures)
 		}
-		for _, w := range arm.Status.Counters.Writers {
-			seen := counters.Seen(arm.Status.Counters, w.Writer)
-			if w.Successes > seen.Successes || w.Failures > seen.Failures {
-				t.Errorf("arm %s: writer %s was not folded", name, w.Writer)
-			}
-		}
-		t.Logf("arm %s: base %+v, %d writer entries left by late writes, %d folded records", name,
-			arm.Status.Counters.Base, len(arm.Status.Counters.Writers), len(arm.Status.Counters.Folded))
 	}
 	faults := map[string]int64{}
 	for f := faultproxy.Delay; f <= faultproxy.LoseResponse; f++ {
 		faults[f.String()] = proxy.Count(f)
 	}
-	t.Logf("%d selectors, %d graceful restarts in %v: %d draws, %d rewards acknowledged (%d successes, %d failures), %d unavailable; faults %v; status writes %d",
+	t.Logf("%d selectors, %d graceful restarts in %v: %d draws, %d rewards acknowledged (%d successes, %d failures), %d unavailable; faults %v; report writes %d",
 		selectors, restarts.Load(), duration, stats.draws.Load(), stats.acks.Load(), total.Successes, total.Failures,
-		stats.unavailable.Load(), faults, proxy.Writes(http.MethodPatch, "promptarms/status")+proxy.Writes(http.MethodPut, "promptarms/status"))
+		stats.unavailable.Load(), faults, proxy.Writes(http.MethodPatch, "promptcounterreports"))
 	if stats.acks.Load() < 1000 || restarts.Load() < 5 {
 		t.Errorf("the run was too small to mean much: %d acknowledged rewards, %d restarts", stats.acks.Load(), restarts.Load())
 	}
+}
+
+// reportTotals sums the counter reports of the namespace (there is no controller to fold them).
+func reportTotals(ctx context.Context, t *testing.T, c client.Client, ns string) map[string]counters.Counts {
+	t.Helper()
+	var list v1alpha1.PromptCounterReportList
+	if err := c.List(ctx, &list, client.InNamespace(ns)); err != nil {
+		t.Fatal(err)
+	}
+	var reports []*v1alpha1.PromptCounterReport
+	for i := range list.Items {
+		reports = append(reports, &list.Items[i])
+	}
+	return counters.Totals(nil, reports)
 }
 
 func zapLevel() int8 {

@@ -5,8 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"math/rand/v2"
+	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -18,75 +21,137 @@ import (
 	"github.com/promptfolio/promptfolio/internal/counters"
 )
 
-// flusher writes this process's cumulative counts into the arms' status.counters.writers with
-// server-side apply, and folds them into the base when the process stops.
+// reportState is what a writer knows of its PromptCounterReport of one portfolio.
+type reportState struct {
+	// ready is set once the report was read (or created) and the arms' counts raised to it;
+	// rewards of the portfolio are accepted from then on.
+	ready atomic.Bool
+	// lost is set when the report disappeared while this writer held it: the controller folded
+	// it, so counting on under the same name would count twice.
+	lost atomic.Bool
+	// interval is the arms' status.reportInterval in nanoseconds; zero means the floor.
+	interval atomic.Int64
+
+	// mu serialises the writes of the report; the fields below are guarded by it.
+	// baseline holds the report's counts when it was loaded, by arm; arms seen later start
+	// from it.
+	baseline atomic.Pointer[map[string]walCounts]
+
+	mu       sync.Mutex
+	uid      types.UID
+	reported map[string]walCounts // by arm: the counts the report holds
+	next     time.Time            // the next write is due
+	backoff  time.Duration
+}
+
+// flusher writes this writer's cumulative counts into its PromptCounterReport of each portfolio,
+// about once per report interval: the portfolio's write budget spread over its writers, which the
+// controller publishes in the arms' status.reportInterval, and never more often than the floor.
 type flusher struct {
 	kube     *kubeClient
 	reg      *registry
 	api      *api
 	metrics  *metrics
 	writer   string
-	manager  string
+	owner    *metav1.OwnerReference
+	restored map[string]walCounts // the state record's counts at start, by walKey
 	timeout  time.Duration
+	floor    time.Duration
+	jitter   float64
 	parallel int
 	now      func() time.Time
 }
 
-// writerApply is the apply configuration a selector sends: its own counter entry and nothing
-// else, so that it owns no other field of the status.
-type writerApply struct {
-	APIVersion string            `json:"apiVersion"`
-	Kind       string            `json:"kind"`
-	Metadata   writerApplyMeta   `json:"metadata"`
-	Status     writerApplyStatus `json:"status"`
+// reportBody is the JSON of a report the writer creates.
+type reportBody struct {
+	APIVersion string                           `json:"apiVersion"`
+	Kind       string                           `json:"kind"`
+	Metadata   metav1.ObjectMeta                `json:"metadata"`
+	Spec       v1alpha1.PromptCounterReportSpec `json:"spec"`
 }
 
-type writerApplyMeta struct {
-	Name      string `json:"name"`
-	Namespace string `json:"namespace"`
+// reportPatch is the JSON merge patch of a write: the counts, on condition that the report is
+// still the one this writer created (metadata.uid is a precondition of a patch).
+type reportPatch struct {
+	Metadata struct {
+		UID types.UID `json:"uid"`
+	} `json:"metadata"`
+	Spec struct {
+		Arms       []v1alpha1.ArmCount `json:"arms"`
+		UpdateTime metav1.Time         `json:"updateTime"`
+	} `json:"spec"`
 }
 
-type writerApplyStatus struct {
-	Counters struct {
-		Writers [1]v1alpha1.WriterCount `json:"writers"`
-	} `json:"counters"`
+// interval returns the portfolio's report interval.
+func (f *flusher) interval(p *portfolioState) time.Duration {
+	return max(f.floor, time.Duration(p.report.interval.Load()))
 }
 
-// applyPatch returns the server-side apply body that sets writer's entry of arm to the given
-// cumulative counts.
-func applyPatch(arm *armState, writer string, successes, failures int64, at time.Time) ([]byte, error) {
-	p := writerApply{
-		APIVersion: v1alpha1.GroupVersion.String(),
-		Kind:       "PromptArm",
-		Metadata:   writerApplyMeta{Name: arm.name, Namespace: arm.namespace},
+// run loads and writes the reports until ctx ends. A failed write is retried with a growing
+// backoff (schedule); it is logged at the default level once per failing spell, so that an
+// unreachable API server shows without flooding the log.
+func (f *flusher) run(ctx context.Context) {
+	logger := logr.FromContextOrDiscard(ctx)
+	tick := time.NewTicker(min(f.floor/4, 250*time.Millisecond))
+	defer tick.Stop()
+	failing := false
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		err := f.pass(ctx, false)
+		switch {
+		case err != nil && !failing && ctx.Err() == nil:
+			logger.Error(err, "could not write counter reports; acknowledged rewards wait and are retried",
+				"pending", f.api.pending.Load())
+			failing = true
+		case err == nil && failing:
+			logger.Info("counter reports written again", "pending", f.api.pending.Load())
+			failing = false
+		}
 	}
-	t := metav1.NewTime(at.UTC().Truncate(time.Second))
-	p.Status.Counters.Writers[0] = v1alpha1.WriterCount{Writer: writer, Successes: successes, Failures: failures, UpdateTime: &t}
-	return json.Marshal(p)
 }
 
-// flushAll writes every arm whose acknowledged counts are ahead of what was written. It returns
-// the first error; arms that failed are retried by the next flush, and writing cumulative values
-// makes a retry of a write that did land harmless.
-func (f *flusher) flushAll(ctx context.Context) error {
-	f.api.sinceFlush.Store(0)
+// pass loads the reports not yet loaded and writes those that are due (all with pending counts
+// when final), with bounded parallelism. It returns the first error.
+func (f *flusher) pass(ctx context.Context, final bool) error {
 	start := time.Now()
 	var (
 		wg       sync.WaitGroup
 		mu       sync.Mutex
 		firstErr error
 		sem      = make(chan struct{}, f.parallel)
+		wrote    atomic.Bool
 	)
-	f.reg.each(func(_ *portfolioState, a *armState) {
-		if a.pending() == 0 || a.deleted.Load() {
-			return
+	now := f.now()
+	for _, p := range *f.reg.portfolios.Load() {
+		if p.report.lost.Load() {
+			continue
+		}
+		p.report.mu.Lock()
+		due := final || !now.Before(p.report.next)
+		p.report.mu.Unlock()
+		if !due {
+			continue
 		}
 		wg.Add(1)
 		sem <- struct{}{}
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			if err := f.flushArm(ctx, a); err != nil {
+			var err error
+			if !p.report.ready.Load() {
+				err = f.load(ctx, p)
+			} else {
+				var w bool
+				w, err = f.write(ctx, p)
+				if w {
+					wrote.Store(true)
+				}
+			}
+			if err != nil {
 				mu.Lock()
 				if firstErr == nil {
 					firstErr = err
@@ -94,36 +159,212 @@ func (f *flusher) flushAll(ctx context.Context) error {
 				mu.Unlock()
 			}
 		}()
-	})
+	}
 	wg.Wait()
-	f.metrics.flushDuration.Observe(time.Since(start).Seconds())
+	if wrote.Load() {
+		f.metrics.flushDuration.Observe(time.Since(start).Seconds())
+	}
 	return firstErr
 }
 
-// flushArm applies the arm's current cumulative counts.
-func (f *flusher) flushArm(ctx context.Context, a *armState) error {
-	s, fl := a.ackedS.Load(), a.ackedF.Load()
-	body, err := applyPatch(a, f.writer, s, fl, f.now())
+// schedule sets when the portfolio's next write is due: one interval (with jitter) after a
+// success, a growing backoff after a failure.
+func (f *flusher) schedule(p *portfolioState, err error) {
+	r := &p.report
+	if err == nil {
+		r.backoff = 0
+		r.next = f.now().Add(jittered(f.interval(p), f.jitter))
+		return
+	}
+	r.backoff = min(max(2*r.backoff, 100*time.Millisecond), f.interval(p))
+	r.next = f.now().Add(r.backoff)
+}
+
+// load reads the writer's report of p, creating it when missing, and raises the arms'
+// acknowledged counts to it, so that a writer restarted without its state record (memory
+// acknowledgement) counts on from what it had written.
+func (f *flusher) load(ctx context.Context, p *portfolioState) (err error) {
+	r := &p.report
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	defer func() { f.schedule(p, err) }()
+	ctx, cancel := context.WithTimeout(ctx, f.timeout)
+	defer cancel()
+	name := counters.ReportName(f.writer, p.name)
+	report, err := f.kube.getReport(ctx, name)
+	if apierrors.IsNotFound(err) {
+		restored := f.restoredOf(p.name)
+		if len(restored) > 0 {
+			// The state record holds counts of a report that no longer exists: it was deleted
+			// and folded while this writer lived.
+			f.markLost(ctx, p, "the writer's report was deleted; its state record's counts were already folded")
+			return nil
+		}
+		report, err = f.create(ctx, p, name)
+	}
 	if err != nil {
-		return err
+		return fmt.Errorf("loading report %s: %w", name, err)
+	}
+	if report.Spec.Writer != f.writer || counters.IsLedger(report) {
+		f.markLost(ctx, p, "a report of this name belongs to another writer")
+		return nil
+	}
+	r.uid = report.UID
+	r.reported = map[string]walCounts{}
+	for _, a := range report.Spec.Arms {
+		r.reported[a.Arm] = walCounts{a.Successes, a.Failures}
+	}
+	baseline := maps.Clone(r.reported)
+	f.reg.mu.Lock()
+	r.baseline.Store(&baseline)
+	for name, a := range *p.all.Load() {
+		before := a.pending()
+		c := r.reported[name]
+		raise(&a.ackedS, c.successes)
+		raise(&a.ackedF, c.failures)
+		a.flushedS.Store(c.successes)
+		a.flushedF.Store(c.failures)
+		f.api.pending.Add(a.pending() - before)
+	}
+	r.ready.Store(true)
+	f.reg.mu.Unlock()
+	return nil
+}
+
+// initArm sets the counts of an arm seen for the first time: what the state record and the
+// loaded report hold of it. The registry calls it under its lock.
+func (f *flusher) initArm(p *portfolioState, a *armState) {
+	c := f.restored[walKey(p.name, a.name)]
+	var reported walCounts
+	if b := p.report.baseline.Load(); b != nil {
+		reported = (*b)[a.name]
+	}
+	a.ackedS.Store(max(c.successes, reported.successes))
+	a.ackedF.Store(max(c.failures, reported.failures))
+	a.flushedS.Store(reported.successes)
+	a.flushedF.Store(reported.failures)
+	f.api.pending.Add(a.pending())
+}
+
+// restoredOf returns the state record's counts of portfolio p at start, by arm.
+func (f *flusher) restoredOf(portfolio string) map[string]walCounts {
+	out := map[string]walCounts{}
+	for k, c := range f.restored {
+		if arm, ok := cutPortfolio(k, portfolio); ok && (c.successes > 0 || c.failures > 0) {
+			out[arm] = c
+		}
+	}
+	return out
+}
+
+// cutPortfolio returns the arm of a walKey of portfolio.
+func cutPortfolio(key, portfolio string) (string, bool) {
+	if len(key) > len(portfolio) && key[:len(portfolio)] == portfolio && key[len(portfolio)] == '/' {
+		return key[len(portfolio)+1:], true
+	}
+	return "", false
+}
+
+// create creates the writer's report of p, with a finalizer that makes the controller fold it
+// before it goes, owned by the writer's pod when there is one.
+func (f *flusher) create(ctx context.Context, p *portfolioState, name string) (*v1alpha1.PromptCounterReport, error) {
+	body := reportBody{
+		APIVersion: v1alpha1.GroupVersion.String(),
+		Kind:       "PromptCounterReport",
+		Metadata: metav1.ObjectMeta{
+			Name:       name,
+			Labels:     map[string]string{v1alpha1.LabelPortfolio: p.name},
+			Finalizers: []string{v1alpha1.FinalizerCounterFold},
+		},
+		Spec: v1alpha1.PromptCounterReportSpec{Portfolio: p.name, Role: v1alpha1.RoleWriter, Writer: f.writer},
+	}
+	if f.owner != nil {
+		body.Metadata.OwnerReferences = []metav1.OwnerReference{*f.owner}
+	}
+	raw, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	f.metrics.writes.WithLabelValues("create").Inc()
+	return f.kube.createReport(ctx, raw)
+}
+
+// markLost stops counting for p: no reward of it is acknowledged from now on.
+func (f *flusher) markLost(ctx context.Context, p *portfolioState, why string) {
+	if !p.report.lost.Swap(true) {
+		logr.FromContextOrDiscard(ctx).Error(errReportLost, why, "portfolio", p.name,
+			"report", counters.ReportName(f.writer, p.name))
+	}
+}
+
+var errReportLost = errors.New("the writer's report is gone; rewards of its portfolio are refused until the selector restarts under a new writer id")
+
+// write writes p's report when its counts are ahead of what it holds, and reports whether it
+// wrote.
+func (f *flusher) write(ctx context.Context, p *portfolioState) (wrote bool, err error) {
+	r := &p.report
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	defer func() { f.schedule(p, err) }()
+
+	next := maps.Clone(r.reported)
+	// Arms of the state record that are not watched (deleted meanwhile) keep their counts.
+	for arm, c := range f.restoredOf(p.name) {
+		old := next[arm]
+		next[arm] = walCounts{max(old.successes, c.successes), max(old.failures, c.failures)}
+	}
+	arms := *p.all.Load()
+	changed := false
+	for name, a := range arms {
+		c := walCounts{a.ackedS.Load(), a.ackedF.Load()}
+		old := next[name]
+		c.successes, c.failures = max(c.successes, old.successes), max(c.failures, old.failures)
+		next[name] = c
+	}
+	for name, c := range next {
+		if c != r.reported[name] {
+			changed = true
+		}
+	}
+	if !changed {
+		return false, nil
+	}
+	var patch reportPatch
+	patch.Metadata.UID = r.uid
+	patch.Spec.UpdateTime = metav1.NewTime(f.now().UTC().Truncate(time.Second))
+	for _, name := range slices.Sorted(maps.Keys(next)) {
+		c := next[name]
+		patch.Spec.Arms = append(patch.Spec.Arms, v1alpha1.ArmCount{Arm: name, Successes: c.successes, Failures: c.failures})
+	}
+	body, err := json.Marshal(patch)
+	if err != nil {
+		return false, err
 	}
 	ctx, cancel := context.WithTimeout(ctx, f.timeout)
 	defer cancel()
-	f.metrics.writes.WithLabelValues("apply").Inc()
-	err = f.kube.patchArmStatus(ctx, a.name, f.manager, types.ApplyPatchType, body)
-	if apierrors.IsNotFound(err) {
-		a.deleted.Store(true)
-		logr.FromContextOrDiscard(ctx).Error(err, "arm was deleted; its acknowledged rewards cannot be written",
-			"arm", a.name, "pendingSuccesses", s-a.flushedS.Load(), "pendingFailures", fl-a.flushedF.Load())
-		return nil
+	f.metrics.writes.WithLabelValues("report").Inc()
+	name := counters.ReportName(f.writer, p.name)
+	err = f.kube.patchReport(ctx, name, body)
+	if apierrors.IsNotFound(err) || apierrors.IsConflict(err) {
+		// Gone, or its uid no longer matches: look before giving it up, a conflict can be
+		// something else.
+		cur, getErr := f.kube.getReport(ctx, name)
+		if apierrors.IsNotFound(getErr) || (getErr == nil && cur.UID != r.uid) {
+			f.markLost(ctx, p, "the writer's report was deleted or replaced while the selector ran")
+			return false, nil
+		}
 	}
 	if err != nil {
 		f.metrics.flushErrors.Inc()
-		return fmt.Errorf("applying counters of arm %s: %w", a.name, err)
+		return false, fmt.Errorf("writing report of portfolio %s: %w", p.name, err)
 	}
-	raise(&a.flushedS, s)
-	raise(&a.flushedF, fl)
-	return nil
+	r.reported = next
+	for name, a := range arms {
+		c := next[name]
+		f.api.settle(&a.flushedS, c.successes)
+		f.api.settle(&a.flushedF, c.failures)
+	}
+	return true, nil
 }
 
 // raise sets v to n unless it is already larger.
@@ -139,108 +380,10 @@ func raise(v interface {
 	}
 }
 
-// run flushes on every interval (with jitter) and whenever the API kicks, until ctx ends.
-func (f *flusher) run(ctx context.Context, interval time.Duration, jitter float64) {
-	logger := logr.FromContextOrDiscard(ctx)
-	backoff := time.Duration(0)
-	for {
-		wait := jittered(interval, jitter)
-		if backoff > 0 {
-			wait = backoff
-		}
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return
-		case <-t.C:
-		case <-f.api.kick:
-			t.Stop()
-		}
-		if err := f.flushAll(ctx); err != nil {
-			if ctx.Err() != nil {
-				return
-			}
-			backoff = min(max(2*backoff, 100*time.Millisecond), interval)
-			logger.V(1).Info("flush failed; retrying", "error", err.Error(), "retryIn", backoff)
-			continue
-		}
-		backoff = 0
-	}
-}
-
 // jittered returns d changed by a random fraction of at most ±jitter.
 func jittered(d time.Duration, jitter float64) time.Duration {
 	if jitter <= 0 {
 		return d
 	}
 	return time.Duration(float64(d) * (1 + jitter*(2*rand.Float64()-1)))
-}
-
-// foldAll folds this writer's entry into the base of every arm it wrote to, each in one
-// optimistically locked patch that first raises the entry to everything this process
-// acknowledged, so it carries the counts even if the last apply did not land. It returns the arms whose fold
-// did not succeed.
-func (f *flusher) foldAll(ctx context.Context, attempts int) []string {
-	var failed []string
-	f.reg.each(func(_ *portfolioState, a *armState) {
-		if a.ackedS.Load() == 0 && a.ackedF.Load() == 0 && a.seenS.Load() == 0 && a.seenF.Load() == 0 {
-			return
-		}
-		if a.deleted.Load() {
-			return
-		}
-		if err := f.foldArm(ctx, a, attempts); err != nil {
-			logr.FromContextOrDiscard(ctx).Error(err, "could not fold counters; the controller folds them once this writer's Lease expires", "arm", a.name)
-			failed = append(failed, a.name)
-		}
-	})
-	return failed
-}
-
-// errFoldIncomplete is returned when every fold attempt failed.
-var errFoldIncomplete = errors.New("fold did not complete")
-
-func (f *flusher) foldArm(ctx context.Context, a *armState, attempts int) error {
-	var last error
-	for i := range attempts {
-		if i > 0 {
-			select {
-			case <-ctx.Done():
-				return errors.Join(errFoldIncomplete, ctx.Err(), last)
-			case <-time.After(jittered(time.Duration(min(i, 6))*50*time.Millisecond, 0.5)):
-			}
-		}
-		err := f.foldOnce(ctx, a)
-		if err == nil || apierrors.IsNotFound(err) {
-			return nil
-		}
-		last = err
-	}
-	return errors.Join(errFoldIncomplete, last)
-}
-
-// foldOnce reads the arm and sends a fold patch (counters.FoldPatch) that raises this writer's
-// entry to the acknowledged counts and folds it. The patch is guarded by test operations on the
-// values it read, so a concurrent fold makes it fail and the caller retries, while the other
-// writers' frequent applies do not.
-func (f *flusher) foldOnce(ctx context.Context, a *armState) error {
-	ctx, cancel := context.WithTimeout(ctx, f.timeout)
-	defer cancel()
-	arm, err := f.kube.getArm(ctx, a.name)
-	if err != nil {
-		return err
-	}
-	s, fl := a.ackedS.Load(), a.ackedF.Load()
-	patch, ok, err := counters.FoldPatch(arm, f.writer, v1alpha1.RewardCount{Successes: s, Failures: fl}, f.now())
-	if err != nil || !ok {
-		return err
-	}
-	f.metrics.writes.WithLabelValues("fold").Inc()
-	if err := f.kube.patchArmStatus(ctx, a.name, f.manager, types.JSONPatchType, patch); err != nil {
-		return err
-	}
-	raise(&a.flushedS, s)
-	raise(&a.flushedF, fl)
-	return nil
 }

@@ -45,18 +45,21 @@ func newTestAPI(tb testing.TB, arms map[string]v1alpha1.ArmPhase) (*api, *testCl
 	})
 	m = newMetrics(func() float64 { return 0 }, func() float64 { return 0 })
 	for name, phase := range arms {
-		reg.observe(testArm(name, phase, nil))
+		reg.observe(testArm(name, phase, 0, 0))
+	}
+	for _, p := range *reg.portfolios.Load() {
+		p.report.ready.Store(true)
 	}
 	a := newAPI(reg, m, 10*time.Minute, 8192, 1<<40, func() bool { return true })
 	a.now = clock.now
 	return a, clock
 }
 
-func testArm(name string, phase v1alpha1.ArmPhase, c *v1alpha1.RewardCounters) *v1alpha1.PromptArm {
+func testArm(name string, phase v1alpha1.ArmPhase, successes, failures int64) *v1alpha1.PromptArm {
 	return &v1alpha1.PromptArm{
 		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "ns", Labels: map[string]string{PortfolioLabel: "pf"}},
 		Spec:       v1alpha1.PromptArmSpec{Portfolio: "pf", Prompt: "Say \"hi\" to " + name, Prior: v1alpha1.BetaPrior{Alpha: 1, Beta: 1}},
-		Status:     v1alpha1.PromptArmStatus{Phase: phase, Counters: c},
+		Status:     v1alpha1.PromptArmStatus{Phase: phase, Successes: successes, Failures: failures},
 	}
 }
 

@@ -6,9 +6,7 @@ import (
 	"fmt"
 	"os"
 
-	coordinationv1 "k8s.io/api/coordination/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/serializer"
 	"k8s.io/apimachinery/pkg/types"
@@ -43,7 +41,7 @@ func restConfig(rules *clientcmd.ClientConfigLoadingRules, fromEnv bool, inClust
 }
 
 // kubeClient is the selector's narrow client of the API server: the PromptArm list and watch,
-// the counter writes into arm status, the writer Lease and the decision-key Secrets. It is built
+// the writer's PromptCounterReports and the decision-key Secrets. It is built
 // on client-go's REST client with a scheme of the promptfolio API alone, so a selector build
 // carries none of the built-in API groups' code; that is most of what keeps its resident memory
 // small (docs/benchmarks.md, "Selector").
@@ -53,8 +51,8 @@ type kubeClient struct {
 }
 
 // newKubeClient returns a client for the namespace on the API server of restCfg. Client-side
-// rate limiting is off unless restCfg sets a QPS: the flusher writes at most one patch per arm
-// per interval with bounded parallelism, and the API server's priority and fairness applies.
+// rate limiting is off unless restCfg sets a QPS: the flusher writes at most one report per
+// portfolio per interval with bounded parallelism, and the API server's priority and fairness applies.
 func newKubeClient(restCfg *rest.Config, namespace string) (*kubeClient, error) {
 	scheme := runtime.NewScheme()
 	if err := v1alpha1.AddToScheme(scheme); err != nil {
@@ -101,28 +99,25 @@ func (k *kubeClient) getArms() *rest.Request {
 	return k.rc.Get().Namespace(k.namespace).Resource("promptarms")
 }
 
-// patchArmStatus sends a patch of type pt to the arm's status as fieldManager. A server-side
-// apply forces ownership of the fields it names.
-func (k *kubeClient) patchArmStatus(ctx context.Context, arm, fieldManager string, pt types.PatchType, body []byte) error {
-	req := k.rc.Patch(pt).Namespace(k.namespace).Resource("promptarms").Name(arm).SubResource("status").
-		Param("fieldManager", fieldManager)
-	if pt == types.ApplyPatchType {
-		req = req.Param("force", "true")
-	}
-	return req.Body(body).Do(ctx).Error()
+// getReport reads a PromptCounterReport.
+func (k *kubeClient) getReport(ctx context.Context, name string) (*v1alpha1.PromptCounterReport, error) {
+	r := &v1alpha1.PromptCounterReport{}
+	err := k.rc.Get().Namespace(k.namespace).Resource("promptcounterreports").Name(name).Do(ctx).Into(r)
+	return r, err
 }
 
-// getArm reads an arm as it is stored, with every field.
-func (k *kubeClient) getArm(ctx context.Context, name string) (*unstructured.Unstructured, error) {
-	raw, err := k.getArms().Name(name).Do(ctx).Raw()
-	if err != nil {
-		return nil, err
-	}
-	arm := &unstructured.Unstructured{}
-	if err := arm.UnmarshalJSON(raw); err != nil {
-		return nil, fmt.Errorf("decoding arm %s: %w", name, err)
-	}
-	return arm, nil
+// createReport creates a PromptCounterReport from its JSON and returns what was stored.
+func (k *kubeClient) createReport(ctx context.Context, body []byte) (*v1alpha1.PromptCounterReport, error) {
+	r := &v1alpha1.PromptCounterReport{}
+	err := k.rc.Post().Namespace(k.namespace).Resource("promptcounterreports").Body(body).Do(ctx).Into(r)
+	return r, err
+}
+
+// patchReport sends a JSON merge patch to a PromptCounterReport. The answer's body is not
+// decoded: a writer only needs to know that the write landed.
+func (k *kubeClient) patchReport(ctx context.Context, name string, patch []byte) error {
+	return k.rc.Patch(types.MergePatchType).Namespace(k.namespace).Resource("promptcounterreports").Name(name).
+		Body(patch).Do(ctx).Error()
 }
 
 // getPortfolio reads a PromptPortfolio.
@@ -134,33 +129,12 @@ func (k *kubeClient) getPortfolio(ctx context.Context, name string) (*v1alpha1.P
 
 // Paths of the built-in API groups the selector uses.
 const (
-	coreV1Path         = "/api/v1"
-	coordinationV1Path = "/apis/coordination.k8s.io/v1"
+	coreV1Path = "/api/v1"
 )
 
 // builtin points req at a resource of a built-in API group in the namespace.
 func (k *kubeClient) builtin(req *rest.Request, groupPath, resource string) *rest.Request {
 	return req.AbsPath(groupPath).Namespace(k.namespace).Resource(resource)
-}
-
-// createLease creates a Lease.
-func (k *kubeClient) createLease(ctx context.Context, lease *coordinationv1.Lease) error {
-	lease.APIVersion, lease.Kind = "coordination.k8s.io/v1", "Lease"
-	body, err := json.Marshal(lease)
-	if err != nil {
-		return err
-	}
-	return k.builtin(k.rc.Post(), coordinationV1Path, "leases").Body(body).Do(ctx).Error()
-}
-
-// mergePatchLease sends a JSON merge patch to a Lease.
-func (k *kubeClient) mergePatchLease(ctx context.Context, name string, patch []byte) error {
-	return k.builtin(k.rc.Patch(types.MergePatchType), coordinationV1Path, "leases").Name(name).Body(patch).Do(ctx).Error()
-}
-
-// deleteLease deletes a Lease.
-func (k *kubeClient) deleteLease(ctx context.Context, name string) error {
-	return k.builtin(k.rc.Delete(), coordinationV1Path, "leases").Name(name).Do(ctx).Error()
 }
 
 // secret is the part of a core/v1 Secret the selector reads and writes.

@@ -22,12 +22,16 @@ const (
 	ReasonNotFound         = "not_found"
 	ReasonMethod           = "method_not_allowed"
 	ReasonWriterChanged    = "writer_changed"
+	ReasonBacklogFull      = "backlog_full"
+	ReasonReportLost       = "report_lost"
+	ReasonStateUnavailable = "state_unavailable"
 )
 
 var reasons = []string{
 	ReasonMalformed, ReasonBadSignature, ReasonUnknownPortfolio, ReasonUnknownArm, ReasonDuplicate,
 	ReasonExpired, ReasonTooLarge, ReasonNotReady, ReasonShuttingDown, ReasonNoActiveArms,
-	ReasonKeyUnavailable, ReasonNotFound, ReasonMethod, ReasonWriterChanged,
+	ReasonKeyUnavailable, ReasonNotFound, ReasonMethod, ReasonWriterChanged, ReasonBacklogFull,
+	ReasonReportLost, ReasonStateUnavailable,
 }
 
 // metrics are the selector's Prometheus metrics, on a registry of its own.
@@ -60,7 +64,7 @@ func newMetrics(pending func() float64, replay func() float64) *metrics {
 			Name: "promptfolio_selector_flush_errors_total", Help: "Counter writes that failed and will be retried.",
 		}),
 		writes: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "promptfolio_selector_api_writes_total", Help: "Writes sent to the API server, by kind (apply, fold, lease).",
+			Name: "promptfolio_selector_api_writes_total", Help: "Writes sent to the API server, by kind (create, report).",
 		}, []string{"kind"}),
 	}
 	rejections := prometheus.NewCounterVec(prometheus.CounterOpts{

@@ -12,7 +12,6 @@ import (
 
 	"github.com/promptfolio/promptfolio/api/v1alpha1"
 	"github.com/promptfolio/promptfolio/internal/bandit"
-	"github.com/promptfolio/promptfolio/internal/counters"
 )
 
 // armState is what this process knows about one PromptArm: the watched totals, and the rewards it
@@ -24,23 +23,23 @@ type armState struct {
 	entry []byte
 
 	active atomic.Bool
-	// watched holds counters.Totals of the last observed object, and seen what that object
-	// reflects of this writer (counters.Seen).
+	// watched are the totals of the last observed object (status.successes and failures).
 	watchedS, watchedF atomic.Int64
-	seenS, seenF       atomic.Int64
-	// acked are the rewards this process acknowledged since it started: cumulative, only rising.
+	// acked are the rewards this writer acknowledged: cumulative since the writer's first start
+	// (restored from its state record or its report), only rising.
 	ackedS, ackedF atomic.Int64
-	// flushed are the cumulative counts last written to the API server.
+	// flushed are the cumulative counts last written to the writer's report.
 	flushedS, flushedF atomic.Int64
 	// deleted is set when the PromptArm disappeared.
 	deleted atomic.Bool
 }
 
 // posterior returns the arm's posterior from the watched totals plus what this process
-// acknowledged beyond what the watched object reflects of it.
+// acknowledged and has not yet reported. Rewards reported but not yet summed by the controller
+// are missing from it for a moment; exact counts are the controller's, not the posterior's.
 func (a *armState) posterior() bandit.Posterior {
-	s := a.watchedS.Load() + max(0, a.ackedS.Load()-a.seenS.Load())
-	f := a.watchedF.Load() + max(0, a.ackedF.Load()-a.seenF.Load())
+	s := a.watchedS.Load() + max(0, a.ackedS.Load()-a.flushedS.Load())
+	f := a.watchedF.Load() + max(0, a.ackedF.Load()-a.flushedF.Load())
 	return bandit.NewPosterior(a.priorAlpha, a.priorBeta, s, f)
 }
 
@@ -60,6 +59,9 @@ type portfolioState struct {
 
 	draws            prometheus.Counter
 	successes, fails prometheus.Counter
+
+	// report is the writer's PromptCounterReport of this portfolio; see flush.go.
+	report reportState
 }
 
 // registry is the set of portfolios this process serves. Readers never lock; the informer's
@@ -70,6 +72,8 @@ type registry struct {
 	portfolios atomic.Pointer[map[string]*portfolioState]
 	// newPortfolio builds the state of a portfolio seen for the first time.
 	newPortfolio func(name string) *portfolioState
+	// initArm, when set, sets the counts of an arm seen for the first time.
+	initArm func(p *portfolioState, a *armState)
 }
 
 func newRegistry(writer string, newPortfolio func(name string) *portfolioState) *registry {
@@ -82,15 +86,6 @@ func newRegistry(writer string, newPortfolio func(name string) *portfolioState) 
 // portfolio returns the named portfolio, or nil.
 func (r *registry) portfolio(name string) *portfolioState {
 	return (*r.portfolios.Load())[name]
-}
-
-// each calls f for every arm of every portfolio.
-func (r *registry) each(f func(p *portfolioState, a *armState)) {
-	for _, p := range *r.portfolios.Load() {
-		for _, a := range *p.all.Load() {
-			f(p, a)
-		}
-	}
 }
 
 // observe records the current state of a PromptArm from the informer.
@@ -111,16 +106,18 @@ func (r *registry) observe(arm *v1alpha1.PromptArm) {
 	a := (*p.all.Load())[arm.Name]
 	if a == nil {
 		a = newArmState(arm)
+		if r.initArm != nil {
+			r.initArm(p, a)
+		}
 		next := cloneMap(*p.all.Load())
 		next[arm.Name] = a
 		p.all.Store(&next)
 	}
-	totals := counters.Totals(arm.Status.Counters)
-	seen := counters.Seen(arm.Status.Counters, r.writer)
-	a.seenS.Store(seen.Successes)
-	a.seenF.Store(seen.Failures)
-	a.watchedS.Store(totals.Successes)
-	a.watchedF.Store(totals.Failures)
+	a.watchedS.Store(arm.Status.Successes)
+	a.watchedF.Store(arm.Status.Failures)
+	if iv := arm.Status.ReportInterval; iv != nil {
+		p.report.interval.Store(int64(iv.Duration))
+	}
 	a.deleted.Store(false)
 	active := arm.Status.Phase != v1alpha1.ArmRetired
 	if a.active.Swap(active) != active || len(*p.active.Load()) == 0 {
@@ -159,18 +156,11 @@ func (p *portfolioState) rebuildActive() {
 
 func newArmState(arm *v1alpha1.PromptArm) *armState {
 	a := &armState{
-		namespace:  arm.Namespace,
-		name:       arm.Name,
-		portfolio:  arm.Spec.Portfolio,
-		priorAlpha: arm.Spec.Prior.Alpha,
-		priorBeta:  arm.Spec.Prior.Beta,
+		namespace: arm.Namespace,
+		name:      arm.Name,
+		portfolio: arm.Spec.Portfolio,
 	}
-	if !(a.priorAlpha > 0) {
-		a.priorAlpha = 1
-	}
-	if !(a.priorBeta > 0) {
-		a.priorBeta = 1
-	}
+	a.priorAlpha, a.priorBeta = arm.Spec.Prior.Params()
 	a.entry = appendJSONField(a.entry, "portfolio", arm.Spec.Portfolio)
 	a.entry = append(a.entry, ',')
 	a.entry = appendJSONField(a.entry, "arm", arm.Name)

@@ -1,14 +1,16 @@
 // Package selector is the sidecar that workloads ask "which prompt now?". It watches the
 // PromptArms of its portfolios, answers Thompson draws from their posteriors over HTTP with a
-// signed decision token, takes rewards for those decisions back, and writes the counts into the
-// arms' status exactly once.
+// signed decision token, takes rewards for those decisions back, and reports the counts to the
+// controller exactly once.
 //
 // One reward's path: the HTTP handler (api.reward) verifies the token (token.go), rejects a
-// replay (replay.go), and adds one to the arm's acknowledged cumulative counts (registry.go); only
-// then it answers 202. The flusher (flush.go) applies the cumulative counts as this process's
-// entry of status.counters.writers with server-side apply; the controller sums the entries
-// (internal/counters) into the posterior. On shutdown the selector stops taking rewards, writes
-// once more, and folds its entry into the base.
+// replay (replay.go), writes the reward to the write-ahead record and waits for its group commit
+// (wal.go, with disk acknowledgement), and adds one to the arm's acknowledged cumulative counts
+// (registry.go); only then it answers 202. The flusher (flush.go) writes the cumulative counts
+// into this writer's PromptCounterReport of the portfolio, about once per report interval; the
+// controller sums the reports into the arms' status (internal/counters). On shutdown the selector
+// stops taking rewards and writes once more; what it cannot write stays in the record for the
+// next start.
 package selector
 
 import (
@@ -20,28 +22,37 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/go-logr/logr"
-	coordinationv1 "k8s.io/api/coordination/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/selection"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/client-go/rest"
 	toolscache "k8s.io/client-go/tools/cache"
-	"k8s.io/utils/ptr"
 
 	"github.com/promptfolio/promptfolio/api/v1alpha1"
-	"github.com/promptfolio/promptfolio/internal/counters"
 )
 
 // PortfolioLabel is the label every PromptArm carries with its portfolio's name.
 const PortfolioLabel = "promptfolio.dev/portfolio"
+
+// Acknowledgement levels (Config.Ack).
+const (
+	// AckDisk answers 202 once the reward is in the write-ahead record on disk: it survives
+	// SIGKILL and OOMKill of the selector (its pod's emptyDir keeps the record), not the loss of
+	// the node.
+	AckDisk = "disk"
+	// AckMemory answers 202 once the reward is in memory: a SIGKILL loses what the last report
+	// write did not carry, at most one report interval of rewards.
+	AckMemory = "memory"
+)
 
 // Config configures a selector. Zero values take the defaults of Defaults.
 type Config struct {
@@ -53,9 +64,18 @@ type Config struct {
 	LabelSelector string
 	// Addr is the HTTP listen address. Default 127.0.0.1:8088.
 	Addr string
-	// Writer is this process's counter entry and Lease name; it must be unique per process
-	// incarnation. Default NewWriterID().
+	// Writer names this writer's PromptCounterReports ("<writer>.<portfolio>"). It must stay the
+	// same across restarts of the process that share a state directory, and differ between
+	// processes that run at once. Default WriterID().
 	Writer string
+	// PodName and PodUID, when both are set, make the writer's reports owned by that pod, so
+	// garbage collection deletes them with it (and the controller folds them first).
+	PodName, PodUID string
+	// Ack is the acknowledgement level, AckDisk or AckMemory. Default AckDisk when StateDir is
+	// set, else AckMemory.
+	Ack string
+	// StateDir holds the write-ahead record of disk acknowledgement: in a pod, an emptyDir.
+	StateDir string
 	// KeyFile holds the decision key shared by all portfolios. Empty means a Secret per
 	// portfolio (KeySecretName), created when missing.
 	KeyFile string
@@ -65,22 +85,21 @@ type Config struct {
 	KeyGrace time.Duration
 	// TokenTTL is how long a decision can be rewarded. Default 10m.
 	TokenTTL time.Duration
-	// FlushInterval between writes of the counters. Default 1s.
+	// FlushInterval is the shortest interval between two writes of a report; the controller's
+	// report interval (status.reportInterval of the arms) makes it longer when a portfolio has
+	// many writers. Default 1s.
 	FlushInterval time.Duration
-	// FlushJitter is the fraction by which intervals vary. Default 0.2.
+	// FlushJitter is the fraction by which intervals vary. Default 0.1.
 	FlushJitter float64
-	// FlushAfter rewards start a flush before the interval ends. Default 20000.
-	FlushAfter int64
+	// MaxPending bounds the acknowledged rewards not yet written to the API server; beyond it
+	// rewards are answered 503 (backlog_full). Default 1,000,000.
+	MaxPending int64
 	// APITimeout bounds each request to the API server. Default 10s.
 	APITimeout time.Duration
 	// FlushParallelism bounds concurrent writes. Default 4.
 	FlushParallelism int
-	// LeaseDuration of the writer's Lease; it is renewed every third of it. Default 30s.
-	LeaseDuration time.Duration
-	// ShutdownTimeout bounds the final flush and fold. Default 25s.
+	// ShutdownTimeout bounds the final write. Default 25s.
 	ShutdownTimeout time.Duration
-	// FoldAttempts bounds the optimistic-locked fold of each arm on shutdown. Default 10.
-	FoldAttempts int
 	// MaxBodyBytes bounds request bodies. Default 8192.
 	MaxBodyBytes int64
 	// MaxHeaderBytes bounds request headers. Default 16384.
@@ -98,26 +117,28 @@ func (c *Config) Defaults() {
 		c.Addr = "127.0.0.1:8088"
 	}
 	if c.Writer == "" {
-		c.Writer = NewWriterID()
+		c.Writer = WriterID(c.PodName, c.PodUID)
+	}
+	if c.Ack == "" {
+		c.Ack = AckMemory
+		if c.StateDir != "" {
+			c.Ack = AckDisk
+		}
 	}
 	set(&c.KeyRefresh, 30*time.Second)
 	set(&c.KeyGrace, time.Hour)
 	set(&c.TokenTTL, 10*time.Minute)
 	set(&c.FlushInterval, time.Second)
 	set(&c.APITimeout, 10*time.Second)
-	set(&c.LeaseDuration, 30*time.Second)
 	set(&c.ShutdownTimeout, 25*time.Second)
 	if c.FlushJitter <= 0 {
-		c.FlushJitter = 0.2
+		c.FlushJitter = 0.1
 	}
-	if c.FlushAfter <= 0 {
-		c.FlushAfter = 20000
+	if c.MaxPending <= 0 {
+		c.MaxPending = 1_000_000
 	}
 	if c.FlushParallelism <= 0 {
 		c.FlushParallelism = 4
-	}
-	if c.FoldAttempts <= 0 {
-		c.FoldAttempts = 10
 	}
 	if c.MaxBodyBytes <= 0 {
 		c.MaxBodyBytes = 8192
@@ -127,11 +148,14 @@ func (c *Config) Defaults() {
 	}
 }
 
-// NewWriterID returns "<hostname>-<random suffix>" as a lowercase DNS label, unique per call.
-func NewWriterID() string {
-	host, _ := os.Hostname()
-	if pod := os.Getenv("POD_NAME"); pod != "" {
-		host = pod
+// WriterID returns the writer id of a selector: in a pod, "<pod name>-<start of the pod's uid>",
+// the same for every restart of the sidecar (which keeps its state record in the pod's emptyDir)
+// and never the same for two pods, even of one StatefulSet name; elsewhere "<host name>-<random
+// suffix>", new on every call. It is a lowercase DNS label.
+func WriterID(podName, podUID string) string {
+	host := podName
+	if host == "" {
+		host, _ = os.Hostname()
 	}
 	host = strings.Trim(strings.Map(func(r rune) rune {
 		switch {
@@ -148,14 +172,12 @@ func NewWriterID() string {
 	if host == "" {
 		host = "selector"
 	}
+	if uid := strings.ReplaceAll(strings.ToLower(podUID), "-", ""); podName != "" && len(uid) >= 10 {
+		return host + "-" + uid[:10]
+	}
 	suffix := make([]byte, 5)
 	_, _ = rand.Read(suffix)
 	return host + "-" + hex.EncodeToString(suffix)
-}
-
-// FieldManager returns the server-side apply field manager of a writer.
-func FieldManager(writer string) string {
-	return "promptfolio-selector-" + writer
 }
 
 // Selector is one selector process.
@@ -177,6 +199,9 @@ type Selector struct {
 	keyCtx    context.Context
 	keyWG     sync.WaitGroup
 	watchOnce sync.Map
+
+	// restoredDecisions is the number of unexpired rewarded decisions the state record held.
+	restoredDecisions int
 }
 
 // New builds a selector for the API server of restCfg.
@@ -185,8 +210,14 @@ func New(cfg Config, restCfg *rest.Config) (*Selector, error) {
 	if cfg.Namespace == "" {
 		return nil, errors.New("a namespace is required")
 	}
-	if errs := validation.IsDNS1123Subdomain(cfg.Writer); len(errs) > 0 {
+	if errs := validation.IsDNS1123Label(cfg.Writer); len(errs) > 0 {
 		return nil, fmt.Errorf("writer id %q: %s", cfg.Writer, strings.Join(errs, "; "))
+	}
+	switch {
+	case cfg.Ack != AckDisk && cfg.Ack != AckMemory:
+		return nil, fmt.Errorf("acknowledgement %q: want %s or %s", cfg.Ack, AckDisk, AckMemory)
+	case cfg.Ack == AckDisk && cfg.StateDir == "":
+		return nil, errors.New("disk acknowledgement needs a state directory")
 	}
 	sel, err := armSelector(cfg)
 	if err != nil {
@@ -224,13 +255,53 @@ func New(cfg Config, restCfg *rest.Config) (*Selector, error) {
 		s.keys = &secretKeys{kube: kube}
 	}
 	s.reg = newRegistry(cfg.Writer, s.newPortfolio)
-	s.metrics = newMetrics(s.pendingTotal, func() float64 { return float64(s.api.replay.len()) })
-	s.api = newAPI(s.reg, s.metrics, cfg.TokenTTL, cfg.MaxBodyBytes, cfg.FlushAfter, s.synced.Load)
+	s.metrics = newMetrics(func() float64 { return float64(s.api.pending.Load()) }, func() float64 { return float64(s.api.replay.len()) })
+	s.api = newAPI(s.reg, s.metrics, cfg.TokenTTL, cfg.MaxBodyBytes, cfg.MaxPending, s.synced.Load)
 	s.flusher = &flusher{
-		kube: kube, reg: s.reg, api: s.api, metrics: s.metrics, writer: cfg.Writer, manager: FieldManager(cfg.Writer),
-		timeout: cfg.APITimeout, parallel: cfg.FlushParallelism, now: time.Now,
+		kube: kube, reg: s.reg, api: s.api, metrics: s.metrics, writer: cfg.Writer,
+		timeout: cfg.APITimeout, floor: cfg.FlushInterval, jitter: cfg.FlushJitter, parallel: cfg.FlushParallelism, now: time.Now,
+	}
+	if cfg.PodName != "" && cfg.PodUID != "" {
+		s.flusher.owner = &metav1.OwnerReference{APIVersion: "v1", Kind: "Pod", Name: cfg.PodName, UID: types.UID(cfg.PodUID)}
+	}
+	s.reg.initArm = s.flusher.initArm
+	if cfg.Ack == AckDisk {
+		if err := s.openState(); err != nil {
+			return nil, err
+		}
 	}
 	return s, nil
+}
+
+// openState opens the write-ahead record of the state directory, which must belong to this
+// writer, and restores the counts and the replay record it holds.
+func (s *Selector) openState() error {
+	if err := os.MkdirAll(s.cfg.StateDir, 0o700); err != nil {
+		return fmt.Errorf("creating the state directory: %w", err)
+	}
+	idFile := filepath.Join(s.cfg.StateDir, "writer")
+	switch b, err := os.ReadFile(idFile); {
+	case err == nil && strings.TrimSpace(string(b)) != s.cfg.Writer:
+		return fmt.Errorf("the state directory %s belongs to writer %q, not %q", s.cfg.StateDir, strings.TrimSpace(string(b)), s.cfg.Writer)
+	case errors.Is(err, os.ErrNotExist):
+		if err := os.WriteFile(idFile, []byte(s.cfg.Writer+"\n"), 0o600); err != nil {
+			return fmt.Errorf("writing the state directory's writer id: %w", err)
+		}
+	case err != nil:
+		return fmt.Errorf("reading the state directory's writer id: %w", err)
+	}
+	w, rep, err := openWAL(s.cfg.StateDir, max(s.cfg.TokenTTL/4, time.Minute), time.Now)
+	if err != nil {
+		return err
+	}
+	now := time.Now()
+	for _, d := range rep.decisions {
+		s.api.replay.firstUse(d.issuer, d.seq, d.expires, now)
+	}
+	s.api.wal = w
+	s.flusher.restored = rep.counts
+	s.restoredDecisions = len(rep.decisions)
+	return nil
 }
 
 // armSelector returns the label selector of the watched arms.
@@ -294,15 +365,9 @@ func (s *Selector) Addr() string {
 // Ready reports whether the cache has synced.
 func (s *Selector) Ready() bool { return s.synced.Load() }
 
-func (s *Selector) pendingTotal() float64 {
-	var n int64
-	s.reg.each(func(_ *portfolioState, a *armState) { n += a.pending() })
-	return float64(n)
-}
-
-// Run serves until ctx ends, then shuts down: it stops taking rewards (503), writes the counters
-// once more, folds this writer's entries into the arms' bases, deletes its Lease and returns. It
-// returns an error when acknowledged counts could not be written.
+// Run serves until ctx ends, then shuts down: it stops taking rewards (503), writes its reports
+// once more and returns. It returns an error when acknowledged counts could not be written; with
+// disk acknowledgement they stay in the state record, and the next start writes them.
 func (s *Selector) Run(ctx context.Context) error {
 	logger := logr.FromContextOrDiscard(ctx).WithValues("writer", s.cfg.Writer)
 	ctx = logr.NewContext(ctx, logger)
@@ -344,16 +409,8 @@ func (s *Selector) Run(ctx context.Context) error {
 			logger.Error(err, "HTTP server stopped")
 		}
 	}()
-	logger.Info("selector listening", "addr", addr, "namespace", s.cfg.Namespace)
-
-	if err := s.ensureLease(work); err != nil {
-		logger.Error(err, "could not create the writer Lease; retrying while running")
-	}
-	bg.Add(1)
-	go func() {
-		defer bg.Done()
-		s.renewLease(work)
-	}()
+	logger.Info("selector listening", "addr", addr, "namespace", s.cfg.Namespace, "acknowledgement", s.cfg.Ack,
+		"restoredDecisions", s.restoredDecisions)
 
 	if s.fileKey != nil {
 		bg.Add(1)
@@ -373,7 +430,7 @@ func (s *Selector) Run(ctx context.Context) error {
 	flushDone := make(chan struct{})
 	go func() {
 		defer close(flushDone)
-		s.flusher.run(work, s.cfg.FlushInterval, s.cfg.FlushJitter)
+		s.flusher.run(work)
 	}()
 	<-ctx.Done()
 	stopWork()
@@ -381,7 +438,8 @@ func (s *Selector) Run(ctx context.Context) error {
 	return s.shutdown(logger, srv, stopWork, &bg)
 }
 
-// shutdown runs the graceful stop: no new rewards, final flush, fold, Lease deletion.
+// shutdown runs the graceful stop: no new rewards, a final write of every report, the state
+// record closed.
 func (s *Selector) shutdown(logger logr.Logger, srv *http.Server, stopWork context.CancelFunc, bg *sync.WaitGroup) error {
 	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
 	defer cancel()
@@ -390,25 +448,45 @@ func (s *Selector) shutdown(logger logr.Logger, srv *http.Server, stopWork conte
 	stopWork()
 
 	var errs []error
-	flushErr := s.flusher.flushAll(ctx)
-	failed := s.flusher.foldAll(ctx, s.cfg.FoldAttempts)
-	if flushErr != nil && len(failed) > 0 {
-		errs = append(errs, fmt.Errorf("final flush: %w", flushErr))
-	}
-	if len(failed) > 0 {
-		errs = append(errs, fmt.Errorf("fold failed for arms %s", strings.Join(failed, ", ")))
-	} else if err := s.deleteLease(ctx); err != nil {
-		logger.Error(err, "could not delete the writer Lease")
+	if s.synced.Load() {
+		for {
+			err := s.flusher.pass(ctx, true)
+			if err == nil && s.api.pending.Load() <= 0 {
+				break
+			}
+			if ctx.Err() != nil {
+				errs = append(errs, fmt.Errorf("final write: %d acknowledged rewards not written: %w", s.api.pending.Load(), errors.Join(err, ctx.Err())))
+				break
+			}
+			select {
+			case <-ctx.Done():
+			case <-time.After(200 * time.Millisecond):
+			}
+		}
 	}
 	_ = srv.Shutdown(ctx)
 	bg.Wait()
 	s.keyWG.Wait()
-	logger.Info("selector stopped", "pending", s.pendingTotal(), "foldFailures", len(failed))
+	if s.api.wal != nil {
+		if err := s.api.wal.close(); err != nil {
+			errs = append(errs, fmt.Errorf("closing the state record: %w", err))
+		}
+	}
+	pending := s.api.pending.Load()
+	if pending > 0 {
+		msg := "acknowledged rewards were not written; they are lost with memory acknowledgement"
+		if s.api.wal != nil {
+			msg = "acknowledged rewards were not written; the state record keeps them for the next start"
+		}
+		logger.Error(errors.Join(errs...), msg, "pending", pending)
+	}
+	logger.Info("selector stopped", "pending", pending)
 	return errors.Join(errs...)
 }
 
 // trimArm is the cache transform of PromptArms: it keeps only the fields the registry reads
-// (name, namespace, labels, resource version, portfolio, prompt, prior, phase and counters), so
+// (name, namespace, labels, resource version, portfolio, prompt, prior, phase, totals and report
+// interval), so
 // that annotations such as kubectl's last-applied configuration, managedFields, the origin and the
 // controller's derived statistics are not held in memory. Other objects pass unchanged.
 func trimArm(obj any) (any, error) {
@@ -422,8 +500,9 @@ func trimArm(obj any) (any, error) {
 			Name: arm.Name, Namespace: arm.Namespace, UID: arm.UID,
 			ResourceVersion: arm.ResourceVersion, Labels: arm.Labels,
 		},
-		Spec:   v1alpha1.PromptArmSpec{Portfolio: arm.Spec.Portfolio, Prompt: arm.Spec.Prompt, Prior: arm.Spec.Prior},
-		Status: v1alpha1.PromptArmStatus{Phase: arm.Status.Phase, Counters: arm.Status.Counters},
+		Spec: v1alpha1.PromptArmSpec{Portfolio: arm.Spec.Portfolio, Prompt: arm.Spec.Prompt, Prior: arm.Spec.Prior},
+		Status: v1alpha1.PromptArmStatus{Phase: arm.Status.Phase, Successes: arm.Status.Successes, Failures: arm.Status.Failures,
+			ReportInterval: arm.Status.ReportInterval},
 	}, nil
 }
 
@@ -440,70 +519,4 @@ func (s *Selector) forget(obj any) {
 	if arm, ok := obj.(*v1alpha1.PromptArm); ok {
 		s.reg.forget(arm.Namespace, arm.Name, arm.Spec.Portfolio)
 	}
-}
-
-// ensureLease creates the writer's Lease.
-func (s *Selector) ensureLease(ctx context.Context) error {
-	ctx, cancel := context.WithTimeout(ctx, s.cfg.APITimeout)
-	defer cancel()
-	now := metav1.NewMicroTime(time.Now())
-	lease := &coordinationv1.Lease{
-		ObjectMeta: metav1.ObjectMeta{
-			Name: counters.LeaseName(s.cfg.Writer), Namespace: s.cfg.Namespace,
-			Labels: map[string]string{counters.LeaseLabel: "true"},
-		},
-		Spec: coordinationv1.LeaseSpec{
-			HolderIdentity:       ptr.To(s.cfg.Writer),
-			LeaseDurationSeconds: ptr.To(int32(s.cfg.LeaseDuration / time.Second)),
-			AcquireTime:          &now,
-			RenewTime:            &now,
-		},
-	}
-	s.metrics.writes.WithLabelValues("lease").Inc()
-	err := s.kube.createLease(ctx, lease)
-	if apierrors.IsAlreadyExists(err) {
-		return s.touchLease(ctx)
-	}
-	return err
-}
-
-// touchLease sets the Lease's renewTime to now.
-func (s *Selector) touchLease(ctx context.Context) error {
-	patch := fmt.Appendf(nil, `{"spec":{"renewTime":%q}}`, metav1.NewMicroTime(time.Now()).UTC().Format(metav1.RFC3339Micro))
-	s.metrics.writes.WithLabelValues("lease").Inc()
-	return s.kube.mergePatchLease(ctx, counters.LeaseName(s.cfg.Writer), patch)
-}
-
-// renewLease renews the Lease every third of its duration until ctx ends.
-func (s *Selector) renewLease(ctx context.Context) {
-	t := time.NewTicker(s.cfg.LeaseDuration / 3)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		err := func() error {
-			c, cancel := context.WithTimeout(ctx, s.cfg.APITimeout)
-			defer cancel()
-			err := s.touchLease(c)
-			if apierrors.IsNotFound(err) {
-				return s.ensureLease(ctx)
-			}
-			return err
-		}()
-		if err != nil && ctx.Err() == nil {
-			logr.FromContextOrDiscard(ctx).V(1).Info("could not renew the writer Lease", "error", err.Error())
-		}
-	}
-}
-
-func (s *Selector) deleteLease(ctx context.Context) error {
-	ctx, cancel := context.WithTimeout(ctx, s.cfg.APITimeout)
-	defer cancel()
-	if err := s.kube.deleteLease(ctx, counters.LeaseName(s.cfg.Writer)); !apierrors.IsNotFound(err) {
-		return err
-	}
-	return nil
 }

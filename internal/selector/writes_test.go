@@ -18,18 +18,16 @@ import (
 	"time"
 
 	"go.uber.org/zap/zapcore"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
-	"github.com/promptfolio/promptfolio/api/v1alpha1"
 	"github.com/promptfolio/promptfolio/internal/counters"
 	"github.com/promptfolio/promptfolio/internal/selector"
 	"github.com/promptfolio/promptfolio/internal/selector/faultproxy"
 )
 
-// TestWritesPerFlushInterval measures how many status writes the API server receives per arm and
-// flush interval while rewards arrive at a paced rate, and checks that the totals written equal
+// TestWritesPerFlushInterval measures how many report writes the API server receives per flush
+// interval while rewards arrive at a paced rate, and checks that the totals written equal
 // the rewards acknowledged. Rewards go through the selector's HTTP handler in process (the same
 // code a request takes after the server has read it), so the rate does not depend on how fast a
 // load generator can open requests on the machine. Writes are counted by a proxy in front of a
@@ -43,7 +41,7 @@ import (
 // SELECTOR_WRITES_INTERVALS (default 10) the flush intervals of 1 s measured at each rate.
 func TestWritesPerFlushInterval(t *testing.T) {
 	if os.Getenv("SELECTOR_WRITES") == "" {
-		t.Skip("set SELECTOR_WRITES=1 to measure API-server writes per arm per flush interval")
+		t.Skip("set SELECTOR_WRITES=1 to measure API-server writes per flush interval")
 	}
 	const (
 		armCount = 10
@@ -95,21 +93,20 @@ func TestWritesPerFlushInterval(t *testing.T) {
 		}
 	}
 
-	acked := &ledger{acks: map[string]v1alpha1.RewardCount{}}
+	acked := &ledger{acks: map[string]counters.Counts{}}
 	for _, rate := range rates {
 		m := measureWrites(t, h, proxy, rate, intervals, interval, acked)
-		perArm := float64(m.writes) / armCount / float64(intervals)
-		t.Logf("rate %d rewards/s (reached %.0f/s, %d acknowledged): %d status writes in %d flush intervals of %v for %d arms = %.2f writes per arm per interval (selector's own count: %d)",
-			rate, m.reached, m.acked, m.writes, intervals, interval, armCount, perArm, m.metric)
+		perReport := float64(m.writes) / float64(intervals)
+		t.Logf("rate %d rewards/s (reached %.0f/s, %d acknowledged): %d report writes in %d flush intervals of %v for %d arms = %.2f writes per interval (selector's own count: %d)",
+			rate, m.reached, m.acked, m.writes, intervals, interval, armCount, perReport, m.metric)
 		// The two counts are read at slightly different moments; a flush in flight at either end
 		// of the window may show in one and not yet in the other.
-		if d := m.writes - m.metric; d > armCount || d < -armCount {
-			t.Errorf("the proxy saw %d status writes, the selector counted %d", m.writes, m.metric)
+		if d := m.writes - m.metric; d > 1 || d < -1 {
+			t.Errorf("the proxy saw %d report writes, the selector counted %d", m.writes, m.metric)
 		}
-		// Jitter varies each interval by up to ±20 %; the early flush after FlushAfter rewards
-		// does not trigger below 20000 rewards per interval.
-		if perArm > 1.25 {
-			t.Errorf("rate %d: %.2f writes per arm per flush interval, want at most one (plus jitter)", rate, perArm)
+		// One report holds every arm; jitter varies each interval by up to ±10 %.
+		if perReport > 1.15 {
+			t.Errorf("rate %d: %.2f report writes per flush interval, want at most one (plus jitter)", rate, perReport)
 		}
 		if m.reached < 0.9*float64(rate) {
 			t.Errorf("rate %d: the generator reached only %.0f rewards/s; the figure does not describe the rate asked for", rate, m.reached)
@@ -119,12 +116,9 @@ func TestWritesPerFlushInterval(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatalf("selector stopped with %v", err)
 	}
+	totals := reportTotals(ctx, t, env.Client, ns)
 	for _, name := range arms {
-		var arm v1alpha1.PromptArm
-		if err := env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, &arm); err != nil {
-			t.Fatal(err)
-		}
-		if got, want := counters.Totals(arm.Status.Counters), acked.acks[name]; got != want {
+		if got, want := totals[name], acked.acks[name]; got != want {
 			t.Errorf("arm %s: totals %+v, acknowledged %+v", name, got, want)
 		}
 	}
@@ -162,7 +156,7 @@ func measureWrites(t *testing.T, h http.Handler, proxy *faultproxy.Proxy, rate, 
 
 	// Let the previous rate's last rewards be flushed before counting starts.
 	time.Sleep(interval + interval/2)
-	w0, m0 := proxy.Writes(http.MethodPatch, "promptarms/status"), writeMetric(t, h)
+	w0, m0 := proxy.Writes(http.MethodPatch, "promptcounterreports"), writeMetric(t, h)
 	const senders = 4
 	var (
 		wg       sync.WaitGroup
@@ -203,7 +197,7 @@ func measureWrites(t *testing.T, h http.Handler, proxy *faultproxy.Proxy, rate, 
 		time.Sleep(rest)
 	}
 	return writesMeasurement{
-		writes:  proxy.Writes(http.MethodPatch, "promptarms/status") - w0,
+		writes:  proxy.Writes(http.MethodPatch, "promptcounterreports") - w0,
 		metric:  writeMetric(t, h) - m0,
 		acked:   accepted.Load(),
 		reached: float64(accepted.Load()) / elapsed.Seconds(),
@@ -217,7 +211,7 @@ func writeMetric(t *testing.T, h http.Handler) int64 {
 	h.ServeHTTP(w, httptest.NewRequest(http.MethodGet, selector.PathMetrics, nil))
 	sc := bufio.NewScanner(w.Body)
 	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), `promptfolio_selector_api_writes_total{kind="apply"} `); ok {
+		if v, ok := strings.CutPrefix(sc.Text(), `promptfolio_selector_api_writes_total{kind="report"} `); ok {
 			f, err := strconv.ParseFloat(v, 64)
 			if err != nil {
 				t.Fatal(err)

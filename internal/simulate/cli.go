@@ -18,8 +18,8 @@ const usageText = `Usage: promptfolio simulate [flags]
 Simulates a portfolio whose prompts have known true success rates and compares Thompson sampling
 (the selector's rule) with a uniform A/B split and ε-greedy. With --evolve, an evolution cycle runs
 at the end of every day with the controller's policy (internal/evolution); children's true rates
-are their parent's plus Normal(0, σ). Prints, over --runs runs, the mean with its 95% confidence
-interval and the median of: the share of calls served by a best arm in trials 1..--early-trials
+are their parent's plus Normal(--mutation-bias, --sigma). Prints, over --runs runs, the mean with
+its 95% confidence interval and the median of: the share of calls served by a best arm in trials 1..--early-trials
 and after, the cumulative reward, the oracle's expected reward and the regret against it. Writes
 figures of run 0 and of the averages, as PNG and SVG, into --out.
 

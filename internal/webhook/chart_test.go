@@ -17,7 +17,6 @@ import (
 	"time"
 
 	authorizationv1 "k8s.io/api/authorization/v1"
-	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
@@ -210,11 +209,9 @@ func TestChart(t *testing.T) {
 		}{
 			{name: "all granted"},
 			{name: "without promptarms list and watch", resource: "promptarms", verbs: []string{"list", "watch"}, wantErrContains: "not ready"},
-			{name: "without promptarms get", resource: "promptarms", verbs: []string{"get"}, wantErrContains: "fold failed"},
-			{name: "without promptarms/status patch", resource: "promptarms/status", verbs: []string{"patch"}, wantErrContains: "never reached"},
-			{name: "without leases create", resource: "leases", verbs: []string{"create"}, wantErrContains: "never created"},
-			{name: "without leases patch", resource: "leases", verbs: []string{"patch"}, wantErrContains: "never renewed"},
-			{name: "without leases delete", resource: "leases", verbs: []string{"delete"}, wantErrContains: "left after"},
+			{name: "without promptcounterreports get", resource: "promptcounterreports", verbs: []string{"get"}, wantErrContains: "not ready"},
+			{name: "without promptcounterreports create", resource: "promptcounterreports", verbs: []string{"create"}, wantErrContains: "not ready"},
+			{name: "without promptcounterreports patch", resource: "promptcounterreports", verbs: []string{"patch"}, wantErrContains: "never reached"},
 		}
 		for i, tt := range tests {
 			t.Run(tt.name, func(t *testing.T) {
@@ -302,9 +299,6 @@ func waitForAuthorization(t *testing.T, c client.Client, user rest.Impersonation
 	t.Helper()
 	res, sub, _ := strings.Cut(resource, "/")
 	apiGroup := v1alpha1.GroupVersion.Group
-	if res == "leases" {
-		apiGroup = coordinationv1.GroupName
-	}
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		review := &authorizationv1.SubjectAccessReview{Spec: authorizationv1.SubjectAccessReviewSpec{
@@ -398,9 +392,8 @@ func exerciseManager(c client.Client, admin *rest.Config, ns, portfolio string, 
 // exerciseSelector runs a selector for portfolio in ns with the credentials of the namespace's
 // default ServiceAccount, which the chart's selector Role is bound to, and the chart's token
 // Secret as its key file. It returns the first thing that went wrong: the selector not getting
-// ready, its writer Lease not created or not renewed, a reward not reaching the arm's status, an
-// arm created later never drawn, or the graceful stop failing to fold the writer's entry or to
-// delete its Lease.
+// ready (its counter report not read or created), a reward not reaching its report, an arm
+// created later never drawn, or the graceful stop failing.
 func exerciseSelector(c client.Client, admin *rest.Config, ns, portfolio string, wait time.Duration) (err error) {
 	ctx := context.Background()
 	armName := portfolio + "-plain"
@@ -436,8 +429,7 @@ func exerciseSelector(c client.Client, admin *rest.Config, ns, portfolio string,
 	writer := portfolio + "-writer"
 	sel, err := selector.New(selector.Config{
 		Namespace: ns, Portfolios: []string{portfolio}, Addr: "127.0.0.1:0", KeyFile: keyFile, Writer: writer,
-		FlushInterval: 100 * time.Millisecond, LeaseDuration: 3 * time.Second, APITimeout: 2 * time.Second,
-		ShutdownTimeout: 5 * time.Second, FoldAttempts: 2,
+		FlushInterval: 100 * time.Millisecond, APITimeout: 2 * time.Second, ShutdownTimeout: 3 * time.Second,
 	}, workload)
 	if err != nil {
 		return err
@@ -481,12 +473,14 @@ func exerciseSelector(c client.Client, admin *rest.Config, ns, portfolio string,
 	}) {
 		return fmt.Errorf("selector not ready within %s: %v", wait, lastReady)
 	}
-	var lease coordinationv1.Lease
-	leaseKey := client.ObjectKey{Namespace: ns, Name: counters.LeaseName(writer)}
-	if !poll(func() bool { return c.Get(ctx, leaseKey, &lease) == nil }) {
-		return fmt.Errorf("writer Lease %s never created", leaseKey.Name)
+	reportKey := client.ObjectKey{Namespace: ns, Name: counters.ReportName(writer, portfolio)}
+	var report v1alpha1.PromptCounterReport
+	successes := func() int64 {
+		if c.Get(ctx, reportKey, &report) != nil {
+			return -1
+		}
+		return counters.Totals(nil, []*v1alpha1.PromptCounterReport{&report})[armName].Successes
 	}
-	created := lease.Spec.RenewTime.DeepCopy()
 
 	code, drawn := call(http.MethodGet, selector.PathDraw+"?portfolio="+portfolio, "")
 	if code != http.StatusOK {
@@ -496,14 +490,8 @@ func exerciseSelector(c client.Client, admin *rest.Config, ns, portfolio string,
 	if code, body := call(http.MethodPost, selector.PathReward, string(reward)); code != http.StatusAccepted {
 		return fmt.Errorf("reward: %d %v", code, body)
 	}
-	if !poll(func() bool {
-		return c.Get(ctx, client.ObjectKeyFromObject(arm), arm) == nil && arm.Status.Counters != nil &&
-			counters.Totals(arm.Status.Counters).Successes == 1
-	}) {
-		return fmt.Errorf("the acknowledged reward never reached the status of %s", armName)
-	}
-	if !poll(func() bool { return c.Get(ctx, leaseKey, &lease) == nil && lease.Spec.RenewTime.After(created.Time) }) {
-		return fmt.Errorf("writer Lease %s never renewed", leaseKey.Name)
+	if !poll(func() bool { return successes() == 1 }) {
+		return fmt.Errorf("the acknowledged reward never reached the report %s", reportKey.Name)
 	}
 	later := &v1alpha1.PromptArm{
 		ObjectMeta: metav1.ObjectMeta{Name: portfolio + "-warm", Namespace: ns, Labels: map[string]string{v1alpha1.LabelPortfolio: portfolio}},
@@ -524,14 +512,8 @@ func exerciseSelector(c client.Client, admin *rest.Config, ns, portfolio string,
 	if err := <-done; err != nil {
 		return fmt.Errorf("graceful stop: %w", err)
 	}
-	if err := c.Get(ctx, client.ObjectKeyFromObject(arm), arm); err != nil {
-		return err
-	}
-	if got := counters.Totals(arm.Status.Counters); got.Successes != 1 || got.Failures != 0 || len(arm.Status.Counters.Writers) != 0 {
-		return fmt.Errorf("counters after the graceful stop = %+v, want the one success folded into base", arm.Status.Counters)
-	}
-	if err := c.Get(ctx, leaseKey, &lease); err == nil {
-		return fmt.Errorf("writer Lease %s left after the graceful stop", leaseKey.Name)
+	if got := successes(); got != 1 {
+		return fmt.Errorf("report %s holds %d successes after the graceful stop, want 1", reportKey.Name, got)
 	}
 	return nil
 }

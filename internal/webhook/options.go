@@ -20,6 +20,8 @@ const (
 	DefaultCPURequest    = "10m"
 	DefaultMemoryRequest = "32Mi"
 	DefaultMemoryLimit   = "128Mi"
+	DefaultAck           = "disk"
+	DefaultStateLimit    = "256Mi"
 )
 
 // Options configure the webhook server and the sidecar it injects. The zero value is not usable;
@@ -57,6 +59,13 @@ type SidecarOptions struct {
 	// CPURequest, MemoryRequest and MemoryLimit are the sidecar's resources. There is no CPU
 	// limit on purpose: throttling a latency-sensitive sidecar hurts more than it protects.
 	CPURequest, MemoryRequest, MemoryLimit resource.Quantity
+	// Ack is the selector's acknowledgement level: disk (a reward answered 202 survives the
+	// sidecar's SIGKILL or OOMKill: it is in the write-ahead record in the pod's emptyDir) or
+	// memory.
+	Ack string
+	// StateLimit is the size limit of the emptyDir that holds the write-ahead record: about one
+	// decision lifetime of rewards at 38 bytes each.
+	StateLimit resource.Quantity
 }
 
 // DefaultOptions returns the defaults of every option, with the webhook disabled.
@@ -72,6 +81,8 @@ func DefaultOptions() Options {
 			CPURequest:    resource.MustParse(DefaultCPURequest),
 			MemoryRequest: resource.MustParse(DefaultMemoryRequest),
 			MemoryLimit:   resource.MustParse(DefaultMemoryLimit),
+			Ack:           DefaultAck,
+			StateLimit:    resource.MustParse(DefaultStateLimit),
 		},
 	}
 }
@@ -104,6 +115,8 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 	quantity(fs, &o.Sidecar.CPURequest, "selector-cpu-request", "CPU request of the injected selector")
 	quantity(fs, &o.Sidecar.MemoryRequest, "selector-memory-request", "memory request of the injected selector")
 	quantity(fs, &o.Sidecar.MemoryLimit, "selector-memory-limit", "memory limit of the injected selector")
+	fs.StringVar(&o.Sidecar.Ack, "selector-ack", o.Sidecar.Ack, "acknowledgement level of the injected selector: disk (rewards survive its SIGKILL: write-ahead record in an emptyDir) or memory")
+	quantity(fs, &o.Sidecar.StateLimit, "selector-state-limit", "size limit of the injected selector's state emptyDir")
 }
 
 // quantity registers a flag holding a resource quantity.
@@ -132,6 +145,9 @@ func (o Options) Validate() error {
 	}
 	if o.Sidecar.TokenSecret == "" {
 		errs = append(errs, errors.New("selector token secret must not be empty"))
+	}
+	if o.Sidecar.Ack != "disk" && o.Sidecar.Ack != "memory" {
+		errs = append(errs, fmt.Errorf("selector acknowledgement %q: want disk or memory", o.Sidecar.Ack))
 	}
 	if o.Sidecar.RunAsUser <= 0 {
 		errs = append(errs, errors.New("selector must run as a non-root user id"))

@@ -35,6 +35,12 @@ const (
 	TokenVolumeName = "promptfolio-selector-token"
 	// TokenMountPath is where the selector reads the decision-token key.
 	TokenMountPath = "/var/run/promptfolio/token"
+	// StateVolumeName is the emptyDir with the selector's write-ahead record: it outlives a
+	// restart of the sidecar container, so a reward acknowledged before a SIGKILL or OOMKill is
+	// replayed by the next start, and goes with the pod.
+	StateVolumeName = "promptfolio-selector-state"
+	// StateMountPath is where the selector keeps its write-ahead record.
+	StateMountPath = "/var/run/promptfolio/state"
 	// TokenSecretKey is the key of the token Secret's data that holds the signing key: raw
 	// bytes or base64 text of at least 32 bytes.
 	TokenSecretKey = "key"
@@ -51,11 +57,13 @@ const (
 )
 
 // Environment variables of the selector, from the downward API. The selector's writer id is
-// POD_NAME plus a random suffix per process start (selector.NewWriterID), so a restarted sidecar
-// never reuses the counter entry of its previous process.
+// POD_NAME plus the start of POD_UID (selector.WriterID): the same for every restart of the
+// sidecar, which continues its counter reports from its write-ahead record, and owned by the pod,
+// so garbage collection deletes the reports with it.
 const (
 	envPodName = "POD_NAME"
 	envPodNS   = "POD_NAMESPACE"
+	envPodUID  = "POD_UID"
 )
 
 // maxPortfolios bounds the list of one pod's annotation.
@@ -127,6 +135,7 @@ func (in injection) container() corev1.Container {
 		Env: []corev1.EnvVar{
 			fieldEnv(envPodName, "metadata.name"),
 			fieldEnv(envPodNS, "metadata.namespace"),
+			fieldEnv(envPodUID, "metadata.uid"),
 		},
 		Ports: []corev1.ContainerPort{{Name: PortName, ContainerPort: in.opts.Port, Protocol: corev1.ProtocolTCP}},
 		// The application's containers start once the selector answers /healthz, so their first
@@ -138,6 +147,7 @@ func (in injection) container() corev1.Container {
 		Resources:      resources,
 		VolumeMounts: []corev1.VolumeMount{
 			{Name: TokenVolumeName, MountPath: TokenMountPath, ReadOnly: true},
+			{Name: StateVolumeName, MountPath: StateMountPath},
 		},
 		SecurityContext: &corev1.SecurityContext{
 			RunAsNonRoot:             ptr.To(true),
@@ -166,6 +176,8 @@ func (in injection) args() []string {
 		"--namespace=$(" + envPodNS + ")",
 		"--portfolios=" + strings.Join(in.portfolios, ","),
 		"--decision-key-file=" + TokenMountPath + "/" + TokenSecretKey,
+		"--ack=" + in.opts.Ack,
+		"--state-dir=" + StateMountPath,
 	}
 }
 
@@ -180,6 +192,15 @@ func (in injection) volume() corev1.Volume {
 			Items:      []corev1.KeyToPath{{Key: TokenSecretKey, Path: TokenSecretKey}},
 		}},
 	}
+}
+
+// stateVolume is the emptyDir of the selector's write-ahead record.
+func (in injection) stateVolume() corev1.Volume {
+	ed := &corev1.EmptyDirVolumeSource{}
+	if !in.opts.StateLimit.IsZero() {
+		ed.SizeLimit = &in.opts.StateLimit
+	}
+	return corev1.Volume{Name: StateVolumeName, VolumeSource: corev1.VolumeSource{EmptyDir: ed}}
 }
 
 // appEnv are the variables every application container gets.
@@ -212,7 +233,7 @@ func injected(pod *corev1.Pod) bool {
 // other init containers can use it too. Variables an application container already sets are kept.
 func (in injection) apply(pod *corev1.Pod) {
 	pod.Spec.InitContainers = append([]corev1.Container{in.container()}, pod.Spec.InitContainers...)
-	pod.Spec.Volumes = append(pod.Spec.Volumes, in.volume())
+	pod.Spec.Volumes = append(pod.Spec.Volumes, in.stateVolume(), in.volume())
 	for i := range pod.Spec.Containers {
 		c := &pod.Spec.Containers[i]
 		for _, env := range in.appEnv() {

@@ -104,6 +104,11 @@ func TestHandle(t *testing.T) {
 			if sidecar.Image != DefaultImage || len(sidecar.Command) > 0 || len(sidecar.Args) == 0 || sidecar.Args[0] != "selector" {
 				t.Errorf("sidecar image %s, command %v, args %v; want %s running its entrypoint with args \"selector ...\"", sidecar.Image, sidecar.Command, sidecar.Args, DefaultImage)
 			}
+			if !slices.Contains(sidecar.Args, "--state-dir="+StateMountPath) || !slices.Contains(sidecar.Args, "--ack=disk") ||
+				!slices.ContainsFunc(sidecar.VolumeMounts, func(m corev1.VolumeMount) bool { return m.Name == StateVolumeName && m.MountPath == StateMountPath }) ||
+				!slices.ContainsFunc(pod.Spec.Volumes, func(v corev1.Volume) bool { return v.Name == StateVolumeName && v.EmptyDir != nil }) {
+				t.Errorf("the sidecar does not keep its write-ahead record in an emptyDir: args %v, mounts %v", sidecar.Args, sidecar.VolumeMounts)
+			}
 			if !slices.Contains(sidecar.Args, "--portfolios=greeting,checkout") {
 				t.Errorf("sidecar args %v do not name the portfolios", sidecar.Args)
 			}

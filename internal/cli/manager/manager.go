@@ -16,6 +16,7 @@ import (
 	"github.com/promptfolio/promptfolio/controllers"
 	"github.com/promptfolio/promptfolio/internal/cli"
 	"github.com/promptfolio/promptfolio/internal/scheme"
+	"github.com/promptfolio/promptfolio/internal/traffic"
 	pfwebhook "github.com/promptfolio/promptfolio/internal/webhook"
 )
 
@@ -97,9 +98,13 @@ var controllerOptions controllers.Options
 func bindControllerFlags(fs *flag.FlagSet) {
 	o := &controllerOptions
 	fs.DurationVar(&o.StatisticsInterval, "statistics-interval", controllers.DefaultStatisticsInterval,
-		"least time between two statistics recomputations of one portfolio caused by counter flushes; flushes within it are coalesced into one status write")
+		"least time between two statistics recomputations of one portfolio caused by counter reports; reports within it are coalesced into one status write")
 	fs.DurationVar(&o.CycleTimeout, "cycle-timeout", controllers.DefaultCycleTimeout,
-		"bound on the mutator's work (LLM calls and retries included) in one evolution cycle")
+		"bound on the mutator's work (LLM calls and retries included) in one evolution cycle; below --reconcile-timeout")
+	fs.DurationVar(&o.TrafficWindow, "traffic-window", traffic.DefaultMinDuration,
+		"least duration of a traffic window; an arm's trafficShare counts the trials of the current and the previous window (a window also holds at least 100 trials)")
+	fs.DurationVar(&o.ReconcileTimeout, "reconcile-timeout", controllers.DefaultReconcileTimeout,
+		"deadline of one reconcile of a portfolio (the status write that reports its outcome excluded)")
 	fs.IntVar(&o.MaxConcurrentReconciles, "max-concurrent-reconciles", controllers.DefaultMaxConcurrentReconciles,
 		"number of portfolios reconciled in parallel")
 	fs.IntVar(&o.OpenAI.MaxRetries, "llm-max-retries", 0,
@@ -108,8 +113,10 @@ func bindControllerFlags(fs *flag.FlagSet) {
 		"first wait before retrying a failed LLM call, doubling afterwards (0: the built-in default of 1s)")
 	fs.DurationVar(&o.OpenAI.MaxBackoff, "llm-max-backoff", 0,
 		"longest wait between LLM retries; a Retry-After asking for more ends the attempt (0: the built-in default of 1m)")
-	fs.DurationVar(&o.WriterGrace, "writer-grace", controllers.DefaultWriterGrace,
-		"how long a selector's writer Lease must be missing or expired before its counter entries are folded into the base and the Lease deleted; negative turns folding off")
+	fs.Float64Var(&o.CounterWriteBudget, "counter-write-budget", controllers.DefaultCounterWriteBudget,
+		"counter report writes per second that the selectors of one portfolio send together: each reports every writers/budget seconds (status.reportInterval of the arms)")
+	fs.DurationVar(&o.ReportFloor, "report-floor", controllers.DefaultReportFloor,
+		"shortest report interval of a selector")
 }
 
 // setupControllers registers the reconcilers with the manager.

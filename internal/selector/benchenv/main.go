@@ -124,7 +124,7 @@ func runEnv(dir, addr string) error {
 		return err
 	}
 	srv := &http.Server{Addr: addr, ReadHeaderTimeout: time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		fmt.Fprintf(w, "%d\n", proxy.Writes(http.MethodPatch, "promptarms/status"))
+		fmt.Fprintf(w, "%d\n", proxy.Writes(http.MethodPatch, "promptcounterreports"))
 	})}
 	go func() { _ = srv.ListenAndServe() }()
 	fmt.Println("ready")

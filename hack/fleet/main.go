@@ -1,0 +1,611 @@
+// Command fleet measures the counter data path with a fleet of writers: for each fleet size it
+// starts a real control plane (etcd and kube-apiserver from bin/k8s), the promptfolio controller
+// and S selectors in this one process, each with its own connection, informer, HTTP API and
+// counter report, exactly as a sidecar runs. Every selector gets paced rewards through its HTTP
+// handler; part of the fleet is restarted in a storm (stopped, its reports deleted as garbage
+// collection deletes them with their pods, and replaced by new writers) and the kube-apiserver
+// process is paused with SIGSTOP and resumed. It prints, from the API server's /metrics, writes
+// per second (all, and counter reports), watch events and bytes per second; object sizes;
+// staleness (from a reward's 202 to the arm's status holding it) p50 and p99; and rewards
+// acknowledged against rewards counted in the arms' status.
+//
+//	go run ./hack/fleet -writers 1,10,100,1000 -rate 10 -duration 60s
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/rest"
+	"k8s.io/utils/ptr"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/config"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	"go.uber.org/zap/zapcore"
+
+	"github.com/promptfolio/promptfolio/api/v1alpha1"
+	"github.com/promptfolio/promptfolio/controllers"
+	"github.com/promptfolio/promptfolio/internal/counters"
+	"github.com/promptfolio/promptfolio/internal/selector"
+	"github.com/promptfolio/promptfolio/internal/testenv"
+)
+
+type options struct {
+	sizes    []int
+	rate     float64
+	duration time.Duration
+	warmup   time.Duration
+	storm    float64
+	pause    time.Duration
+	budget   float64
+	ack      string
+	arms     int
+}
+
+func main() {
+	var o options
+	var sizes string
+	flag.StringVar(&sizes, "writers", "1,10,100,1000", "comma-separated fleet sizes S")
+	flag.Float64Var(&o.rate, "rate", 10, "rewards per second per writer")
+	flag.DurationVar(&o.duration, "duration", 60*time.Second, "measured window per fleet size")
+	flag.DurationVar(&o.warmup, "warmup", 20*time.Second, "load before the window starts")
+	flag.Float64Var(&o.storm, "storm", 0.2, "fraction of the writers restarted in a storm during the window")
+	flag.DurationVar(&o.pause, "pause", 10*time.Second, "SIGSTOP of the kube-apiserver during the window (0: none)")
+	flag.Float64Var(&o.budget, "budget", controllers.DefaultCounterWriteBudget, "counter report writes per second of the portfolio")
+	flag.StringVar(&o.ack, "ack", selector.AckMemory, "acknowledgement level of the writers: memory or disk")
+	flag.IntVar(&o.arms, "arms", 4, "arms of the portfolio")
+	flag.Parse()
+	for _, f := range strings.Split(sizes, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n <= 0 {
+			fmt.Fprintf(os.Stderr, "-writers: %q is not a positive number\n", f)
+			os.Exit(2)
+		}
+		o.sizes = append(o.sizes, n)
+	}
+	log.SetLogger(zap.New(zap.Level(zapcore.Level(5))))
+	var results []result
+	for _, s := range o.sizes {
+		r, err := run(o, s)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "S=%d: %v\n", s, err)
+			os.Exit(1)
+		}
+		results = append(results, r)
+		printTable(o, results)
+	}
+	for _, r := range results {
+		if r.acked != r.counted || r.code504 > 0 {
+			os.Exit(1)
+		}
+	}
+}
+
+// result is what one fleet size measured.
+type result struct {
+	writers                      int
+	rewardsPerSec                float64
+	writesPerSec, reportsPerSec  float64
+	watchEventsPerSec, watchBPS  float64
+	armBytes, reportBytes        int
+	ledgerBytes                  int
+	p50, p99                     time.Duration
+	code504, refused             int64
+	acked, counted               int64
+	restarted                    int
+	reportInterval               time.Duration
+	foldedLeft                   int
+	armEventsPerSec, armBytesSec float64
+}
+
+func printTable(o options, rs []result) {
+	fmt.Printf("\nrate %.0f rewards/s per writer, budget %.0f report writes/s, window %v, storm %.0f%%, API-server pause %v, ack %s\n",
+		o.rate, o.budget, o.duration, 100*o.storm, o.pause, o.ack)
+	fmt.Println("| S | rewards/s | writes/s (all) | report writes/s | report interval | watch events/s | watch KB/s | arm watch KB/s | arm B | report B | ledger B | staleness p50 | p99 | 504s | refused | acknowledged | counted |")
+	fmt.Println("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+	for _, r := range rs {
+		fmt.Printf("| %d | %.0f | %.1f | %.1f | %v | %.0f | %.0f | %.0f | %d | %d | %d | %.1fs | %.1fs | %d | %d | %d | %d |\n",
+			r.writers, r.rewardsPerSec, r.writesPerSec, r.reportsPerSec, r.reportInterval, r.watchEventsPerSec, r.watchBPS/1024,
+			r.armBytesSec/1024, r.armBytes, r.reportBytes, r.ledgerBytes, r.p50.Seconds(), r.p99.Seconds(), r.code504, r.refused,
+			r.acked, r.counted)
+	}
+}
+
+// writer is one simulated sidecar.
+type writer struct {
+	sel  *selector.Selector
+	stop context.CancelFunc
+	done chan error
+	name string
+}
+
+// timeline holds, for one arm, when its cumulative acknowledged trials reached each value.
+type timeline struct {
+	mu    sync.Mutex
+	times []time.Time // times[i] is when trial i+1 was acknowledged
+	seen  int         // trials the arm's status holds, as last polled
+	lags  []time.Duration
+}
+
+func run(o options, size int) (res result, err error) {
+	res.writers = size
+	env, err := testenv.Start(testenv.Options{})
+	if err != nil {
+		return res, err
+	}
+	defer func() { _ = env.Stop() }()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	ns, err := env.CreateNamespace(ctx, "fleet")
+	if err != nil {
+		return res, err
+	}
+
+	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{
+		Scheme: env.Scheme, Metrics: metricsserver.Options{BindAddress: "0"}, HealthProbeBindAddress: "0",
+		// One manager per fleet size in this process.
+		Controller: config.Controller{SkipNameValidation: ptr.To(true)},
+	})
+	if err != nil {
+		return res, err
+	}
+	if err := controllers.SetupWithManager(mgr, controllers.Options{CounterWriteBudget: o.budget}); err != nil {
+		return res, err
+	}
+	go func() { _ = mgr.Start(ctx) }()
+
+	var seedsList []v1alpha1.SeedPrompt
+	for i := range o.arms {
+		seedsList = append(seedsList, v1alpha1.SeedPrompt{Name: fmt.Sprintf("s%d", i), Text: fmt.Sprintf("Prompt number %d.", i)})
+	}
+	pf := &v1alpha1.PromptPortfolio{
+		ObjectMeta: metav1.ObjectMeta{Name: "fleet", Namespace: ns},
+		Spec:       v1alpha1.PromptPortfolioSpec{Prompts: seedsList},
+	}
+	if err := env.Client.Create(ctx, pf); err != nil {
+		return res, err
+	}
+	if err := waitFor(time.Minute, func() bool { return len(listArms(ctx, env.Client, ns)) == o.arms }); err != nil {
+		return res, fmt.Errorf("arms not created: %w", err)
+	}
+
+	dir, err := os.MkdirTemp("", "fleet-")
+	if err != nil {
+		return res, err
+	}
+	defer os.RemoveAll(dir)
+	keyFile := filepath.Join(dir, "key")
+	if err := os.WriteFile(keyFile, []byte(base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{5}, 32))), 0o600); err != nil {
+		return res, err
+	}
+	// Every writer has its own connection, as sidecars in different pods do.
+	restCfg := rest.CopyConfig(env.Config)
+	restCfg.Dial = (&net.Dialer{Timeout: 10 * time.Second}).DialContext
+	var nextID atomic.Int64
+	startWriter := func() (*writer, error) {
+		name := fmt.Sprintf("fleet-%d", nextID.Add(1))
+		cfg := selector.Config{
+			Namespace: ns, Portfolios: []string{"fleet"}, Addr: "127.0.0.1:0", KeyFile: keyFile, Writer: name, Ack: o.ack,
+		}
+		if o.ack == selector.AckDisk {
+			cfg.StateDir = filepath.Join(dir, name)
+		}
+		sel, err := selector.New(cfg, restCfg)
+		if err != nil {
+			return nil, err
+		}
+		wctx, stop := context.WithCancel(ctx)
+		w := &writer{sel: sel, stop: stop, done: make(chan error, 1), name: name}
+		go func() { w.done <- sel.Run(wctx) }()
+		return w, nil
+	}
+	slots := make([]atomic.Pointer[writer], size)
+	for i := range slots {
+		w, err := startWriter()
+		if err != nil {
+			return res, err
+		}
+		slots[i].Store(w)
+	}
+	if err := waitFor(3*time.Minute, func() bool {
+		for i := range slots {
+			if !slots[i].Load().sel.Ready() || !ready(slots[i].Load().sel.Handler()) {
+				return false
+			}
+		}
+		return true
+	}); err != nil {
+		return res, fmt.Errorf("writers not ready: %w", err)
+	}
+
+	// Load: every writer draws and rewards at o.rate per second through its handler.
+	lines := map[string]*timeline{}
+	for _, a := range listArms(ctx, env.Client, ns) {
+		lines[a.Name] = &timeline{}
+	}
+	var acked, refused atomic.Int64
+	measuring := atomic.Bool{}
+	loadCtx, stopLoad := context.WithCancel(ctx)
+	defer stopLoad()
+	var load sync.WaitGroup
+	for i := range slots {
+		load.Add(1)
+		go func() {
+			defer load.Done()
+			rng := rand.New(rand.NewPCG(uint64(i), 1))
+			every := time.Duration(float64(time.Second) / o.rate)
+			// Start at a random phase so the fleet's rewards are spread.
+			next := time.Now().Add(time.Duration(rng.Int64N(int64(every))))
+			for {
+				if d := time.Until(next); d > 0 {
+					select {
+					case <-loadCtx.Done():
+						return
+					case <-time.After(d):
+					}
+				}
+				if loadCtx.Err() != nil {
+					return
+				}
+				next = next.Add(every)
+				h := slots[i].Load().sel.Handler()
+				arm, tok, ok := drawOne(h)
+				if !ok {
+					continue
+				}
+				success := rng.IntN(3) == 0
+				if code := rewardOne(h, tok, success); code != http.StatusAccepted {
+					refused.Add(1)
+					continue
+				}
+				acked.Add(1)
+				l := lines[arm]
+				l.mu.Lock()
+				l.times = append(l.times, time.Now())
+				l.mu.Unlock()
+			}
+		}()
+	}
+
+	// Staleness: poll the arms' totals and note, for every trial that became visible, how long
+	// after its 202 it did.
+	pollDone := make(chan struct{})
+	go func() {
+		defer close(pollDone)
+		for loadCtx.Err() == nil {
+			now := time.Now()
+			for _, a := range listArms(ctx, env.Client, ns) {
+				l := lines[a.Name]
+				if l == nil {
+					continue
+				}
+				l.mu.Lock()
+				visible := int(min(a.Status.Trials, int64(len(l.times))))
+				for ; l.seen < visible; l.seen++ {
+					if measuring.Load() {
+						l.lags = append(l.lags, now.Sub(l.times[l.seen]))
+					}
+				}
+				l.mu.Unlock()
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+	}()
+
+	time.Sleep(o.warmup)
+	before, err := scrape(ctx, env.Config)
+	if err != nil {
+		return res, err
+	}
+	ackedBefore := acked.Load()
+	measuring.Store(true)
+	start := time.Now()
+
+	// The storm at a third of the window, the pause at two thirds.
+	var storm sync.WaitGroup
+	time.Sleep(o.duration / 3)
+	if n := int(o.storm * float64(size)); n > 0 {
+		for _, i := range rand.Perm(size)[:n] {
+			storm.Add(1)
+			go func() {
+				defer storm.Done()
+				old := slots[i].Load()
+				w, err := startWriter()
+				if err != nil {
+					fmt.Fprintln(os.Stderr, "restart:", err)
+					return
+				}
+				for !w.sel.Ready() || !ready(w.sel.Handler()) {
+					time.Sleep(50 * time.Millisecond)
+				}
+				slots[i].Store(w)
+				old.stop()
+				if err := <-old.done; err != nil {
+					fmt.Fprintln(os.Stderr, "graceful stop:", err)
+				}
+				// The pod is gone: garbage collection deletes its report.
+				rep := &v1alpha1.PromptCounterReport{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: counters.ReportName(old.name, "fleet")}}
+				if err := env.Client.Delete(ctx, rep); err != nil {
+					fmt.Fprintln(os.Stderr, "deleting a report:", err)
+				}
+			}()
+		}
+		res.restarted = n
+	}
+	time.Sleep(o.duration / 3)
+	if o.pause > 0 {
+		pid, err := apiserverPID()
+		if err != nil {
+			return res, err
+		}
+		if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
+			return res, err
+		}
+		time.Sleep(o.pause)
+		if err := syscall.Kill(pid, syscall.SIGCONT); err != nil {
+			return res, err
+		}
+	}
+	time.Sleep(time.Until(start.Add(o.duration)))
+	elapsed := time.Since(start)
+	after, err := scrape(ctx, env.Config)
+	if err != nil {
+		return res, err
+	}
+	measuring.Store(false)
+	storm.Wait()
+	stopLoad()
+	load.Wait()
+	<-pollDone
+
+	sec := elapsed.Seconds()
+	res.rewardsPerSec = float64(acked.Load()-ackedBefore) / sec
+	res.writesPerSec = (after.writes - before.writes) / sec
+	res.reportsPerSec = (after.reportWrites - before.reportWrites) / sec
+	res.watchEventsPerSec = (after.watchEvents - before.watchEvents) / sec
+	res.watchBPS = (after.watchBytes - before.watchBytes) / sec
+	res.armEventsPerSec = (after.armEvents - before.armEvents) / sec
+	res.armBytesSec = (after.armBytes - before.armBytes) / sec
+	res.code504 = int64(after.code504 - before.code504)
+	res.refused = refused.Load()
+
+	// Stop every writer gracefully and wait for the totals to settle.
+	for i := range slots {
+		w := slots[i].Load()
+		w.stop()
+		if err := <-w.done; err != nil {
+			fmt.Fprintln(os.Stderr, "final stop:", err)
+		}
+	}
+	res.acked = acked.Load()
+	_ = waitFor(2*time.Minute, func() bool {
+		var n int64
+		for _, a := range listArms(ctx, env.Client, ns) {
+			n += a.Status.Trials
+		}
+		res.counted = n
+		return n == res.acked
+	})
+	var lags []time.Duration
+	for _, l := range lines {
+		lags = append(lags, l.lags...)
+	}
+	slices.Sort(lags)
+	if len(lags) > 0 {
+		res.p50, res.p99 = lags[len(lags)/2], lags[len(lags)*99/100]
+	}
+	res.armBytes, res.reportBytes, res.ledgerBytes, res.reportInterval, res.foldedLeft = sizes(ctx, env, ns)
+	return res, nil
+}
+
+// sizes returns the largest arm and writer report, the ledger's size as stored (JSON), and the
+// report interval the controller publishes.
+func sizes(ctx context.Context, env *testenv.Env, ns string) (arm, report, ledger int, interval time.Duration, folded int) {
+	for _, a := range listArms(ctx, env.Client, ns) {
+		b, _ := json.Marshal(a)
+		arm = max(arm, len(b))
+		if a.Status.ReportInterval != nil {
+			interval = a.Status.ReportInterval.Duration
+		}
+	}
+	var list v1alpha1.PromptCounterReportList
+	_ = env.Client.List(ctx, &list, client.InNamespace(ns))
+	for i := range list.Items {
+		b, _ := json.Marshal(&list.Items[i])
+		if counters.IsLedger(&list.Items[i]) {
+			ledger = len(b)
+			folded = len(list.Items[i].Spec.Folded)
+		} else {
+			report = max(report, len(b))
+		}
+	}
+	return
+}
+
+func listArms(ctx context.Context, c client.Client, ns string) []v1alpha1.PromptArm {
+	var list v1alpha1.PromptArmList
+	if err := c.List(ctx, &list, client.InNamespace(ns)); err != nil {
+		return nil
+	}
+	return list.Items
+}
+
+func ready(h http.Handler) bool {
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, httptest.NewRequest(http.MethodGet, selector.PathReadyz, nil))
+	return w.Code == http.StatusOK
+}
+
+func drawOne(h http.Handler) (arm, decision string, ok bool) {
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, httptest.NewRequest(http.MethodGet, selector.PathDraw+"?portfolio=fleet", nil))
+	var d struct{ Arm, Decision string }
+	if w.Code != http.StatusOK || json.Unmarshal(w.Body.Bytes(), &d) != nil {
+		return "", "", false
+	}
+	return d.Arm, d.Decision, true
+}
+
+func rewardOne(h http.Handler, decision string, success bool) int {
+	body, _ := json.Marshal(map[string]any{"decision": decision, "success": success})
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, httptest.NewRequest(http.MethodPost, selector.PathReward, bytes.NewReader(body)))
+	return w.Code
+}
+
+func waitFor(d time.Duration, cond func() bool) error {
+	for deadline := time.Now().Add(d); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+		if cond() {
+			return nil
+		}
+	}
+	return errors.New("timed out")
+}
+
+// apiserverPID finds the kube-apiserver that this process started.
+func apiserverPID() (int, error) {
+	self := os.Getpid()
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return 0, err
+	}
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		stat, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid ...
+		s := string(stat)
+		open, closing := strings.IndexByte(s, '('), strings.LastIndexByte(s, ')')
+		if open < 0 || closing < 0 || s[open+1:closing] != "kube-apiserver" {
+			continue
+		}
+		fields := strings.Fields(s[closing+1:])
+		if len(fields) > 1 {
+			if ppid, _ := strconv.Atoi(fields[1]); ppid == self {
+				return pid, nil
+			}
+		}
+	}
+	return 0, errors.New("no kube-apiserver child process found")
+}
+
+// apiMetrics are the API server's counters this harness reads.
+type apiMetrics struct {
+	writes, reportWrites    float64
+	watchEvents, watchBytes float64
+	armEvents, armBytes     float64
+	code504                 float64
+}
+
+// scrape reads the API server's /metrics.
+func scrape(ctx context.Context, cfg *rest.Config) (apiMetrics, error) {
+	var m apiMetrics
+	hc, err := rest.HTTPClientFor(cfg)
+	if err != nil {
+		return m, err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimSuffix(cfg.Host, "/")+"/metrics", nil)
+	if err != nil {
+		return m, err
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return m, err
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		name, labels, value, ok := parseSample(sc.Text())
+		if !ok {
+			continue
+		}
+		switch name {
+		case "apiserver_request_total":
+			switch labels["verb"] {
+			case "POST", "PUT", "PATCH", "DELETE", "APPLY":
+				m.writes += value
+				if labels["resource"] == "promptcounterreports" && labels["verb"] == "PATCH" {
+					m.reportWrites += value
+				}
+			}
+			if labels["code"] == "504" {
+				m.code504 += value
+			}
+		case "apiserver_watch_events_total":
+			m.watchEvents += value
+			if labels["resource"] == "promptarms" || labels["kind"] == "PromptArm" {
+				m.armEvents += value
+			}
+		case "apiserver_watch_events_sizes_sum":
+			m.watchBytes += value
+			if labels["resource"] == "promptarms" || labels["kind"] == "PromptArm" {
+				m.armBytes += value
+			}
+		}
+	}
+	return m, sc.Err()
+}
+
+// parseSample parses one line of the Prometheus text format.
+func parseSample(line string) (name string, labels map[string]string, value float64, ok bool) {
+	if line == "" || line[0] == '#' {
+		return "", nil, 0, false
+	}
+	labels = map[string]string{}
+	var rest string
+	if i := strings.IndexByte(line, '{'); i >= 0 {
+		j := strings.LastIndexByte(line, '}')
+		if j < i {
+			return "", nil, 0, false
+		}
+		name, rest = line[:i], strings.TrimSpace(line[j+1:])
+		for _, kv := range strings.Split(line[i+1:j], ",") {
+			k, v, found := strings.Cut(kv, "=")
+			if found {
+				labels[k] = strings.Trim(v, `"`)
+			}
+		}
+	} else {
+		f := strings.Fields(line)
+		if len(f) < 2 {
+			return "", nil, 0, false
+		}
+		name, rest = f[0], f[1]
+	}
+	f := strings.Fields(rest)
+	if len(f) == 0 {
+		return "", nil, 0, false
+	}
+	v, err := strconv.ParseFloat(f[0], 64)
+	return name, labels, v, err == nil
+}

@@ -1,0 +1,268 @@
+package selector_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/promptfolio/promptfolio/internal/counters"
+	"github.com/promptfolio/promptfolio/internal/selector"
+	"github.com/promptfolio/promptfolio/internal/testenv"
+)
+
+// buildSelector builds the selector-only binary, as the sidecar image has it, into dir.
+func buildSelector(t *testing.T, dir string) string {
+	t.Helper()
+	bin := filepath.Join(dir, "promptfolio-selector")
+	cmd := exec.Command("go", "build", "-tags", "selectoronly", "-o", bin, ".")
+	cmd.Dir = testenv.RepoRoot()
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("building the selector: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// proc is one selector process that can be killed and started again with the same writer id and
+// state directory: a sidecar container restarted in its pod.
+type proc struct {
+	name, url string
+	args      []string
+	bin       string
+	log       *os.File
+
+	mu  sync.Mutex
+	cmd *exec.Cmd
+	gen atomic.Int64 // incarnation, raised on every start
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+func (p *proc) start(t *testing.T) {
+	t.Helper()
+	cmd := exec.Command(p.bin, p.args...)
+	cmd.Stdout, cmd.Stderr = p.log, p.log
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	p.mu.Lock()
+	p.cmd = cmd
+	p.mu.Unlock()
+	p.gen.Add(1)
+}
+
+// waitReady polls /readyz for up to a minute.
+func (p *proc) waitReady(t *testing.T) {
+	t.Helper()
+	c := &http.Client{Timeout: time.Second}
+	for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if resp, err := c.Get(p.url + selector.PathReadyz); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+		}
+	}
+	t.Fatalf("selector %s not ready within a minute (log %s)", p.name, p.log.Name())
+}
+
+// signal sends sig and waits for the process to end.
+func (p *proc) signal(sig os.Signal) error {
+	p.mu.Lock()
+	cmd := p.cmd
+	p.mu.Unlock()
+	if err := cmd.Process.Signal(sig); err != nil {
+		return err
+	}
+	return cmd.Wait()
+}
+
+// outcome of one reward request.
+type outcome int
+
+const (
+	acknowledged outcome = iota // 202, or 409 for a retry of an answer that was lost
+	refused                     // an answer that says it was not counted: send it again later
+	unknown                     // no answer: it may or may not be counted
+)
+
+func sendReward(c *http.Client, url, decision string, success bool) (outcome, int) {
+	code := reward(c, url, decision, success)
+	switch code {
+	case http.StatusAccepted:
+		return acknowledged, code
+	case 0:
+		return unknown, code
+	case http.StatusServiceUnavailable:
+		return refused, code
+	}
+	return refused, code
+}
+
+// TestSIGKILLKeepsAcknowledgedRewards runs real selector processes with disk acknowledgement
+// against a real API server, sends paced rewards from many clients, and SIGKILLs the processes at
+// random moments, starting each again with its state directory, as the kubelet restarts a
+// sidecar container. A reward whose answer was lost to the kill is sent again to the restarted
+// process until it answers: 202 (it was not recorded) or 409 (it was, and the restart replayed
+// it). At the end the processes stop gracefully and the counts in their reports must equal the
+// rewards acknowledged, exactly, per arm.
+//
+//	SELECTOR_KILL_DURATION=60s go test ./internal/selector -run TestSIGKILL -v
+func TestSIGKILLKeepsAcknowledgedRewards(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a control plane and selector processes")
+	}
+	const (
+		procs    = 4
+		clients  = 6 // per process
+		armCount = 4
+	)
+	duration := 20 * time.Second
+	if d, err := time.ParseDuration(os.Getenv("SELECTOR_KILL_DURATION")); err == nil {
+		duration = d
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	dir := t.TempDir()
+	bin := buildSelector(t, dir)
+	env, ns, arms := startWithArms(ctx, t, "kill", armCount, "Prompt %d.")
+	keyFile := filepath.Join(dir, "key")
+	if err := os.WriteFile(keyFile, []byte(base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{9}, 32))), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	ps := make([]*proc, procs)
+	for i := range ps {
+		port := freePort(t)
+		logf, err := os.Create(filepath.Join(dir, fmt.Sprintf("sel-%d.log", i)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer logf.Close()
+		p := &proc{name: fmt.Sprintf("kill-%d", i), url: fmt.Sprintf("http://127.0.0.1:%d", port), bin: bin, log: logf}
+		p.args = []string{"selector", "--kubeconfig", env.Kubeconfig, "--namespace", ns, "--portfolios", "pf",
+			"--decision-key-file", keyFile, "--listen", "127.0.0.1:" + strconv.Itoa(port), "--writer", p.name,
+			"--state-dir", filepath.Join(dir, p.name), "--flush-interval", "300ms", "--zap-log-level", "error"}
+		ps[i] = p
+		p.start(t)
+	}
+	for _, p := range ps {
+		p.waitReady(t)
+	}
+
+	acked := &ledger{acks: map[string]counters.Counts{}}
+	var stats struct{ acks, replayed, refusals, unknowns atomic.Int64 }
+	httpc := &http.Client{Timeout: 5 * time.Second}
+	loadCtx, stopLoad := context.WithTimeout(ctx, duration)
+	defer stopLoad()
+	var workers sync.WaitGroup
+	for i, p := range ps {
+		for w := range clients {
+			workers.Add(1)
+			go func() {
+				defer workers.Done()
+				rng := rand.New(rand.NewPCG(uint64(i), uint64(w)))
+				for loadCtx.Err() == nil {
+					d, err := draw(httpc, p.url)
+					if err != nil {
+						time.Sleep(20 * time.Millisecond)
+						continue
+					}
+					success := rng.IntN(3) == 0
+					// Send until the outcome is known; an unknown outcome is resolved by the
+					// retry's answer (409: the first attempt was counted).
+					retried := false
+					for {
+						o, code := sendReward(httpc, p.url, d.Decision, success)
+						if o == acknowledged || (retried && code == http.StatusConflict) {
+							acked.add(d.Arm, success)
+							stats.acks.Add(1)
+							if code == http.StatusConflict {
+								stats.replayed.Add(1)
+							}
+							break
+						}
+						if code == http.StatusConflict {
+							t.Errorf("a first attempt was answered 409")
+							break
+						}
+						if o == unknown {
+							retried = true
+							stats.unknowns.Add(1)
+						} else {
+							stats.refusals.Add(1)
+						}
+						time.Sleep(50 * time.Millisecond)
+					}
+					time.Sleep(time.Duration(rng.IntN(4)) * time.Millisecond)
+				}
+			}()
+		}
+	}
+
+	// SIGKILL a random process every 0.5–1.5 s and start it again at once.
+	kills := 0
+	rng := rand.New(rand.NewPCG(3, 4))
+	for loadCtx.Err() == nil {
+		select {
+		case <-loadCtx.Done():
+			continue
+		case <-time.After(500*time.Millisecond + time.Duration(rng.IntN(1000))*time.Millisecond):
+		}
+		p := ps[rng.IntN(len(ps))]
+		if err := p.signal(syscall.SIGKILL); err != nil {
+			var exit *exec.ExitError
+			if !errors.As(err, &exit) {
+				t.Fatalf("killing %s: %v", p.name, err)
+			}
+		}
+		kills++
+		p.start(t)
+	}
+	workers.Wait()
+	for _, p := range ps {
+		p.waitReady(t)
+		if err := p.signal(syscall.SIGTERM); err != nil {
+			t.Errorf("graceful stop of %s: %v (log %s)", p.name, err, p.log.Name())
+		}
+	}
+
+	totals := reportTotals(ctx, t, env.Client, ns)
+	var total counters.Counts
+	for _, name := range arms {
+		got, want := totals[name], acked.acks[name]
+		total = total.Add(want)
+		if got != want {
+			t.Errorf("arm %s: reports hold %+v, acknowledged %+v (%+d successes, %+d failures)",
+				name, got, want, got.Successes-want.Successes, got.Failures-want.Failures)
+		}
+	}
+	t.Logf("%d processes, %d SIGKILLs in %v: %d rewards acknowledged (%d successes, %d failures), %d answers lost to a kill "+
+		"(%d of them found counted by the restarted process: 409), %d refusals while starting",
+		procs, kills, duration, stats.acks.Load(), total.Successes, total.Failures, stats.unknowns.Load(), stats.replayed.Load(), stats.refusals.Load())
+	if kills < 5 || stats.acks.Load() < 1000 {
+		t.Errorf("the run was too small to mean much: %d kills, %d acknowledged", kills, stats.acks.Load())
+	}
+}
