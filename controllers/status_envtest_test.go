@@ -125,6 +125,9 @@ func TestArmNameTakenReachesStatus(t *testing.T) {
 	}
 	pf = waitReady(t, ns, "shop", metav1.ConditionTrue, promptsv1alpha1.ReasonSucceeded, 60*time.Second)
 	assertRecovered(t, pf)
+	if pf.Status.BestMeanDisplay != "50.0%" {
+		t.Errorf("bestMeanDisplay = %q, want 50.0%% (uniform priors, no rewards)", pf.Status.BestMeanDisplay)
+	}
 	if arm := armsOf(t, ns, "shop")["shop-b"]; arm == nil || arm.Spec.Prompt != "Answer {{question}} in detail." || metav1.GetControllerOf(arm) == nil {
 		t.Errorf("arm shop-b after recovery: %+v", arm)
 	}
