@@ -114,6 +114,66 @@ func TestSamplesApplyWithKubectl(t *testing.T) {
 	}
 }
 
+// TestGenColumnShowsZero checks the GEN printer column of a seed arm written by a Go client and of
+// a manual arm applied from YAML without origin.generation: both print 0, not a blank.
+func TestGenColumnShowsZero(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	ns := newNamespace(t)
+	seed := validArm(ns)
+	seed.Name = "support-seed"
+	seed.Spec.Origin = v1.ArmOrigin{Type: v1.OriginSeed}
+	if err := env.Client.Create(ctx, seed); err != nil {
+		t.Fatal(err)
+	}
+	manual := `apiVersion: prompts.promptfolio.dev/v1alpha1
+kind: PromptArm
+metadata:
+  name: support-manual
+  namespace: ` + ns + `
+spec:
+  portfolio: support
+  prompt: "Answer {{question}} with a list."
+  origin:
+    type: Manual
+`
+	file := filepath.Join(t.TempDir(), "manual.yaml")
+	if err := os.WriteFile(file, []byte(manual), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := env.Kubectl(ctx, "apply", "-f", file); err != nil {
+		t.Fatalf("kubectl apply: %v\n%s", err, out)
+	}
+	for _, name := range []string{seed.Name, "support-manual"} {
+		out, err := env.Kubectl(ctx, "get", "promptarm", name, "-n", ns)
+		if err != nil {
+			t.Fatalf("kubectl get promptarm %s: %v\n%s", name, err, out)
+		}
+		if got := column(t, out, "GEN"); got != "0" {
+			t.Errorf("kubectl get promptarm %s: GEN = %q, want 0\n%s", name, got, out)
+		}
+	}
+}
+
+// column returns the cell under header in the one-row table that kubectl get prints; kubectl aligns
+// every cell with its header, so blank cells keep the columns apart.
+func column(t *testing.T, table, header string) string {
+	t.Helper()
+	lines := strings.Split(strings.TrimRight(table, "\n"), "\n")
+	if len(lines) != 2 {
+		t.Fatalf("want a header and one row, got\n%s", table)
+	}
+	at := strings.Index(lines[0], header)
+	if at < 0 {
+		t.Fatalf("no column %s in\n%s", header, table)
+	}
+	if at >= len(lines[1]) {
+		return ""
+	}
+	cell, _, _ := strings.Cut(lines[1][at:], " ")
+	return cell
+}
+
 func TestDefaults(t *testing.T) {
 	ctx := context.Background()
 	pf := validPortfolio(newNamespace(t))
