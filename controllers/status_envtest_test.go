@@ -237,7 +237,7 @@ func TestSecretUnreadableReachesStatus(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	pf = waitGeneration(t, ns, "llm", 1, 90*time.Second)
+	waitGeneration(t, ns, "llm", 1, 90*time.Second)
 	pf = waitReady(t, ns, "llm", metav1.ConditionTrue, promptsv1alpha1.ReasonSucceeded, 30*time.Second)
 	assertRecovered(t, pf)
 	if got := pf.Status.LastCycle.Created; len(got) != 1 {
