@@ -51,6 +51,7 @@ test-e2e: build node-assets images $(HELM) ## Through pods on the dev node: the 
 .PHONY: test
 test: verify envtest-assets helm-lint ## Run unit and envtest tests against a real API server (builds the control plane when missing).
 	HELM=$(HELM) go test $(GO_TEST_FLAGS) ./...
+	cd hack/image && go test $(GO_TEST_FLAGS) ./...
 
 ##@ Development
 

@@ -118,7 +118,8 @@ pass "both workload pods run the injected selector next to the workload (2/2 Rea
 # final summary of a pod that is deleted still arrives.
 follow() {
   while true; do
-    for pod in $(kubectl get pods -n "$ns" -l app=e2e-workload -o jsonpath='{.items[*].metadata.name}' 2>/dev/null); do
+    # Pods whose workload container has started: a log cannot be followed before.
+    for pod in $(kubectl get pods -n "$ns" -l app=e2e-workload -o jsonpath='{range .items[*]}{.metadata.name}{" "}{.status.containerStatuses[?(@.name=="workload")].state.running.startedAt}{"\n"}{end}' 2>/dev/null | awk 'NF == 2 {print $1}'); do
       [ -e "$out/follow.$pod" ] && continue
       kubectl logs -n "$ns" -f "$pod" -c workload >"$out/workload.$pod.log" 2>&1 &
       echo $! >"$out/follow.$pod"
