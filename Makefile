@@ -40,16 +40,18 @@ help: ## Show this help.
 ##@ Quick start
 
 .PHONY: demo
-demo: build envtest-assets ## Run the whole loop: dev cluster, manager, selector and a simulated workload (DEMO_DURATION=3m).
-	hack/demo.sh
+demo: build envtest-assets $(HELM) ## Run the whole loop: dev cluster (with a node where root), chart, selectors and a simulated workload (DEMO_DURATION=3m).
+	@if [ "$$(id -u)" = 0 ] && command -v containerd >/dev/null && [ "$${DEMO_LOCAL:-0}" != 1 ]; then $(MAKE) --no-print-directory node-assets images; fi
+	HELM=$(HELM) hack/demo.sh
 
 .PHONY: test-e2e
-test-e2e: build envtest-assets ## Run the demo headless and assert that a best arm was found and evolution happened.
-	DEMO_DURATION=$${DEMO_DURATION:-90s} DEMO_SCHEDULE=$${DEMO_SCHEDULE:-10s} DEMO_EXPECT_GENERATIONS=1 DEMO_KEEP_CLUSTER=0 hack/demo.sh
+test-e2e: build node-assets images $(HELM) ## Through pods on the dev node: the chart, injection, faults, upgrade, exact reward counts, learning (docs/e2e.md).
+	HELM=$(HELM) hack/e2e.sh
 
 .PHONY: test
 test: verify envtest-assets helm-lint ## Run unit and envtest tests against a real API server (builds the control plane when missing).
 	HELM=$(HELM) go test $(GO_TEST_FLAGS) ./...
+	cd hack/image && go test $(GO_TEST_FLAGS) ./...
 
 ##@ Development
 
@@ -74,7 +76,7 @@ vet: ## Run go vet.
 
 .PHONY: lint
 lint: $(GOLANGCI_LINT) ## Run golangci-lint (configuration in .golangci.yml).
-	$(GOLANGCI_LINT) run ./...
+	$(GOLANGCI_LINT) run --allow-parallel-runners ./...
 
 .PHONY: verify
 verify: manifests generate ## Fail when generated files are stale or code is not gofmt'ed; run go vet.
@@ -156,8 +158,20 @@ dev-cluster-up: envtest-assets ## Start the dev cluster on loopback and install 
 	hack/dev-cluster.sh up
 
 .PHONY: dev-cluster-down
-dev-cluster-down: ## Stop the dev cluster and remove its data.
+dev-cluster-down: ## Stop the dev cluster (with or without its node), remove its data and put back the host settings it changed.
 	hack/dev-cluster.sh down
+
+.PHONY: node-assets
+node-assets: envtest-assets ## Also build kube-scheduler, kube-proxy and the kubelet into bin/k8s/$(KUBE_VERSION).
+	KUBE_VERSION=$(KUBE_VERSION) ENVTEST_ASSETS_DIR=$(ENVTEST_ASSETS) hack/envtest-assets.sh --node
+
+.PHONY: dev-node-up
+dev-node-up: node-assets images ## Start the dev cluster with a node that runs pods (root; containerd, runc, CNI plugins); see docs/e2e.md.
+	hack/dev-cluster.sh up --node
+
+.PHONY: test-dev-node
+test-dev-node: node-assets images ## Start the node, run a pod, stop it, and fail unless the host is exactly as before.
+	hack/test-dev-node.sh
 
 ##@ Tools (pinned, installed into ./bin with go install)
 

@@ -174,7 +174,7 @@ func (r *PortfolioReconciler) reconcile(ctx context.Context, s *portfolioState) 
 		}
 	}
 	// Once, after evolution retired arms and created children: the statistics are output, and
-	// nothing before reads them back (the evolution step takes its counts from the counters).
+	// nothing before reads them back (the evolution step takes the totals reconcileWriters summed).
 	r.reconcileStatistics(s)
 	if err := r.applyArmStatuses(ctx, s); err != nil {
 		return specErr, err
@@ -346,10 +346,10 @@ func (r *PortfolioReconciler) reconcileStatistics(s *portfolioState) {
 	}
 	st := &s.pf.Status
 	st.ActiveArms, st.RetiredArms, st.TotalTrials = s.summary.active, s.summary.retired, s.summary.totalTrials
-	st.BestArm, st.BestMean = s.summary.best, nil
+	st.BestArm, st.BestMean, st.BestMeanDisplay = s.summary.best, nil, ""
 	if s.summary.best != "" {
 		m := s.summary.bestMean
-		st.BestMean = &m
+		st.BestMean, st.BestMeanDisplay = &m, humanize.Probability(m)
 	}
 }
 

@@ -68,14 +68,14 @@ func computeStatistics(arms []*promptsv1alpha1.PromptArm) portfolioSummary {
 	return sum
 }
 
-// armPosterior is the arm's posterior: its prior plus the totals of its counters
-// (internal/posterior), never numbers read back from status.
+// armPosterior is the arm's posterior: its prior plus the totals this reconcile summed from the
+// counter reports (internal/posterior).
 func armPosterior(arm *promptsv1alpha1.PromptArm) bandit.Posterior {
 	return posterior.Of(arm)
 }
 
-// policyArm is what the evolution policy knows of an arm: its prior and the totals of its
-// counters (internal/posterior), never numbers read back from status.
+// policyArm is what the evolution policy knows of an arm: its prior and the totals this
+// reconcile summed from the counter reports (internal/posterior), never derived statistics.
 func policyArm(arm *promptsv1alpha1.PromptArm) evolution.Arm {
 	alpha, beta := arm.Spec.Prior.Params()
 	successes, failures := posterior.Counts(arm)

@@ -12,3 +12,24 @@ free_port() {
   echo "no free port found" >&2
   return 1
 }
+
+# image_ref prints the reference an image tarball of `make images` names (bin/images/<name>.tar).
+image_ref() {
+  tar -xOf "$root/bin/images/$1.tar" manifest.json | sed -n 's/.*"RepoTags":\["\([^"]*\)".*/\1/p'
+}
+
+# install_chart installs the chart as release "promptfolio" in promptfolio-system with the images
+# of `make images` (pull policy Never: they are loaded on the node) and selectors in namespace
+# $1, and waits until the manager is Ready. Needs $HELM.
+install_chart() {
+  "$HELM" install promptfolio "$root/charts/promptfolio" -n promptfolio-system --create-namespace \
+    --wait --timeout 180s --set image.pullPolicy=Never --set "selector.namespaces={$1}" \
+    --set manager.logFormat=console --set "manager.extraArgs={--statistics-interval=2s}"
+}
+
+# apply_workload applies hack/e2e/workload.yaml: the `promptfolio workload` Deployment of two
+# replicas annotated for the selector sidecar. Arguments: namespace, portfolio, hidden rates.
+apply_workload() {
+  sed -e "s|IMAGE|$(image_ref manager)|" -e "s|RATES|$3|" -e "s|NAMESPACE|$1|g" -e "s|PORTFOLIO|$2|g" \
+    "$root/hack/e2e/workload.yaml" | "$assets/kubectl" apply -f - >/dev/null
+}

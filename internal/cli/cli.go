@@ -76,6 +76,15 @@ func usage(w io.Writer, program string, commands []Command) {
 	fmt.Fprintf(w, "\nRun '%s <subcommand> -h' for the flags of one subcommand.\n", program)
 }
 
+// ParseFlags parses a subcommand's arguments into the flags that bind adds to a new flag set
+// named name, and returns the set (for its Usage). With -h it prints the flags and returns
+// flag.ErrHelp.
+func ParseFlags(name string, args []string, bind func(*flag.FlagSet)) (*flag.FlagSet, error) {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	bind(fs)
+	return fs, fs.Parse(args)
+}
+
 // KubeClientConfig loads the API server's address, credentials and namespace: from the kubeconfig
 // file when given, else from $KUBECONFIG or ~/.kube/config, else from the pod's service account.
 func KubeClientConfig(kubeconfig string) clientcmd.ClientConfig {

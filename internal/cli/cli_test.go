@@ -3,6 +3,9 @@ package cli
 import (
 	"bytes"
 	"context"
+	"errors"
+	"flag"
+	"io"
 	"slices"
 	"strings"
 	"testing"
@@ -48,5 +51,29 @@ func TestDispatch(t *testing.T) {
 				t.Errorf("command got args %q, want %q", gotArgs, tt.wantArgs)
 			}
 		})
+	}
+}
+
+// TestParseFlags binds, parses, and reports -h and unknown flags.
+func TestParseFlags(t *testing.T) {
+	var n int
+	bind := func(fs *flag.FlagSet) { fs.SetOutput(io.Discard); fs.IntVar(&n, "n", 1, "a number") }
+	for _, tt := range []struct {
+		args    []string
+		want    int
+		wantErr error
+	}{
+		{args: nil, want: 1},
+		{args: []string{"-n", "7"}, want: 7},
+		{args: []string{"-h"}, want: 1, wantErr: flag.ErrHelp},
+	} {
+		n = 0
+		fs, err := ParseFlags("cmd", tt.args, bind)
+		if !errors.Is(err, tt.wantErr) || n != tt.want || fs.Name() != "cmd" {
+			t.Errorf("ParseFlags(%q) = %v with n=%d, want %v with n=%d", tt.args, err, n, tt.wantErr, tt.want)
+		}
+	}
+	if _, err := ParseFlags("cmd", []string{"-x"}, bind); err == nil {
+		t.Error("an unknown flag was accepted")
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"io"
 	"math"
 	"math/rand/v2"
@@ -86,7 +87,6 @@ type Result struct {
 type rates struct {
 	mu    sync.Mutex
 	byArm map[string]float64
-	rng   *rand.Rand
 }
 
 // Workload is one run against a selector.
@@ -115,13 +115,10 @@ func New(kube client.Client, opts Options) *Workload {
 		opts.Out = io.Discard
 	}
 	return &Workload{
-		opts: opts,
-		kube: kube,
-		sel:  selectorclient.New(opts.SelectorURL, selectorclient.WithTimeout(5*time.Second), selectorclient.WithRetries(5, 100*time.Millisecond)),
-		rates: rates{
-			byArm: map[string]float64{},
-			rng:   rand.New(rand.NewPCG(opts.Seed, opts.Seed^0x9e3779b97f4a7c15)),
-		},
+		opts:  opts,
+		kube:  kube,
+		sel:   selectorclient.New(opts.SelectorURL, selectorclient.WithTimeout(5*time.Second), selectorclient.WithRetries(5, 100*time.Millisecond)),
+		rates: rates{byArm: map[string]float64{}},
 	}
 }
 
@@ -160,9 +157,11 @@ func (w *Workload) deriveRate(ctx context.Context, arm string, depth int) float6
 	if !ok {
 		parent = w.deriveRate(ctx, pa.Spec.Origin.Parent, depth+1)
 	}
-	w.rates.mu.Lock()
-	noise := w.rates.rng.NormFloat64() * w.opts.Sigma
-	w.rates.mu.Unlock()
+	// The noise is a function of the seed and the arm's name alone, so every replica of a
+	// workload, and every restart of one, gives a child the same hidden rate.
+	h := fnv.New64a()
+	_, _ = h.Write([]byte(arm))
+	noise := rand.New(rand.NewPCG(w.opts.Seed, h.Sum64())).NormFloat64() * w.opts.Sigma
 	return math.Min(0.99, math.Max(0.01, parent+noise))
 }
 
@@ -243,7 +242,10 @@ func (w *Workload) Run(ctx context.Context) (Result, error) {
 		}
 	}
 	wg.Wait()
-	res, err := w.snapshot(ctx)
+	// The final read outlives ctx, so a run stopped by a signal still reports what it did.
+	sctx, scancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer scancel()
+	res, err := w.snapshot(sctx)
 	res.Rewards, res.Successes, res.Errors = rewards.Load(), successes.Load(), errs.Load()
 	return res, err
 }

@@ -3,10 +3,6 @@ package plot
 import (
 	"bytes"
 	"context"
-	"encoding/xml"
-	"errors"
-	"image/png"
-	"io"
 	"maps"
 	"os"
 	"path/filepath"
@@ -119,10 +115,7 @@ func TestXRange(t *testing.T) {
 func TestPlotLivePortfolio(t *testing.T) {
 	env := testenv.StartForTest(t, testenv.Options{})
 	ctx := context.Background()
-	ns, err := env.CreateNamespace(ctx, "plot")
-	if err != nil {
-		t.Fatal(err)
-	}
+	ns := env.Namespace(t, "plot")
 	pf := &v1alpha1.PromptPortfolio{
 		ObjectMeta: metav1.ObjectMeta{Name: "greeting", Namespace: ns},
 		Spec: v1alpha1.PromptPortfolioSpec{Prompts: []v1alpha1.SeedPrompt{
@@ -212,52 +205,25 @@ func TestPlotLivePortfolio(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(written) != 4 {
-		t.Fatalf("wrote %v, want 4 files", written)
+	// internal/figure's tests check that its files are valid PNG and SVG; here: the names, and
+	// that every figure names the arms.
+	want := []string{"greeting-posteriors.png", "greeting-posteriors.svg", "greeting-traffic.png", "greeting-traffic.svg"}
+	if len(written) != len(want) {
+		t.Fatalf("wrote %v, want %v", written, want)
 	}
-	for _, path := range written {
+	for i, path := range written {
+		if filepath.Base(path) != want[i] {
+			t.Errorf("wrote %s, want %s", path, want[i])
+		}
+		if filepath.Ext(path) != ".svg" {
+			continue
+		}
 		data, err := os.ReadFile(path)
 		if err != nil {
 			t.Fatal(err)
 		}
-		switch filepath.Ext(path) {
-		case ".png":
-			img, err := png.Decode(bytes.NewReader(data))
-			if err != nil {
-				t.Fatalf("%s is not a PNG: %v", path, err)
-			}
-			if b := img.Bounds(); b.Dx() < 500 || b.Dy() < 200 {
-				t.Errorf("%s is %dx%d pixels", path, b.Dx(), b.Dy())
-			}
-		case ".svg":
-			if err := checkSVG(data); err != nil {
-				t.Fatalf("%s: %v", path, err)
-			}
-			if !bytes.Contains(data, []byte("greeting-warm")) {
-				t.Errorf("%s does not name the arms", path)
-			}
+		if !bytes.Contains(data, []byte("greeting-warm")) {
+			t.Errorf("%s does not name the arms", path)
 		}
 	}
-}
-
-// checkSVG parses data as XML and checks that its root element is svg.
-func checkSVG(data []byte) error {
-	dec := xml.NewDecoder(bytes.NewReader(data))
-	root := ""
-	for {
-		tok, err := dec.Token()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return err
-		}
-		if el, ok := tok.(xml.StartElement); ok && root == "" {
-			root = el.Name.Local
-		}
-	}
-	if root != "svg" {
-		return &xml.SyntaxError{Msg: "root element is " + root + ", not svg"}
-	}
-	return nil
 }

@@ -55,7 +55,7 @@ type Env struct {
 	env     *envtest.Environment
 	dir     string
 	kcm     *exec.Cmd
-	kcmLog  *lockedBuffer
+	kcmLog  *Buffer
 	kcmDone chan error
 }
 
@@ -151,7 +151,7 @@ func (e *Env) startControllerManager() error {
 	if _, err := os.Stat(bin); err != nil {
 		return fmt.Errorf("kube-controller-manager not found in %s: run `make envtest-assets`", e.AssetsDir)
 	}
-	e.kcmLog = &lockedBuffer{}
+	e.kcmLog = &Buffer{Limit: 4 << 20}
 	e.kcm = exec.Command(bin,
 		"--kubeconfig="+e.Kubeconfig,
 		"--authentication-kubeconfig="+e.Kubeconfig,
@@ -205,6 +205,16 @@ func (e *Env) CreateNamespace(ctx context.Context, prefix string) (string, error
 	return ns.Name, nil
 }
 
+// Namespace creates a namespace for one test, named from prefix, and ends the test if it cannot.
+func (e *Env) Namespace(t testing.TB, prefix string) string {
+	t.Helper()
+	ns, err := e.CreateNamespace(context.Background(), prefix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ns
+}
+
 // Kubectl runs the built kubectl against the test API server and returns its combined output.
 func (e *Env) Kubectl(ctx context.Context, args ...string) (string, error) {
 	cmd := exec.CommandContext(ctx, filepath.Join(e.AssetsDir, "kubectl"), append([]string{"--kubeconfig=" + e.Kubeconfig}, args...)...)
@@ -244,17 +254,21 @@ func (e *Env) Stop() error {
 	return errors.Join(errs...)
 }
 
-// lockedBuffer collects a process's output for waiting on a line and for failure messages.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
+// Buffer is a goroutine-safe sink for the output of a process or a logger, kept for waiting on a
+// line, for failure messages and for scans of everything logged. With Limit set it keeps memory
+// bounded on long runs: past Limit bytes it drops the oldest half.
+type Buffer struct {
+	// Limit is the most bytes kept; 0 keeps everything.
+	Limit int
+	mu    sync.Mutex
+	buf   bytes.Buffer
 }
 
-func (b *lockedBuffer) Write(p []byte) (int, error) {
+// Write appends p.
+func (b *Buffer) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	// Keep memory bounded on long runs: drop the oldest half past 4 MiB.
-	if b.buf.Len() > 4<<20 {
+	if b.Limit > 0 && b.buf.Len() > b.Limit {
 		rest := append([]byte(nil), b.buf.Bytes()[b.buf.Len()/2:]...)
 		b.buf.Reset()
 		b.buf.Write(rest)
@@ -262,13 +276,20 @@ func (b *lockedBuffer) Write(p []byte) (int, error) {
 	return b.buf.Write(p)
 }
 
-func (b *lockedBuffer) contains(s string) bool {
+// String returns everything kept.
+func (b *Buffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+func (b *Buffer) contains(s string) bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return bytes.Contains(b.buf.Bytes(), []byte(s))
 }
 
-func (b *lockedBuffer) tail(n int) string {
+func (b *Buffer) tail(n int) string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	data := b.buf.Bytes()

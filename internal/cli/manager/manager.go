@@ -51,9 +51,7 @@ func (o *managerOptions) bind(fs *flag.FlagSet) {
 
 func run(ctx context.Context, args []string) error {
 	var opts managerOptions
-	fs := flag.NewFlagSet("manager", flag.ContinueOnError)
-	opts.bind(fs)
-	if err := fs.Parse(args); err != nil {
+	if _, err := cli.ParseFlags("manager", args, opts.bind); err != nil {
 		return err
 	}
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&opts.zap)))

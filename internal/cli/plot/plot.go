@@ -47,9 +47,8 @@ func (o *plotOptions) bind(fs *flag.FlagSet) {
 // <portfolio>-posteriors and <portfolio>-traffic as PNG and SVG.
 func run(ctx context.Context, args []string) error {
 	var opts plotOptions
-	fs := flag.NewFlagSet("plot", flag.ContinueOnError)
-	opts.bind(fs)
-	if err := fs.Parse(args); err != nil {
+	fs, err := cli.ParseFlags("plot", args, opts.bind)
+	if err != nil {
 		return err
 	}
 	if opts.portfolio == "" {

@@ -72,9 +72,7 @@ func (o *selectorOptions) bind(fs *flag.FlagSet) {
 
 func run(ctx context.Context, args []string) error {
 	var opts selectorOptions
-	fs := flag.NewFlagSet("selector", flag.ContinueOnError)
-	opts.bind(fs)
-	if err := fs.Parse(args); err != nil {
+	if _, err := cli.ParseFlags("selector", args, opts.bind); err != nil {
 		return err
 	}
 	for _, p := range strings.Split(opts.portfolios, ",") {
