@@ -689,7 +689,7 @@ func TestNewbornEarlyCut(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			// A seed without trials keeps a third arm active, above minActiveArms.
-			arms := append(tt.arms, arm("pf-b", 0, 0, 2))
+			arms := append(append([]Arm(nil), tt.arms...), arm("pf-b", 0, 0, 2))
 			in := Input{Portfolio: "pf", Generation: tt.generation, Arms: arms, Policy: tt.policy}
 			plan, err := Decide(in)
 			if err != nil {
