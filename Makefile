@@ -51,6 +51,7 @@ test-e2e: build node-assets images $(HELM) ## Through pods on the dev node: the 
 .PHONY: test
 test: verify envtest-assets helm-lint ## Run unit and envtest tests against a real API server (builds the control plane when missing).
 	HELM=$(HELM) go test $(GO_TEST_FLAGS) ./...
+	cd hack/image && go test $(GO_TEST_FLAGS) ./...
 
 ##@ Development
 
@@ -75,7 +76,7 @@ vet: ## Run go vet.
 
 .PHONY: lint
 lint: $(GOLANGCI_LINT) ## Run golangci-lint (configuration in .golangci.yml).
-	$(GOLANGCI_LINT) run ./...
+	$(GOLANGCI_LINT) run --allow-parallel-runners ./...
 
 .PHONY: verify
 verify: manifests generate ## Fail when generated files are stale or code is not gofmt'ed; run go vet.

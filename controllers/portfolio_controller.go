@@ -346,10 +346,10 @@ func (r *PortfolioReconciler) reconcileStatistics(s *portfolioState) {
 	}
 	st := &s.pf.Status
 	st.ActiveArms, st.RetiredArms, st.TotalTrials = s.summary.active, s.summary.retired, s.summary.totalTrials
-	st.BestArm, st.BestMean = s.summary.best, nil
+	st.BestArm, st.BestMean, st.BestMeanDisplay = s.summary.best, nil, ""
 	if s.summary.best != "" {
 		m := s.summary.bestMean
-		st.BestMean = &m
+		st.BestMean, st.BestMeanDisplay = &m, humanize.Probability(m)
 	}
 }
 

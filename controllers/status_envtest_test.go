@@ -125,6 +125,9 @@ func TestArmNameTakenReachesStatus(t *testing.T) {
 	}
 	pf = waitReady(t, ns, "shop", metav1.ConditionTrue, promptsv1alpha1.ReasonSucceeded, 60*time.Second)
 	assertRecovered(t, pf)
+	if pf.Status.BestMeanDisplay != "50.0%" {
+		t.Errorf("bestMeanDisplay = %q, want 50.0%% (uniform priors, no rewards)", pf.Status.BestMeanDisplay)
+	}
 	if arm := armsOf(t, ns, "shop")["shop-b"]; arm == nil || arm.Spec.Prompt != "Answer {{question}} in detail." || metav1.GetControllerOf(arm) == nil {
 		t.Errorf("arm shop-b after recovery: %+v", arm)
 	}
@@ -235,7 +238,7 @@ func TestSecretUnreadableReachesStatus(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	pf = waitGeneration(t, ns, "llm", 1, 90*time.Second)
+	waitGeneration(t, ns, "llm", 1, 90*time.Second)
 	pf = waitReady(t, ns, "llm", metav1.ConditionTrue, promptsv1alpha1.ReasonSucceeded, 30*time.Second)
 	assertRecovered(t, pf)
 	if got := pf.Status.LastCycle.Created; len(got) != 1 {

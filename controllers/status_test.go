@@ -50,14 +50,12 @@ func TestReconcileTraffic(t *testing.T) {
 	for i, name := range []string{"a", "b", "c"} {
 		arms[i].Name = name
 	}
-	pass := func(at time.Time, trials ...int64) *portfolioState {
+	pass := func(at time.Time, trials ...int64) {
 		t.Helper()
 		for i, n := range trials {
 			arms[i].Status.Trials = n
 		}
-		s := &portfolioState{pf: pf, arms: arms, now: at}
-		r.reconcileTraffic(s)
-		return s
+		r.reconcileTraffic(&portfolioState{pf: pf, arms: arms, now: at})
 	}
 	shares := func() []float64 {
 		return []float64{arms[0].Status.TrafficShare, arms[1].Status.TrafficShare, arms[2].Status.TrafficShare}

@@ -14,8 +14,8 @@
 #   E2E_REQUIRE_NODE  1: fail when the machine cannot run the node (CI); otherwise the headless
 #                     local-process demo runs instead, after one line that says why
 #   E2E_KEEP_CLUSTER  1: leave the cluster running at the end (default: down)
-#   E2E_SELECTOR_SIGNAL  the signal that kills the selector container (default SIGTERM; with
-#                     SIGKILL the rewards acknowledged since its last flush are lost: docs/e2e.md)
+#   E2E_SELECTOR_SIGNAL  the signal that kills the selector container (default SIGKILL: rewards it
+#                     acknowledged survive in its write-ahead record)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 KUBE_VERSION=${KUBE_VERSION:-v1.37.2}
@@ -118,7 +118,8 @@ pass "both workload pods run the injected selector next to the workload (2/2 Rea
 # final summary of a pod that is deleted still arrives.
 follow() {
   while true; do
-    for pod in $(kubectl get pods -n "$ns" -l app=e2e-workload -o jsonpath='{.items[*].metadata.name}' 2>/dev/null); do
+    # Pods whose workload container has started: a log cannot be followed before.
+    for pod in $(kubectl get pods -n "$ns" -l app=e2e-workload -o jsonpath='{range .items[*]}{.metadata.name}{" "}{.status.containerStatuses[?(@.name=="workload")].state.running.startedAt}{"\n"}{end}' 2>/dev/null | awk 'NF == 2 {print $1}'); do
       [ -e "$out/follow.$pod" ] && continue
       kubectl logs -n "$ns" -f "$pod" -c workload >"$out/workload.$pod.log" 2>&1 &
       echo $! >"$out/follow.$pod"
@@ -152,7 +153,7 @@ wait_phase
 step "fault: the selector container of a workload pod is killed"
 pod=$(kubectl get pods -n "$ns" -l app=e2e-workload -o jsonpath='{.items[0].metadata.name}')
 id=$(kubectl get pod -n "$ns" "$pod" -o jsonpath='{.status.initContainerStatuses[0].containerID}')
-ctr --address "$sock" -n k8s.io tasks kill -s "${E2E_SELECTOR_SIGNAL:-SIGTERM}" "${id#containerd://}" || fail "could not kill the selector of $pod"
+ctr --address "$sock" -n k8s.io tasks kill -s "${E2E_SELECTOR_SIGNAL:-SIGKILL}" "${id#containerd://}" || fail "could not kill the selector of $pod"
 restarted() { [ "$(kubectl get pod -n "$ns" "$pod" -o jsonpath='{.status.initContainerStatuses[0].restartCount}/{.status.initContainerStatuses[0].ready}')" = 1/true ]; }
 until_true 60 restarted || fail "the kubelet did not restart the selector of $pod"
 pass "the kubelet restarted the selector of $pod and it is Ready again"

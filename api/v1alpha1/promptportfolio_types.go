@@ -511,6 +511,11 @@ type PromptPortfolioStatus struct {
 	// bestMean is the posterior mean of bestArm, rounded to 6 decimals.
 	// +optional
 	BestMean *float64 `json:"bestMean,omitempty"`
+	// bestMeanDisplay is bestMean as a percentage with one decimal, for the column of
+	// `kubectl get promptportfolios`.
+	// +optional
+	// +kubebuilder:validation:MaxLength=16
+	BestMeanDisplay string `json:"bestMeanDisplay,omitempty"`
 
 	// evolutionGeneration counts completed evolution cycles.
 	// +optional
@@ -548,7 +553,7 @@ type PromptPortfolioStatus struct {
 // +kubebuilder:printcolumn:name="Active",type=integer,JSONPath=`.status.activeArms`
 // +kubebuilder:printcolumn:name="Retired",type=integer,JSONPath=`.status.retiredArms`
 // +kubebuilder:printcolumn:name="Best",type=string,JSONPath=`.status.bestArm`
-// +kubebuilder:printcolumn:name="Best-Mean",type=number,JSONPath=`.status.bestMean`
+// +kubebuilder:printcolumn:name="Best-Mean",type=string,JSONPath=`.status.bestMeanDisplay`
 // +kubebuilder:printcolumn:name="Gen",type=integer,JSONPath=`.status.evolutionGeneration`
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`

@@ -55,7 +55,7 @@ type Env struct {
 	env     *envtest.Environment
 	dir     string
 	kcm     *exec.Cmd
-	kcmLog  *lockedBuffer
+	kcmLog  *Buffer
 	kcmDone chan error
 }
 
@@ -151,7 +151,7 @@ func (e *Env) startControllerManager() error {
 	if _, err := os.Stat(bin); err != nil {
 		return fmt.Errorf("kube-controller-manager not found in %s: run `make envtest-assets`", e.AssetsDir)
 	}
-	e.kcmLog = &lockedBuffer{}
+	e.kcmLog = &Buffer{Limit: 4 << 20}
 	e.kcm = exec.Command(bin,
 		"--kubeconfig="+e.Kubeconfig,
 		"--authentication-kubeconfig="+e.Kubeconfig,
@@ -244,17 +244,21 @@ func (e *Env) Stop() error {
 	return errors.Join(errs...)
 }
 
-// lockedBuffer collects a process's output for waiting on a line and for failure messages.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
+// Buffer is a goroutine-safe sink for the output of a process or a logger, kept for waiting on a
+// line, for failure messages and for scans of everything logged. With Limit set it keeps memory
+// bounded on long runs: past Limit bytes it drops the oldest half.
+type Buffer struct {
+	// Limit is the most bytes kept; 0 keeps everything.
+	Limit int
+	mu    sync.Mutex
+	buf   bytes.Buffer
 }
 
-func (b *lockedBuffer) Write(p []byte) (int, error) {
+// Write appends p.
+func (b *Buffer) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	// Keep memory bounded on long runs: drop the oldest half past 4 MiB.
-	if b.buf.Len() > 4<<20 {
+	if b.Limit > 0 && b.buf.Len() > b.Limit {
 		rest := append([]byte(nil), b.buf.Bytes()[b.buf.Len()/2:]...)
 		b.buf.Reset()
 		b.buf.Write(rest)
@@ -262,13 +266,20 @@ func (b *lockedBuffer) Write(p []byte) (int, error) {
 	return b.buf.Write(p)
 }
 
-func (b *lockedBuffer) contains(s string) bool {
+// String returns everything kept.
+func (b *Buffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+func (b *Buffer) contains(s string) bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return bytes.Contains(b.buf.Bytes(), []byte(s))
 }
 
-func (b *lockedBuffer) tail(n int) string {
+func (b *Buffer) tail(n int) string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	data := b.buf.Bytes()
