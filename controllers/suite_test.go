@@ -146,11 +146,7 @@ func startManagerWithConfig(t *testing.T, ns string, cfg *rest.Config, opts cont
 // newNamespace creates a namespace for one test.
 func newNamespace(t *testing.T) string {
 	t.Helper()
-	ns, err := env.CreateNamespace(context.Background(), "pf")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return ns
+	return env.Namespace(t, "pf")
 }
 
 // seeds builds seed prompts from name=text pairs.

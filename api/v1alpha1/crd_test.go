@@ -37,11 +37,7 @@ func TestMain(m *testing.M) {
 
 func newNamespace(t *testing.T) string {
 	t.Helper()
-	ns, err := env.CreateNamespace(context.Background(), "crd")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return ns
+	return env.Namespace(t, "crd")
 }
 
 // validPortfolio returns a minimal portfolio that the API server accepts.
@@ -114,6 +110,66 @@ func TestSamplesApplyWithKubectl(t *testing.T) {
 	}
 }
 
+// TestGenColumnShowsZero checks the GEN printer column of a seed arm written by a Go client and of
+// a manual arm applied from YAML without origin.generation: both print 0, not a blank.
+func TestGenColumnShowsZero(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	ns := newNamespace(t)
+	seed := validArm(ns)
+	seed.Name = "support-seed"
+	seed.Spec.Origin = v1.ArmOrigin{Type: v1.OriginSeed}
+	if err := env.Client.Create(ctx, seed); err != nil {
+		t.Fatal(err)
+	}
+	manual := `apiVersion: prompts.promptfolio.dev/v1alpha1
+kind: PromptArm
+metadata:
+  name: support-manual
+  namespace: ` + ns + `
+spec:
+  portfolio: support
+  prompt: "Answer {{question}} with a list."
+  origin:
+    type: Manual
+`
+	file := filepath.Join(t.TempDir(), "manual.yaml")
+	if err := os.WriteFile(file, []byte(manual), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := env.Kubectl(ctx, "apply", "-f", file); err != nil {
+		t.Fatalf("kubectl apply: %v\n%s", err, out)
+	}
+	for _, name := range []string{seed.Name, "support-manual"} {
+		out, err := env.Kubectl(ctx, "get", "promptarm", name, "-n", ns)
+		if err != nil {
+			t.Fatalf("kubectl get promptarm %s: %v\n%s", name, err, out)
+		}
+		if got := column(t, out, "GEN"); got != "0" {
+			t.Errorf("kubectl get promptarm %s: GEN = %q, want 0\n%s", name, got, out)
+		}
+	}
+}
+
+// column returns the cell under header in the one-row table that kubectl get prints; kubectl aligns
+// every cell with its header, so blank cells keep the columns apart.
+func column(t *testing.T, table, header string) string {
+	t.Helper()
+	lines := strings.Split(strings.TrimRight(table, "\n"), "\n")
+	if len(lines) != 2 {
+		t.Fatalf("want a header and one row, got\n%s", table)
+	}
+	at := strings.Index(lines[0], header)
+	if at < 0 {
+		t.Fatalf("no column %s in\n%s", header, table)
+	}
+	if at >= len(lines[1]) {
+		return ""
+	}
+	cell, _, _ := strings.Cut(lines[1][at:], " ")
+	return cell
+}
+
 func TestDefaults(t *testing.T) {
 	ctx := context.Background()
 	pf := validPortfolio(newNamespace(t))
@@ -157,14 +213,9 @@ func TestDefaults(t *testing.T) {
 // TestInvalidObjectsRejected sends objects that break one rule each to the real API server and
 // checks that it refuses them with the message a person needs.
 func TestInvalidObjectsRejected(t *testing.T) {
-	ctx := context.Background()
 	ns := newNamespace(t)
 	long := strings.Repeat("x", 16385)
-	cases := []struct {
-		name   string
-		mutate func(pf *v1.PromptPortfolio)
-		want   string
-	}{
+	cases := []change[*v1.PromptPortfolio]{
 		{"duplicate seed names", func(pf *v1.PromptPortfolio) { pf.Spec.Prompts[1].Name = "short" }, "Duplicate value"},
 		{"seed name not a DNS label", func(pf *v1.PromptPortfolio) { pf.Spec.Prompts[0].Name = "Bad_Name" }, "prompt name must be a lowercase DNS label"},
 		{"seed name reserved for children", func(pf *v1.PromptPortfolio) { pf.Spec.Prompts[0].Name = "g3-1" }, "reserved for children of mutations"},
@@ -211,14 +262,54 @@ func TestInvalidObjectsRejected(t *testing.T) {
 			pf.Spec.Evolution.Mutator.Timeout = &metav1.Duration{}
 		}, "timeout must be greater than 0s and at most 10m"},
 	}
-	for i, c := range cases {
+	expectRefused(t, cases, func() *v1.PromptPortfolio { return validPortfolio(ns) }, createNew)
+}
+
+func TestInvalidArmsRejected(t *testing.T) {
+	ns := newNamespace(t)
+	cases := []change[*v1.PromptArm]{
+		{"portfolio not a DNS label", func(a *v1.PromptArm) { a.Spec.Portfolio = "Support_Bot" }, "portfolio must be the name of a PromptPortfolio"},
+		{"unknown origin type", func(a *v1.PromptArm) { a.Spec.Origin.Type = "Clone" }, "Unsupported value: \"Clone\""},
+		{"mutation without parent", func(a *v1.PromptArm) { a.Spec.Origin.Type = v1.OriginMutation }, "a Mutation arm must name its parent arm"},
+		{"prior beta negative", func(a *v1.PromptArm) { a.Spec.Prior.Beta = -2 }, "prior beta must be greater than 0"},
+		{"blank prompt", func(a *v1.PromptArm) { a.Spec.Prompt = "   " }, "prompt text must not be blank"},
+	}
+	expectRefused(t, cases, func() *v1.PromptArm { return validArm(ns) }, createNew)
+}
+
+func TestArmSpecIsImmutable(t *testing.T) {
+	ctx := context.Background()
+	a := validArm(newNamespace(t))
+	if err := env.Client.Create(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+	cases := []change[*v1.PromptArm]{
+		{"prompt", func(a *v1.PromptArm) { a.Spec.Prompt = "Something else {{question}}" }, "prompt is immutable"},
+		{"prior", func(a *v1.PromptArm) { a.Spec.Prior.Alpha = 7 }, "prior is immutable"},
+	}
+	expectRefused(t, cases, a.DeepCopy,
+		func(ctx context.Context, a *v1.PromptArm) error { return env.Client.Update(ctx, a) })
+}
+
+// change is one row of a table of objects the API server must refuse: what it does to a valid
+// object, and what the refusal must say.
+type change[T client.Object] struct {
+	name   string
+	mutate func(T)
+	want   string
+}
+
+// expectRefused applies each change to an object from valid, sends it, and checks that the API
+// server refuses it as Invalid with the message a person needs.
+func expectRefused[T client.Object](t *testing.T, changes []change[T], valid func() T, send func(context.Context, T) error) {
+	t.Helper()
+	for _, c := range changes {
 		t.Run(c.name, func(t *testing.T) {
-			pf := validPortfolio(ns)
-			pf.Name = fmt.Sprintf("invalid-%d", i)
-			c.mutate(pf)
-			err := env.Client.Create(ctx, pf)
+			obj := valid()
+			c.mutate(obj)
+			err := send(context.Background(), obj)
 			if err == nil {
-				t.Fatalf("created; want rejection with %q", c.want)
+				t.Fatalf("accepted; want rejection with %q", c.want)
 			}
 			if !apierrors.IsInvalid(err) || !strings.Contains(err.Error(), c.want) {
 				t.Fatalf("error = %v\nwant Invalid containing %q", err, c.want)
@@ -228,58 +319,12 @@ func TestInvalidObjectsRejected(t *testing.T) {
 	}
 }
 
-func TestInvalidArmsRejected(t *testing.T) {
-	ctx := context.Background()
-	ns := newNamespace(t)
-	cases := []struct {
-		name   string
-		mutate func(a *v1.PromptArm)
-		want   string
-	}{
-		{"portfolio not a DNS label", func(a *v1.PromptArm) { a.Spec.Portfolio = "Support_Bot" }, "portfolio must be the name of a PromptPortfolio"},
-		{"unknown origin type", func(a *v1.PromptArm) { a.Spec.Origin.Type = "Clone" }, "Unsupported value: \"Clone\""},
-		{"mutation without parent", func(a *v1.PromptArm) { a.Spec.Origin.Type = v1.OriginMutation }, "a Mutation arm must name its parent arm"},
-		{"prior beta negative", func(a *v1.PromptArm) { a.Spec.Prior.Beta = -2 }, "prior beta must be greater than 0"},
-		{"blank prompt", func(a *v1.PromptArm) { a.Spec.Prompt = "   " }, "prompt text must not be blank"},
-	}
-	for i, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			a := validArm(ns)
-			a.Name = fmt.Sprintf("invalid-arm-%d", i)
-			c.mutate(a)
-			err := env.Client.Create(ctx, a)
-			if err == nil || !apierrors.IsInvalid(err) || !strings.Contains(err.Error(), c.want) {
-				t.Fatalf("error = %v\nwant Invalid containing %q", err, c.want)
-			}
-			t.Logf("rejected: %v", err)
-		})
-	}
-}
-
-func TestArmSpecIsImmutable(t *testing.T) {
-	ctx := context.Background()
-	a := validArm(newNamespace(t))
-	if err := env.Client.Create(ctx, a); err != nil {
-		t.Fatal(err)
-	}
-	cases := []struct {
-		name   string
-		mutate func(a *v1.PromptArm)
-		want   string
-	}{
-		{"prompt", func(a *v1.PromptArm) { a.Spec.Prompt = "Something else {{question}}" }, "prompt is immutable"},
-		{"prior", func(a *v1.PromptArm) { a.Spec.Prior.Alpha = 7 }, "prior is immutable"},
-	}
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			changed := a.DeepCopy()
-			c.mutate(changed)
-			err := env.Client.Update(ctx, changed)
-			if err == nil || !strings.Contains(err.Error(), c.want) {
-				t.Fatalf("error = %v, want %q", err, c.want)
-			}
-		})
-	}
+// createNew creates obj under a name the API server generates, so that no row of a table meets an
+// object an earlier row left behind.
+func createNew[T client.Object](ctx context.Context, obj T) error {
+	obj.SetGenerateName(obj.GetName() + "-")
+	obj.SetName("")
+	return env.Client.Create(ctx, obj)
 }
 
 func TestDeletingPortfolioCollectsItsArms(t *testing.T) {

@@ -41,9 +41,11 @@ type ArmOrigin struct {
 	// +kubebuilder:validation:MaxLength=253
 	Parent string `json:"parent,omitempty"`
 	// generation is the evolution generation that created the arm; 0 for seeds and manual arms.
+	// It is always written, 0 included, so that the GEN column of kubectl shows it.
 	// +optional
+	// +kubebuilder:default=0
 	// +kubebuilder:validation:Minimum=0
-	Generation int32 `json:"generation,omitempty"`
+	Generation int32 `json:"generation"`
 	// mutator that wrote the prompt: "offline" or "openai".
 	// +optional
 	// +kubebuilder:validation:MaxLength=63
@@ -87,7 +89,7 @@ type PromptArmSpec struct {
 
 	// origin records where the prompt came from.
 	// +optional
-	// +kubebuilder:default={type: Manual}
+	// +kubebuilder:default={type: Manual, generation: 0}
 	Origin ArmOrigin `json:"origin,omitempty"`
 }
 

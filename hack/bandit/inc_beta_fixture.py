@@ -20,6 +20,28 @@ import mpmath as mp
 mp.mp.dps = 50
 
 
+def binomial_terms(n, x, mode, top):
+    """Yields (k, P(Binomial(n, x) = k)) from the mode, whose term is top, up to n and then down
+    to 0, each way until a term falls below 1e-60 of top."""
+    ratio_up = x / (1 - x)
+    tiny = top * mp.mpf(10) ** -60
+    term, k = top, mode
+    yield k, term
+    while k < n:  # walk up from the mode
+        term *= mp.mpf(n - k) / (k + 1) * ratio_up
+        k += 1
+        yield k, term
+        if term < tiny:
+            break
+    term, k = top, mode
+    while k > 0:  # walk down from the mode
+        term *= mp.mpf(k) / (n - k + 1) / ratio_up
+        k -= 1
+        yield k, term
+        if term < tiny:
+            break
+
+
 def binomial_tail(a, b, x):
     """P(Binomial(n, x) >= a) with n = a + b - 1, for integer a, b >= 1."""
     n = a + b - 1
@@ -28,28 +50,12 @@ def binomial_tail(a, b, x):
     log_pmf = (mp.loggamma(n + 1) - mp.loggamma(mode + 1) - mp.loggamma(n - mode + 1)
                + mode * mp.log(x) + (n - mode) * mp.log(1 - x))
     top = mp.exp(log_pmf)
-    ratio_up = x / (1 - x)
     upper, lower = mp.mpf(0), mp.mpf(0)  # sums of terms k >= a and k < a
-    term, k = top, mode
-    while k <= n:  # walk up from the mode
+    for k, term in binomial_terms(n, x, mode, top):
         if k >= a:
             upper += term
         else:
             lower += term
-        if term < top * mp.mpf(10) ** -60:
-            break
-        term *= mp.mpf(n - k) / (k + 1) * ratio_up
-        k += 1
-    term, k = top, mode
-    while k > 0:  # walk down from the mode
-        term *= mp.mpf(k) / (n - k + 1) / ratio_up
-        k -= 1
-        if k >= a:
-            upper += term
-        else:
-            lower += term
-        if term < top * mp.mpf(10) ** -60:
-            break
     return upper / (upper + lower)
 
 

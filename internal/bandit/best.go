@@ -199,15 +199,7 @@ func newArmShape(p Posterior) armShape {
 		s.highZone = cmean / 2
 		s.upper = gradeTowardsEnd(&s.cuts, cmean, b, fromHigh)
 	}
-	slices.SortFunc(s.cuts, func(p, q cut) int {
-		switch {
-		case p.at.less(q.at):
-			return -1
-		case q.at.less(p.at):
-			return 1
-		}
-		return 0
-	})
+	slices.SortFunc(s.cuts, byPoint)
 	for i := range s.cuts {
 		gap := math.Inf(1)
 		if i > 0 {
@@ -248,18 +240,19 @@ func (s *armShape) logDensity(logX, log1mX float64) float64 {
 }
 
 // cdfAt and tailAt return P(X ≤ p) and P(X > p), each accurate when small.
-func (s *armShape) cdfAt(p point) float64 {
-	if p.x > (s.a+1)/(s.a+s.b+2) {
-		return 1 - incBetaFraction(s.b, s.a, p.cx)
-	}
-	return incBetaFraction(s.a, s.b, p.x)
-}
+func (s *armShape) cdfAt(p point) float64 { return incBeta(s.a, s.b, p.x, p.cx, false) }
 
-func (s *armShape) tailAt(p point) float64 {
-	if p.x > (s.a+1)/(s.a+s.b+2) {
-		return incBetaFraction(s.b, s.a, p.cx)
+func (s *armShape) tailAt(p point) float64 { return incBeta(s.a, s.b, p.x, p.cx, true) }
+
+// byPoint orders cuts by where they stand.
+func byPoint(p, q cut) int {
+	switch {
+	case p.at.less(q.at):
+		return -1
+	case q.at.less(p.at):
+		return 1
 	}
-	return 1 - incBetaFraction(s.a, s.b, p.x)
+	return 0
 }
 
 // panel is one piece of the window.
@@ -286,15 +279,7 @@ func panels(shapes []armShape, active []int, lower, upper point) []panel {
 			}
 		}
 	}
-	slices.SortFunc(cuts, func(p, q cut) int {
-		switch {
-		case p.at.less(q.at):
-			return -1
-		case q.at.less(p.at):
-			return 1
-		}
-		return 0
-	})
+	slices.SortFunc(cuts, byPoint)
 	kept := []point{lower}
 	for _, c := range cuts {
 		if kept[len(kept)-1].distance(c.at) >= 0.5*c.gap {

@@ -88,18 +88,24 @@ func TestProbBestMatchesMonteCarlo(t *testing.T) {
 		{{1e7 + 1, 1e7 + 1}, {1.0002e7, 1e7}, {1e3, 1e3}},
 		{{0.3, 0.5}, {0.5, 0.3}, {1, 1}},
 	} {
-		want := ProbBest(arms)
-		wins := make([]float64, len(arms))
-		r := NewRandSeed(9)
-		for range n {
-			wins[r.Draw(arms)]++
-		}
-		for i := range arms {
-			got := wins[i] / float64(n)
-			se := math.Sqrt(want[i]*(1-want[i])/float64(n)) + 1e-9
-			if math.Abs(got-want[i]) > 5*se {
-				t.Errorf("%v arm %d: won %.5f, P(best) %.5f ± %.5f", arms, i, got, want[i], 5*se)
-			}
+		checkWinShares(t, arms, n, NewRandSeed(9).Draw)
+	}
+}
+
+// checkWinShares draws n times and checks that the share of draws each arm
+// wins is its probability of being best, within five standard errors.
+func checkWinShares(t *testing.T, arms []Posterior, n int, draw func([]Posterior) int) {
+	t.Helper()
+	want := ProbBest(arms)
+	wins := make([]float64, len(arms))
+	for range n {
+		wins[draw(arms)]++
+	}
+	for i := range arms {
+		got := wins[i] / float64(n)
+		se := math.Sqrt(want[i]*(1-want[i])/float64(n)) + 1e-9
+		if math.Abs(got-want[i]) > 5*se {
+			t.Errorf("%v arm %d: won %.5f of %d draws, P(best) %.5f ± %.5f", arms, i, got, n, want[i], 5*se)
 		}
 	}
 }

@@ -37,31 +37,45 @@ func logBeta(a, b float64) float64 {
 // 1e-11 at parameters of 1e7 and beyond, where gonum's mathext.RegIncBeta
 // drifts by up to 1e-2 (I_0.5(1e7, 1e7) comes out as 0.509).
 func regIncBeta(a, b, x float64) float64 {
-	switch {
-	case x <= 0:
-		return 0
-	case x >= 1:
-		return 1
-	}
-	if x > (a+1)/(a+b+2) {
-		return 1 - incBetaFraction(b, a, 1-x)
-	}
-	return incBetaFraction(a, b, x)
+	return incBeta(a, b, x, 1-x, false)
 }
 
 // regIncBetaUpper returns 1 − I_x(a, b) without cancellation when it is
 // small.
 func regIncBetaUpper(a, b, x float64) float64 {
+	return incBeta(a, b, x, 1-x, true)
+}
+
+// incBeta returns I_x(a, b), or 1 − I_x(a, b) when upper, given x and
+// cx = 1 − x (which a caller may hold more exactly than 1 − x). It is the one
+// place that picks the side of the mode on which the continued fraction
+// converges.
+func incBeta(a, b, x, cx float64, upper bool) float64 {
 	switch {
 	case x <= 0:
+		return b2f(upper)
+	case cx <= 0:
+		return b2f(!upper)
+	}
+	flip := x > (a+1)/(a+b+2)
+	var f float64
+	if flip {
+		f = incBetaFraction(b, a, cx)
+	} else {
+		f = incBetaFraction(a, b, x)
+	}
+	if flip != upper {
+		return 1 - f
+	}
+	return f
+}
+
+// b2f is 1 for true and 0 for false.
+func b2f(v bool) float64 {
+	if v {
 		return 1
-	case x >= 1:
-		return 0
 	}
-	if x > (a+1)/(a+b+2) {
-		return incBetaFraction(b, a, 1-x)
-	}
-	return 1 - incBetaFraction(a, b, x)
+	return 0
 }
 
 // incBetaFraction evaluates I_x(a, b) by its continued fraction; see

@@ -134,21 +134,8 @@ func TestRandFromInjectedSource(t *testing.T) {
 // each other: the share of draws an arm wins is its probability of being
 // best.
 func TestDrawFrequenciesMatchProbBest(t *testing.T) {
-	const n = 200000
 	arms := []Posterior{{12, 30}, {15, 33}, {2, 3}, {40.5, 99.5}, {0.5, 0.7}}
-	want := ProbBest(arms)
-	wins := make([]float64, len(arms))
-	s := NewSampler(3)
-	for range n {
-		wins[s.Draw(arms)]++
-	}
-	for i := range arms {
-		got := wins[i] / n
-		se := math.Sqrt(want[i] * (1 - want[i]) / n)
-		if math.Abs(got-want[i]) > 5*se+1e-9 {
-			t.Errorf("arm %d: won %.5f of draws, P(best) %.5f ± %.5f", i, got, want[i], 5*se)
-		}
-	}
+	checkWinShares(t, arms, 200000, NewSampler(3).Draw)
 }
 
 // TestSamplerConcurrentUse runs draws from many goroutines; run it with

@@ -22,59 +22,60 @@ const namespace = "promptfolio"
 
 var armLabels = []string{"namespace", "portfolio", "arm"}
 
-var (
-	armMean = prometheus.NewGaugeVec(prometheus.GaugeOpts{
-		Namespace: namespace, Name: "arm_posterior_mean",
-		Help: "Posterior mean of an arm's success rate.",
-	}, armLabels)
-	armAlpha = prometheus.NewGaugeVec(prometheus.GaugeOpts{
-		Namespace: namespace, Name: "arm_posterior_alpha",
-		Help: "Alpha of an arm's Beta posterior (prior alpha plus successes).",
-	}, armLabels)
-	armBeta = prometheus.NewGaugeVec(prometheus.GaugeOpts{
-		Namespace: namespace, Name: "arm_posterior_beta",
-		Help: "Beta of an arm's Beta posterior (prior beta plus failures).",
-	}, armLabels)
-	armProbBest = prometheus.NewGaugeVec(prometheus.GaugeOpts{
-		Namespace: namespace, Name: "arm_prob_best",
-		Help: "Probability that an arm has the highest success rate of its portfolio's active arms.",
-	}, armLabels)
+// counterVec is a counter of the promptfolio namespace with the given labels.
+func counterVec(name, help string, labels ...string) *prometheus.CounterVec {
+	return prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Name: name, Help: help}, labels)
+}
 
-	cycles = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Namespace: namespace, Name: "evolution_cycles_total",
-		Help: "Evolution cycles completed, by trigger (Schedule, EveryTrials, Requested) and result (Succeeded, MutatorFailing).",
-	}, []string{"trigger", "result"})
-	cycleDuration = prometheus.NewHistogram(prometheus.HistogramOpts{
-		Namespace: namespace, Name: "evolution_cycle_duration_seconds",
-		Help:    "Time from the start of an evolution cycle's work to its completion, within one reconcile.",
-		Buckets: []float64{0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300},
-	})
-	retirements = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Namespace: namespace, Name: "arm_retirements_total",
-		Help: "Arms retired, by reason (WorseThanBest, SeedChanged, SeedRemoved).",
-	}, []string{"reason"})
-	mutations = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Namespace: namespace, Name: "mutation_candidates_total",
-		Help: "Mutation candidates, by mutator and outcome: Admitted or the guardrail reason that rejected it.",
-	}, []string{"mutator", "outcome"})
-	mutationDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
-		Namespace: namespace, Name: "mutation_duration_seconds",
-		Help:    "Time spent asking a mutator for the children of one cycle, guardrails included.",
-		Buckets: []float64{0.001, 0.005, 0.025, 0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300},
-	}, []string{"mutator"})
-	llmCalls = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Namespace: namespace, Name: "llm_requests_total",
-		Help: "HTTP calls to an OpenAI-compatible API, by status code (\"error\" when no response arrived).",
-	}, []string{"code"})
-	llmDuration = prometheus.NewHistogram(prometheus.HistogramOpts{
-		Namespace: namespace, Name: "llm_request_duration_seconds",
-		Help:    "Latency of HTTP calls to an OpenAI-compatible API.",
-		Buckets: []float64{0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120},
-	})
-	statusWrites = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Namespace: namespace, Name: "status_writes_total",
-		Help: "Status and ledger writes the controller sent, by kind (PromptArm, PromptPortfolio, PromptCounterReport).",
-	}, []string{"kind"})
+// histogramOpts are the options of a histogram of the promptfolio namespace.
+func histogramOpts(name, help string, buckets []float64) prometheus.HistogramOpts {
+	return prometheus.HistogramOpts{Namespace: namespace, Name: name, Help: help, Buckets: buckets}
+}
+
+// histogramVec is a histogram of the promptfolio namespace with the given labels.
+func histogramVec(name, help string, buckets []float64, labels ...string) *prometheus.HistogramVec {
+	return prometheus.NewHistogramVec(histogramOpts(name, help, buckets), labels)
+}
+
+// armGauge is a per-arm gauge, labelled by armLabels.
+func armGauge(name, help string) *prometheus.GaugeVec {
+	return prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: namespace, Name: name, Help: help}, armLabels)
+}
+
+var (
+	armMean = armGauge("arm_posterior_mean",
+		"Posterior mean of an arm's success rate.")
+	armAlpha = armGauge("arm_posterior_alpha",
+		"Alpha of an arm's Beta posterior (prior alpha plus successes).")
+	armBeta = armGauge("arm_posterior_beta",
+		"Beta of an arm's Beta posterior (prior beta plus failures).")
+	armProbBest = armGauge("arm_prob_best",
+		"Probability that an arm has the highest success rate of its portfolio's active arms.")
+
+	cycles = counterVec("evolution_cycles_total",
+		"Evolution cycles completed, by trigger (Schedule, EveryTrials, Requested) and result (Succeeded, MutatorFailing).",
+		"trigger", "result")
+	cycleDuration = prometheus.NewHistogram(histogramOpts("evolution_cycle_duration_seconds",
+		"Time from the start of an evolution cycle's work to its completion, within one reconcile.",
+		[]float64{0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300}))
+	retirements = counterVec("arm_retirements_total",
+		"Arms retired, by reason (WorseThanBest, SeedChanged, SeedRemoved).",
+		"reason")
+	mutations = counterVec("mutation_candidates_total",
+		"Mutation candidates, by mutator and outcome: Admitted or the guardrail reason that rejected it.",
+		"mutator", "outcome")
+	mutationDuration = histogramVec("mutation_duration_seconds",
+		"Time spent asking a mutator for the children of one cycle, guardrails included.",
+		[]float64{0.001, 0.005, 0.025, 0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300}, "mutator")
+	llmCalls = counterVec("llm_requests_total",
+		"HTTP calls to an OpenAI-compatible API, by status code (\"error\" when no response arrived).",
+		"code")
+	llmDuration = prometheus.NewHistogram(histogramOpts("llm_request_duration_seconds",
+		"Latency of HTTP calls to an OpenAI-compatible API.",
+		[]float64{0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120}))
+	statusWrites = counterVec("status_writes_total",
+		"Status and ledger writes the controller sent, by kind (PromptArm, PromptPortfolio, PromptCounterReport).",
+		"kind")
 	writerFolds = prometheus.NewCounter(prometheus.CounterOpts{
 		Namespace: namespace, Name: "writer_folds_total",
 		Help: "Counter reports of gone selector writers that the controller folded into their portfolio's ledger and released.",

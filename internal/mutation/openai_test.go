@@ -301,22 +301,14 @@ func TestOpenAIFaults(t *testing.T) {
 			configure: func(c *OpenAIConfig) { c.MaxRetries = 3 },
 			count:     2,
 			wantKind:  KindRateLimited, wantCalls: 4,
-			checkWait: func(t *testing.T, waits []time.Duration) {
-				if len(waits) != 3 {
-					t.Errorf("waits %v, want 3", waits)
-				}
-			},
+			checkWait: waitCount(3),
 		},
 		{
 			name:     "Retry-After beyond MaxBackoff stops without waiting",
 			script:   []reply{rateLimited("3600")},
 			count:    1,
 			wantKind: KindRateLimited, wantCalls: 1,
-			checkWait: func(t *testing.T, waits []time.Duration) {
-				if len(waits) != 0 {
-					t.Errorf("waited %v", waits)
-				}
-			},
+			checkWait: waitCount(0),
 		},
 		{
 			name:      "500s then success, with exponential backoff",
@@ -399,6 +391,16 @@ func TestOpenAIFaults(t *testing.T) {
 				tt.checkWait(t, rec.waits)
 			}
 		})
+	}
+}
+
+// waitCount checks that the client waited n times before it gave up or succeeded.
+func waitCount(n int) func(*testing.T, []time.Duration) {
+	return func(t *testing.T, waits []time.Duration) {
+		t.Helper()
+		if len(waits) != n {
+			t.Errorf("waits %v, want %d of them", waits, n)
+		}
 	}
 }
 

@@ -115,10 +115,7 @@ func TestXRange(t *testing.T) {
 func TestPlotLivePortfolio(t *testing.T) {
 	env := testenv.StartForTest(t, testenv.Options{})
 	ctx := context.Background()
-	ns, err := env.CreateNamespace(ctx, "plot")
-	if err != nil {
-		t.Fatal(err)
-	}
+	ns := env.Namespace(t, "plot")
 	pf := &v1alpha1.PromptPortfolio{
 		ObjectMeta: metav1.ObjectMeta{Name: "greeting", Namespace: ns},
 		Spec: v1alpha1.PromptPortfolioSpec{Prompts: []v1alpha1.SeedPrompt{

@@ -205,6 +205,16 @@ func (e *Env) CreateNamespace(ctx context.Context, prefix string) (string, error
 	return ns.Name, nil
 }
 
+// Namespace creates a namespace for one test, named from prefix, and ends the test if it cannot.
+func (e *Env) Namespace(t testing.TB, prefix string) string {
+	t.Helper()
+	ns, err := e.CreateNamespace(context.Background(), prefix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ns
+}
+
 // Kubectl runs the built kubectl against the test API server and returns its combined output.
 func (e *Env) Kubectl(ctx context.Context, args ...string) (string, error) {
 	cmd := exec.CommandContext(ctx, filepath.Join(e.AssetsDir, "kubectl"), append([]string{"--kubeconfig=" + e.Kubeconfig}, args...)...)

@@ -17,10 +17,7 @@ import (
 func TestRunPlot(t *testing.T) {
 	env := testenv.StartForTest(t, testenv.Options{})
 	ctx := context.Background()
-	ns, err := env.CreateNamespace(ctx, "plot-cli")
-	if err != nil {
-		t.Fatal(err)
-	}
+	ns := env.Namespace(t, "plot-cli")
 	pf := &v1alpha1.PromptPortfolio{
 		ObjectMeta: metav1.ObjectMeta{Name: "faq", Namespace: ns},
 		Spec:       v1alpha1.PromptPortfolioSpec{Prompts: []v1alpha1.SeedPrompt{{Name: "short", Text: "Answer briefly."}}},
