@@ -253,6 +253,7 @@ func TestOpenAIMutatorCyclesAndFaults(t *testing.T) {
 	createPortfolio(t, ns, "llm", seeds("a", shopPrompt, "b", oldText), func(s *promptsv1alpha1.PromptPortfolioSpec) {
 		s.Evolution.MaxActiveArms = 30
 		s.Evolution.MutationsPerCycle = ptr.To[int32](1)
+		s.Evolution.Newborn.MinParentTrials = ptr.To[int64](0) // a child of a seed without trials
 		s.Evolution.Guardrails.ForbiddenPatterns = []string{`(?i)guarantee`}
 		s.Evolution.Mutator = promptsv1alpha1.MutatorSpec{
 			Provider:         promptsv1alpha1.MutatorOpenAI,

@@ -101,6 +101,9 @@ func policyOf(spec *promptsv1alpha1.EvolutionSpec) evolution.Policy {
 	if spec.Payoff.MinChildren != nil {
 		p.Payoff.MinChildren = int(*spec.Payoff.MinChildren)
 	}
+	p.Newborn.RetireBelow = ptr.Deref(spec.Newborn.RetireBelow, p.Newborn.RetireBelow)
+	p.Newborn.MinTrials = ptr.Deref(spec.Newborn.MinTrials, p.Newborn.MinTrials)
+	p.Newborn.MinParentTrials = ptr.Deref(spec.Newborn.MinParentTrials, p.Newborn.MinParentTrials)
 	return p
 }
 

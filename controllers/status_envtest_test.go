@@ -201,6 +201,7 @@ func TestSecretUnreadableReachesStatus(t *testing.T) {
 	}
 	createPortfolio(t, ns, "llm", seeds("a", shopPrompt), func(s *promptsv1alpha1.PromptPortfolioSpec) {
 		s.Evolution.MutationsPerCycle = ptr.To[int32](1)
+		s.Evolution.Newborn.MinParentTrials = ptr.To[int64](0) // a child of a seed without trials
 		s.Evolution.Mutator = promptsv1alpha1.MutatorSpec{
 			Provider:         promptsv1alpha1.MutatorOpenAI,
 			Model:            "test-model",
@@ -316,6 +317,7 @@ func TestHungLLMHoldsAWorkerOnlyForTheCycleTimeout(t *testing.T) {
 	startManager(t, ns, controllers.Options{CycleTimeout: cycleTimeout, ReconcileTimeout: 20 * time.Second, MaxConcurrentReconciles: 1})
 	createPortfolio(t, ns, "hung", seeds("a", shopPrompt), func(s *promptsv1alpha1.PromptPortfolioSpec) {
 		s.Evolution.MutationsPerCycle = ptr.To[int32](1)
+		s.Evolution.Newborn.MinParentTrials = ptr.To[int64](0) // a child of a seed without trials
 		s.Evolution.Mutator = promptsv1alpha1.MutatorSpec{
 			Provider: promptsv1alpha1.MutatorOpenAI, BaseURL: srv.URL + "/v1",
 			Timeout: &metav1.Duration{Duration: 10 * time.Minute},

@@ -197,6 +197,9 @@ func TestDefaults(t *testing.T) {
 		{"evolution.payoff.pauseBelow", ptr.Deref(ev.Payoff.PauseBelow, -1), policy.Payoff.PauseBelow},
 		{"evolution.payoff.minChildren", int(ptr.Deref(ev.Payoff.MinChildren, -1)), policy.Payoff.MinChildren},
 		{"evolution.payoff.probeEvery", ptr.Deref(ev.Payoff.ProbeEvery, -1), policy.Payoff.ProbeEvery},
+		{"evolution.newborn.retireBelow", ptr.Deref(ev.Newborn.RetireBelow, -1), policy.Newborn.RetireBelow},
+		{"evolution.newborn.minTrials", ptr.Deref(ev.Newborn.MinTrials, -1), policy.Newborn.MinTrials},
+		{"evolution.newborn.minParentTrials", ptr.Deref(ev.Newborn.MinParentTrials, -1), policy.Newborn.MinParentTrials},
 		{"evolution.mutator.provider", ev.Mutator.Provider, v1.MutatorOffline},
 		{"evolution.mutator.maxCallsPerCycle", ev.Mutator.MaxCallsPerCycle, int32(10)},
 		{"evolution.guardrails.maxLength", ev.Guardrails.MaxLength, int32(4096)},
@@ -230,6 +233,7 @@ func TestInvalidObjectsRejected(t *testing.T) {
 		{"unknown retirement rule", func(pf *v1.PromptPortfolio) { pf.Spec.Evolution.Retirement.Rule = "Oldest" }, `Unsupported value: "Oldest"`},
 		{"negative retirement minTrials", func(pf *v1.PromptPortfolio) { pf.Spec.Evolution.Retirement.MinTrials = ptr.To[int64](-1) }, "should be greater than or equal to 0"},
 		{"payoff pauseBelow 1", func(pf *v1.PromptPortfolio) { pf.Spec.Evolution.Payoff.PauseBelow = ptr.To(1.0) }, "payoff.pauseBelow must be at least 0 and below 1"},
+		{"newborn retireBelow 1", func(pf *v1.PromptPortfolio) { pf.Spec.Evolution.Newborn.RetireBelow = ptr.To(1.0) }, "newborn.retireBelow must be at least 0 and below 1"},
 		{"payoff probeEvery negative", func(pf *v1.PromptPortfolio) { pf.Spec.Evolution.Payoff.ProbeEvery = ptr.To[int64](-2) }, "should be greater than or equal to 0"},
 		{"minActiveArms above maxActiveArms", func(pf *v1.PromptPortfolio) {
 			pf.Spec.Evolution.MinActiveArms, pf.Spec.Evolution.MaxActiveArms = 5, 3

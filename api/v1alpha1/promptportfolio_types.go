@@ -243,6 +243,37 @@ type PayoffSpec struct {
 	ProbeEvery *int64 `json:"probeEvery,omitempty"`
 }
 
+// NewbornSpec is how evolution treats children before the traffic has judged them (before they
+// have childPriorStrength trials): which best arm may have children, and how fast a newborn child
+// that looks worse is cut.
+type NewbornSpec struct {
+	// retireBelow is the early cut: an active child with at least newborn.minTrials and fewer
+	// than childPriorStrength trials is retired when P(child > best arm) is below
+	// retireBelow · min(1, √(childPriorStrength / trials per cycle)), trials per cycle being the
+	// portfolio's trials over its cycles so far. At low traffic a child needs several cycles to be
+	// judged and holds a mutation slot meanwhile; with more traffic the bound shrinks below
+	// retirement.threshold and the early cut no longer acts. 0 never cuts early. At least 0 and
+	// below 1; default 0.35.
+	// +optional
+	// +kubebuilder:default=0.35
+	// +kubebuilder:validation:XValidation:rule="self >= 0.0 && self < 1.0",message="newborn.retireBelow must be at least 0 and below 1, like 0.35"
+	RetireBelow *float64 `json:"retireBelow,omitempty"`
+
+	// minTrials is the number of trials a child needs before the early cut may judge it.
+	// Default 2.
+	// +optional
+	// +kubebuilder:default=2
+	// +kubebuilder:validation:Minimum=0
+	MinTrials *int64 `json:"minTrials,omitempty"`
+
+	// minParentTrials: a cycle creates children only of a best arm with at least this many
+	// trials, so that mutation does not start from an arm that is best by luck. Default 10.
+	// +optional
+	// +kubebuilder:default=10
+	// +kubebuilder:validation:Minimum=0
+	MinParentTrials *int64 `json:"minParentTrials,omitempty"`
+}
+
 // EvolutionSpec is the policy of evolution cycles: retire what is almost surely not the best, then
 // ask the mutator for children of the best arm while mutation pays off.
 // +kubebuilder:validation:XValidation:rule="!has(self.minActiveArms) || !has(self.maxActiveArms) || self.minActiveArms <= self.maxActiveArms",message="minActiveArms must not exceed maxActiveArms"
@@ -275,6 +306,12 @@ type EvolutionSpec struct {
 	// +optional
 	// +kubebuilder:default={}
 	Payoff PayoffSpec `json:"payoff,omitempty"`
+
+	// newborn is how children are judged before they have childPriorStrength trials, and which
+	// best arm may have children.
+	// +optional
+	// +kubebuilder:default={}
+	Newborn NewbornSpec `json:"newborn,omitempty"`
 
 	// minActiveArms: retirement never leaves fewer active arms than this. Default 2.
 	// +optional

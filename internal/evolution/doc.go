@@ -21,7 +21,17 @@
 // retirement carries ReasonWorseThanBest and a message that names the rule, its number, the
 // threshold, the arm's trials and the best arm.
 //
-// Mutation. The best arm is the only parent. The cycle asks for Policy.MutationsPerCycle children
+// Early cut. An active child with at least Newborn.MinTrials and fewer than
+// Policy.ChildPriorStrength trials (not yet judged by the traffic) is also a candidate when
+// P(X_child > X_best) is below Plan.NewbornBound = Newborn.RetireBelow · min(1,
+// √(ChildPriorStrength / Plan.TrialsPerCycle)), Plan.TrialsPerCycle being the trials of all the
+// arms given over Input.Generation cycles. Its Retirement has Newborn set, names
+// RuleProbBetterThanBest and says "newborn child" in its message. At low traffic it frees the
+// child's mutation slot and traffic within a cycle or two; where a cycle brings many trials the
+// bound falls below the rule's threshold and the early cut changes nothing.
+//
+// Mutation. The best arm is the only parent, and only once it has Newborn.MinParentTrials
+// trials. The cycle asks for Policy.MutationsPerCycle children
 // minus the unproven ones (active children, not retired by this plan, with fewer trials than
 // Policy.ChildPriorStrength), within Policy.MaxActiveArms − active arms after retirement, never
 // fewer than zero. While the Payoff estimate is paused, at most one child is made, and only when

@@ -86,6 +86,29 @@ type Payoff struct {
 	ProbeEvery int64 `json:"probeEvery"`
 }
 
+// Newborn is how a portfolio treats children before the traffic has judged them: which best arm
+// may have children, and how fast a newborn child that looks worse is cut.
+//
+// At low traffic a cycle brings few trials, and a child needs several cycles to reach
+// ChildPriorStrength trials; meanwhile it holds a mutation slot and takes traffic. The early cut
+// retires an active child with at least MinTrials and fewer than ChildPriorStrength trials when
+// P(child > best) is below RetireBelow · min(1, √(ChildPriorStrength / trials per cycle)), where
+// trials per cycle are the trials of all the arms given (retired ones included) over the cycles
+// so far (Input.Generation). Where one cycle brings ChildPriorStrength trials or fewer the bound
+// is RetireBelow; with more traffic it shrinks, and once it is below the retirement threshold it no
+// longer changes anything: traffic then judges children within a cycle, and every early cut of a
+// child that is in fact better would be a loss paid for nothing.
+type Newborn struct {
+	// RetireBelow is the early cut's bound on P(child > best) at low traffic. 0 never cuts early.
+	// In [0, 1).
+	RetireBelow float64 `json:"retireBelow"`
+	// MinTrials is the number of trials a child needs before the early cut may judge it. ≥ 0.
+	MinTrials int64 `json:"minTrials"`
+	// MinParentTrials: a cycle creates children only of a best arm with at least this many
+	// trials, so that mutation does not start from an arm that is best by luck. ≥ 0.
+	MinParentTrials int64 `json:"minParentTrials"`
+}
+
 // Policy is a portfolio's evolution policy, the numbers of spec.evolution. Its JSON names are the
 // API's, so that scenario files of the simulator read like the PromptPortfolio's spec.
 type Policy struct {
@@ -106,6 +129,8 @@ type Policy struct {
 	ChildPriorStrength float64 `json:"childPriorStrength"`
 	// Payoff slows mutation down when it does not pay off.
 	Payoff Payoff `json:"payoff"`
+	// Newborn judges children before they have ChildPriorStrength trials.
+	Newborn Newborn `json:"newborn"`
 }
 
 // DefaultPolicy returns the policy used where a portfolio sets nothing; the API's defaults are
@@ -118,6 +143,7 @@ func DefaultPolicy() Policy {
 		MutationsPerCycle:  2,
 		ChildPriorStrength: 10,
 		Payoff:             Payoff{PauseBelow: 0.1, MinChildren: 16, ProbeEvery: 3},
+		Newborn:            Newborn{RetireBelow: 0.35, MinTrials: 2, MinParentTrials: 10},
 	}
 }
 
@@ -145,6 +171,12 @@ func (p Policy) Validate() error {
 		return fmt.Errorf("payoff.minChildren %d is negative", p.Payoff.MinChildren)
 	case p.Payoff.ProbeEvery < 0:
 		return fmt.Errorf("payoff.probeEvery %d is negative", p.Payoff.ProbeEvery)
+	case !(p.Newborn.RetireBelow >= 0 && p.Newborn.RetireBelow < 1):
+		return fmt.Errorf("newborn.retireBelow %v is not in [0, 1)", p.Newborn.RetireBelow)
+	case p.Newborn.MinTrials < 0:
+		return fmt.Errorf("newborn.minTrials %d is negative", p.Newborn.MinTrials)
+	case p.Newborn.MinParentTrials < 0:
+		return fmt.Errorf("newborn.minParentTrials %d is negative", p.Newborn.MinParentTrials)
 	}
 	return nil
 }
@@ -217,10 +249,14 @@ type Input struct {
 type Retirement struct {
 	// Arm is the name of the arm to retire.
 	Arm string
-	// Rule is the rule that retired it, and Prob the probability the rule tested: P(X_arm >
-	// X_best) for RuleProbBetterThanBest, P(arm is best) for RuleProbBest.
+	// Rule is the rule that retired it, and Prob the number the rule tested: P(X_arm >
+	// X_best) for RuleProbBetterThanBest, P(arm is best) for RuleProbBest, the expected loss
+	// for RuleExpectedLoss. An early cut of a newborn child (Newborn) tests P(X_arm > X_best)
+	// and names RuleProbBetterThanBest, with Newborn set.
 	Rule RetirementRule
 	Prob float64
+	// Newborn is true when the early cut of Newborn retired the arm rather than the policy's rule.
+	Newborn bool
 	// Reason is ReasonWorseThanBest.
 	Reason string
 	// Message says why in a sentence, with the rule and its numbers, for status and events.
@@ -271,6 +307,9 @@ type Plan struct {
 	Unproven int
 	// Payoff is the evidence on mutation the cycle decided the number of children by.
 	Payoff PayoffEstimate
+	// TrialsPerCycle is the trials of the arms over the cycles so far, and NewbornBound the
+	// early cut's bound on P(child > best) it gives (see Newborn).
+	TrialsPerCycle, NewbornBound float64
 }
 
 // Summary is a one-line account of the plan for status and events.
@@ -356,11 +395,16 @@ func Decide(in Input) (Plan, error) {
 	bestPost := best.Posterior()
 	plan.Best, plan.BestMean = best.Name, bestPost.Mean()
 
-	plan.Retire = retirements(active, best, in.Policy.Retirement, in.Policy.MinActiveArms)
+	plan.TrialsPerCycle = trialsPerCycle(in.Arms, in.Generation)
+	plan.NewbornBound = newbornBound(in.Policy, plan.TrialsPerCycle)
+	plan.Retire = retirements(active, best, in.Policy, plan.TrialsPerCycle, plan.NewbornBound)
 	plan.ActiveAfter = len(active) - len(plan.Retire)
 
 	plan.Unproven = unproven(active, plan.Retire, in.Policy.ChildPriorStrength)
 	n := min(in.Policy.MutationsPerCycle-plan.Unproven, in.Policy.MaxActiveArms-plan.ActiveAfter)
+	if best.Trials() < in.Policy.Newborn.MinParentTrials {
+		n = 0
+	}
 	if plan.Payoff.Paused {
 		probe := in.Policy.Payoff.ProbeEvery
 		n = min(n, 1)
@@ -380,6 +424,24 @@ func Decide(in Input) (Plan, error) {
 		})
 	}
 	return plan, nil
+}
+
+// trialsPerCycle is the trials of arms over the generation cycles so far (this one included).
+func trialsPerCycle(arms []Arm, generation int64) float64 {
+	var total int64
+	for _, a := range arms {
+		total += a.Trials()
+	}
+	return float64(total) / float64(generation)
+}
+
+// newbornBound is the early cut's bound on P(child > best) at tpc trials a cycle (see Newborn).
+func newbornBound(p Policy, tpc float64) float64 {
+	b := p.Newborn.RetireBelow
+	if tpc > p.ChildPriorStrength {
+		b *= math.Sqrt(p.ChildPriorStrength / tpc)
+	}
+	return b
 }
 
 // unproven counts the active children that stay active and have fewer trials than n0: children
@@ -495,14 +557,17 @@ func bestArm(active []Arm) Arm {
 	return best
 }
 
-// retirements returns the arms that retire under the rule r, lowest probability first, leaving at
-// least minActive active arms. The best arm is never a candidate.
-func retirements(active []Arm, best Arm, r RetirementPolicy, minActive int) []Retirement {
+// retirements returns the arms that retire under p's retirement rule or, for newborn children, its
+// early cut with bound newbornBound (at tpc trials a cycle), lowest probability first, leaving at
+// least p.MinActiveArms active arms. The best arm is never a candidate.
+func retirements(active []Arm, best Arm, p Policy, tpc, newbornBound float64) []Retirement {
 	type candidate struct {
-		arm  Arm
-		prob float64
-		mean float64
+		arm     Arm
+		prob    float64
+		mean    float64
+		newborn bool
 	}
+	r := p.Retirement
 	bestPost := best.Posterior()
 	var probBest []float64
 	if r.Rule == RuleProbBest {
@@ -529,6 +594,12 @@ func retirements(active []Arm, best Arm, r RetirementPolicy, minActive int) []Re
 		}
 		if prob < r.Threshold {
 			cands = append(cands, candidate{arm: a, prob: prob, mean: post.Mean()})
+			continue
+		}
+		if a.Parent != "" && a.Trials() >= p.Newborn.MinTrials && float64(a.Trials()) < p.ChildPriorStrength {
+			if pg := bandit.ProbGreater(post, bestPost); pg < newbornBound {
+				cands = append(cands, candidate{arm: a, prob: pg, mean: post.Mean(), newborn: true})
+			}
 		}
 	}
 	sort.Slice(cands, func(i, j int) bool {
@@ -541,12 +612,20 @@ func retirements(active []Arm, best Arm, r RetirementPolicy, minActive int) []Re
 		}
 		return ci.arm.Name < cj.arm.Name
 	})
-	room := max(len(active)-minActive, 0)
+	room := max(len(active)-p.MinActiveArms, 0)
 	if len(cands) > room {
 		cands = cands[:room]
 	}
 	out := make([]Retirement, len(cands))
 	for i, c := range cands {
+		if c.newborn {
+			out[i] = Retirement{
+				Arm: c.arm.Name, Rule: RuleProbBetterThanBest, Prob: c.prob, Reason: ReasonWorseThanBest, Newborn: true,
+				Message: fmt.Sprintf("newborn child: P(%s > %s) = %.3g is below the early bound %.3g (newborn.retireBelow %g at %.1f trials a cycle) after %d trials (best %s, mean %.3f)",
+					c.arm.Name, best.Name, c.prob, newbornBound, p.Newborn.RetireBelow, tpc, c.arm.Trials(), best.Name, bestPost.Mean()),
+			}
+			continue
+		}
 		var test string
 		switch r.Rule {
 		case RuleProbBest:

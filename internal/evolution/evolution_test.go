@@ -66,10 +66,17 @@ func TestDecide(t *testing.T) {
 		{
 			name:         "no trials yet: equal means and trials, the oldest is best",
 			arms:         []Arm{arm("pf-b", 0, 0, 1), arm("pf-c", 0, 0, 2), arm("pf-a", 0, 0, 3)},
-			policy:       DefaultPolicy(),
+			policy:       policy(func(p *Policy) { p.Newborn.MinParentTrials = 0 }),
 			wantBest:     "pf-b",
 			wantChildren: []string{"pf-g4-1", "pf-g4-2"},
 			wantAfter:    3,
+		},
+		{
+			name:      "a best arm with fewer than newborn.minParentTrials trials has no children",
+			arms:      []Arm{arm("pf-b", 5, 4, 1), arm("pf-c", 0, 0, 2)},
+			policy:    DefaultPolicy(),
+			wantBest:  "pf-b",
+			wantAfter: 2,
 		},
 		{
 			name:         "all arms equal and created together: the first name is best",
@@ -300,7 +307,14 @@ func checkPlan(t *testing.T, plan Plan, in Input) {
 			t.Errorf("retirement of %s breaks a rule", r.Arm)
 		}
 		want := bandit.ProbGreater(a.Posterior(), byName[plan.Best].Posterior())
-		if r.Rule == RuleExpectedLoss {
+		if r.Newborn {
+			nb := in.Policy.Newborn
+			if a.Parent == "" || a.Trials() < nb.MinTrials || float64(a.Trials()) >= in.Policy.ChildPriorStrength ||
+				r.Rule != RuleProbBetterThanBest || r.Prob != want || !(r.Prob < plan.NewbornBound) ||
+				!strings.Contains(r.Message, "newborn child") {
+				t.Errorf("%s: early cut %+v of an arm with %d trials, bound %v", r.Arm, r, a.Trials(), plan.NewbornBound)
+			}
+		} else if r.Rule == RuleExpectedLoss {
 			want = ExpectedLoss(a.Posterior(), byName[plan.Best].Posterior())
 		}
 		if r.Rule == RuleProbBest {
@@ -316,20 +330,21 @@ func checkPlan(t *testing.T, plan Plan, in Input) {
 			}
 			want = bandit.ProbBest(posts)[at]
 		}
-		if r.Rule != in.Policy.Retirement.Rule || !strings.Contains(r.Message, string(r.Rule)) {
+		if !r.Newborn && (r.Rule != in.Policy.Retirement.Rule || !strings.Contains(r.Message, string(r.Rule))) {
 			t.Errorf("%s: rule %s, message %q; the policy's rule is %s", r.Arm, r.Rule, r.Message, in.Policy.Retirement.Rule)
 		}
-		if r.Prob != want || !(r.Prob < in.Policy.Retirement.Threshold) {
+		if !r.Newborn && (r.Prob != want || !(r.Prob < in.Policy.Retirement.Threshold)) {
 			t.Errorf("%s: ProbBetter = %v, want %v below %v", r.Arm, r.Prob, want, in.Policy.Retirement.Threshold)
 		}
-		if i > 0 && r.Prob < plan.Retire[i-1].Prob {
+		if i > 0 && r.Prob < plan.Retire[i-1].Prob && r.Rule == plan.Retire[i-1].Rule {
 			t.Errorf("retirements not in increasing probability: %v", plan.Retire)
 		}
 		if r.Reason != ReasonWorseThanBest || !strings.Contains(r.Message, fmt.Sprintf("%.3g", r.Prob)) {
 			t.Errorf("%s: reason %q, message %q", r.Arm, r.Reason, r.Message)
 		}
 	}
-	if n := len(plan.Children); n > in.Policy.MutationsPerCycle || (n > 0 && plan.ActiveAfter+n > in.Policy.MaxActiveArms) {
+	if n := len(plan.Children); n > in.Policy.MutationsPerCycle || (n > 0 && plan.ActiveAfter+n > in.Policy.MaxActiveArms) ||
+		(n > 0 && byName[plan.Best].Trials() < in.Policy.Newborn.MinParentTrials) {
 		t.Errorf("%d children with %d active after retirement", n, plan.ActiveAfter)
 	}
 	for i, c := range plan.Children {
@@ -456,7 +471,10 @@ func TestDecideErrors(t *testing.T) {
 		{"no arm name", Input{"pf", 1, []Arm{arm("", 0, 0, 0)}, DefaultPolicy()}, "no name"},
 		{"zero prior", Input{"pf", 1, []Arm{{Name: "pf-a", PriorAlpha: 0, PriorBeta: 1}}, DefaultPolicy()}, "prior"},
 		{"negative counts", Input{"pf", 1, []Arm{arm("pf-a", -1, 0, 0)}, DefaultPolicy()}, "negative counts"},
-		{"child name too long", Input{strings.Repeat("p", 60), 1, ok, DefaultPolicy()}, "longer than 63"},
+		{"newborn.retireBelow 1", Input{"pf", 1, ok, policy(func(p *Policy) { p.Newborn.RetireBelow = 1 })}, "newborn.retireBelow"},
+		{"negative newborn.minTrials", Input{"pf", 1, ok, policy(func(p *Policy) { p.Newborn.MinTrials = -1 })}, "newborn.minTrials"},
+		{"negative newborn.minParentTrials", Input{"pf", 1, ok, policy(func(p *Policy) { p.Newborn.MinParentTrials = -1 })}, "newborn.minParentTrials"},
+		{"child name too long", Input{strings.Repeat("p", 60), 1, ok, policy(func(p *Policy) { p.Newborn.MinParentTrials = 0 })}, "longer than 63"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -616,5 +634,86 @@ func TestPayoff(t *testing.T) {
 		if tt.wantPaused && !(est.ProbPays < p.Payoff.PauseBelow && est.Gain < 0) {
 			t.Errorf("%s: paused on %+v", tt.name, est)
 		}
+	}
+}
+
+// TestNewbornEarlyCut checks the early cut of children with fewer than n0 trials: it acts at low
+// traffic, fades out where a cycle brings many trials, and leaves judged children to the rule.
+func TestNewbornEarlyCut(t *testing.T) {
+	// child is a child of pf-a with the cautious prior of a 0.6 parent and the given counts.
+	child := func(name string, successes, failures int64) Arm {
+		return Arm{Name: name, PriorAlpha: 6, PriorBeta: 4, Successes: successes, Failures: failures,
+			Active: true, Created: epoch.Add(time.Hour), Parent: "pf-a", Generation: 1}
+	}
+	parent := arm("pf-a", 120, 80, 0)
+	tests := []struct {
+		name       string
+		arms       []Arm
+		generation int64
+		policy     Policy
+		wantRetire []string
+		wantBound  float64
+	}{
+		{
+			// 200 + 4 trials over 21 cycles: fewer than n0 = 10 a cycle, the full bound 0.35.
+			name: "low traffic: a newborn child that looks worse is cut", generation: 21,
+			arms: []Arm{parent, child("pf-g1-1", 0, 4)}, policy: DefaultPolicy(),
+			wantRetire: []string{"pf-g1-1"}, wantBound: 0.35,
+		},
+		{
+			name: "low traffic: a newborn child that looks as good is kept", generation: 21,
+			arms: []Arm{parent, child("pf-g1-1", 3, 1)}, policy: DefaultPolicy(), wantBound: 0.35,
+		},
+		{
+			name: "fewer than newborn.minTrials trials: not judged", generation: 21,
+			arms: []Arm{parent, child("pf-g1-1", 0, 1)}, policy: DefaultPolicy(), wantBound: 0.35,
+		},
+		{
+			// 204 trials in 1 cycle: bound 0.35·√(10/204) ≈ 0.077; P(child > best) of a child
+			// with 0 of 4 is about 0.10, above it and above the rule's 0.05.
+			name: "high traffic: the bound shrinks and the same child is kept", generation: 1,
+			arms: []Arm{parent, child("pf-g1-1", 0, 4)}, policy: DefaultPolicy(),
+			wantBound: 0.35 * math.Sqrt(10/204.0),
+		},
+		{
+			name: "retireBelow 0: no early cut", generation: 21,
+			arms:   []Arm{parent, child("pf-g1-1", 0, 4)},
+			policy: policy(func(p *Policy) { p.Newborn.RetireBelow = 0 }),
+		},
+		{
+			// n0 trials: the child is judged, and only the retirement rule may retire it.
+			name: "a judged child is left to the retirement rule", generation: 21,
+			arms: []Arm{parent, child("pf-g1-1", 4, 6)}, policy: DefaultPolicy(), wantBound: 0.35,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			// A seed without trials keeps a third arm active, above minActiveArms.
+			arms := append(append([]Arm(nil), tt.arms...), arm("pf-b", 0, 0, 2))
+			in := Input{Portfolio: "pf", Generation: tt.generation, Arms: arms, Policy: tt.policy}
+			plan, err := Decide(in)
+			if err != nil {
+				t.Fatalf("Decide: %v", err)
+			}
+			if math.Abs(plan.NewbornBound-tt.wantBound) > 1e-12 {
+				t.Errorf("NewbornBound = %v, want %v", plan.NewbornBound, tt.wantBound)
+			}
+			retire, _ := names(plan)
+			if !reflect.DeepEqual(retire, tt.wantRetire) {
+				t.Fatalf("Retire = %v, want %v", retire, tt.wantRetire)
+			}
+			for _, r := range plan.Retire {
+				want := bandit.ProbGreater(tt.arms[1].Posterior(), parent.Posterior())
+				if !r.Newborn || r.Rule != RuleProbBetterThanBest || r.Prob != want || r.Prob >= plan.NewbornBound {
+					t.Errorf("retirement %+v: want a newborn cut with P = %v below %v", r, want, plan.NewbornBound)
+				}
+				for _, part := range []string{"newborn child", "P(pf-g1-1 > pf-a)", "newborn.retireBelow 0.35", "after 4 trials"} {
+					if !strings.Contains(r.Message, part) {
+						t.Errorf("message %q lacks %q", r.Message, part)
+					}
+				}
+			}
+			checkPlan(t, plan, in)
+		})
 	}
 }

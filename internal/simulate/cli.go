@@ -167,6 +167,9 @@ func newScenarioFlags(fs *flag.FlagSet) *scenarioFlags {
 	bindValue(sf, "pause-below", "evolution: mutation pauses while P(mutation pays) is below this (0: never)", func(s *Scenario) *float64 { return &s.Evolution.Payoff.PauseBelow }, (*flag.FlagSet).Float64Var)
 	bindValue(sf, "pause-min-children", "evolution: children with trials needed before mutation may pause", func(s *Scenario) *int { return &s.Evolution.Payoff.MinChildren }, (*flag.FlagSet).IntVar)
 	bindValue(sf, "probe-every", "evolution: a paused portfolio still tries one child every this many generations (0: none)", func(s *Scenario) *int64 { return &s.Evolution.Payoff.ProbeEvery }, (*flag.FlagSet).Int64Var)
+	bindValue(sf, "newborn-retire-below", "evolution: early cut of a child with fewer than n0 trials when P(child > best) is below this (scaled down above n0 trials a cycle; 0: never)", func(s *Scenario) *float64 { return &s.Evolution.Newborn.RetireBelow }, (*flag.FlagSet).Float64Var)
+	bindValue(sf, "newborn-min-trials", "evolution: trials a child needs before the early cut may judge it", func(s *Scenario) *int64 { return &s.Evolution.Newborn.MinTrials }, (*flag.FlagSet).Int64Var)
+	bindValue(sf, "min-parent-trials", "evolution: children only of a best arm with at least this many trials", func(s *Scenario) *int64 { return &s.Evolution.Newborn.MinParentTrials }, (*flag.FlagSet).Int64Var)
 	bindValue(sf, "child-prior-strength", "evolution: n0, the trials a child's prior Beta(m·n0, (1−m)·n0) is worth", func(s *Scenario) *float64 { return &s.Evolution.ChildPriorStrength }, (*flag.FlagSet).Float64Var)
 	return sf
 }

@@ -22,9 +22,11 @@ func (s Scenario) Describe(w io.Writer) {
 	}
 	e := s.Evolution
 	fmt.Fprintf(w, "evolution: a cycle a day, child rate = parent's + Normal(%g, %g); retire by %s below %g after %d trials, "+
-		"%d..%d active arms, children per cycle: up to %d, child prior strength %g, mutation pauses below P(pays) %g (probe every %d)\n",
+		"%d..%d active arms, children per cycle: up to %d, child prior strength %g, mutation pauses below P(pays) %g (probe every %d), "+
+		"newborn children cut below P(child > best) %g after %d trials, parents with %d trials or more\n",
 		e.MutationBias, e.Sigma, e.Retirement.Rule, e.Retirement.Threshold, e.Retirement.MinTrials, e.MinActiveArms, e.MaxActiveArms,
-		e.MutationsPerCycle, e.ChildPriorStrength, e.Payoff.PauseBelow, e.Payoff.ProbeEvery)
+		e.MutationsPerCycle, e.ChildPriorStrength, e.Payoff.PauseBelow, e.Payoff.ProbeEvery,
+		e.Newborn.RetireBelow, e.Newborn.MinTrials, e.Newborn.MinParentTrials)
 }
 
 // WriteTable writes the summary as an aligned text table: one row per metric and strategy with
