@@ -13,6 +13,7 @@ import (
 
 	"github.com/promptfolio/promptfolio/api/v1alpha1"
 	"github.com/promptfolio/promptfolio/internal/bandit"
+	"github.com/promptfolio/promptfolio/internal/plot/plottest"
 	"github.com/promptfolio/promptfolio/internal/testenv"
 )
 
@@ -116,48 +117,17 @@ func TestPlotLivePortfolio(t *testing.T) {
 	env := testenv.StartForTest(t, testenv.Options{})
 	ctx := context.Background()
 	ns := env.Namespace(t, "plot")
-	pf := &v1alpha1.PromptPortfolio{
-		ObjectMeta: metav1.ObjectMeta{Name: "greeting", Namespace: ns},
-		Spec: v1alpha1.PromptPortfolioSpec{Prompts: []v1alpha1.SeedPrompt{
-			{Name: "plain", Text: "Greet the customer."},
-			{Name: "warm", Text: "Greet the customer warmly."},
-		}},
+	arms := []plottest.Arm{
+		{Name: "greeting-plain", Successes: 120, Failures: 880, Share: 0.2, Phase: v1alpha1.ArmActive, Origin: v1alpha1.ArmOrigin{Type: v1alpha1.OriginSeed}},
+		{Name: "greeting-warm", Successes: 300, Failures: 1200, Share: 0.55, Phase: v1alpha1.ArmActive, Origin: v1alpha1.ArmOrigin{Type: v1alpha1.OriginSeed}},
+		{Name: "greeting-warm-g1-a", Successes: 40, Failures: 110, Share: 0.25, Phase: v1alpha1.ArmActive,
+			Origin: v1alpha1.ArmOrigin{Type: v1alpha1.OriginMutation, Parent: "greeting-warm", Generation: 1}},
+		{Name: "greeting-curt", Successes: 5, Failures: 95, Phase: v1alpha1.ArmRetired, Origin: v1alpha1.ArmOrigin{Type: v1alpha1.OriginManual}},
 	}
-	if err := env.Client.Create(ctx, pf); err != nil {
-		t.Fatal(err)
-	}
-	arms := []struct {
-		name                string
-		successes, failures int64
-		share               float64
-		phase               v1alpha1.ArmPhase
-		origin              v1alpha1.ArmOrigin
-	}{
-		{name: "greeting-plain", successes: 120, failures: 880, share: 0.2, phase: v1alpha1.ArmActive, origin: v1alpha1.ArmOrigin{Type: v1alpha1.OriginSeed}},
-		{name: "greeting-warm", successes: 300, failures: 1200, share: 0.55, phase: v1alpha1.ArmActive, origin: v1alpha1.ArmOrigin{Type: v1alpha1.OriginSeed}},
-		{name: "greeting-warm-g1-a", successes: 40, failures: 110, share: 0.25, phase: v1alpha1.ArmActive,
-			origin: v1alpha1.ArmOrigin{Type: v1alpha1.OriginMutation, Parent: "greeting-warm", Generation: 1}},
-		{name: "greeting-curt", successes: 5, failures: 95, phase: v1alpha1.ArmRetired, origin: v1alpha1.ArmOrigin{Type: v1alpha1.OriginManual}},
-	}
-	for _, a := range arms {
-		arm := &v1alpha1.PromptArm{
-			ObjectMeta: metav1.ObjectMeta{Name: a.name, Namespace: ns, Labels: map[string]string{v1alpha1.LabelPortfolio: "greeting"}},
-			Spec: v1alpha1.PromptArmSpec{Portfolio: "greeting", Prompt: "Prompt of " + a.name,
-				Prior: v1alpha1.BetaPrior{Alpha: 1, Beta: 1}, Origin: a.origin},
-		}
-		if err := env.Client.Create(ctx, arm); err != nil {
-			t.Fatalf("creating arm %s: %v", a.name, err)
-		}
-		arm.Status = v1alpha1.PromptArmStatus{
-			Phase:     a.phase,
-			Successes: a.successes, Failures: a.failures, Trials: a.successes + a.failures,
-			TrafficShare: a.share,
-			Traffic:      &v1alpha1.ArmTraffic{WindowStartTrials: (a.successes + a.failures) / 2},
-		}
-		if err := env.Client.Status().Update(ctx, arm); err != nil {
-			t.Fatalf("writing the status of arm %s: %v", a.name, err)
-		}
-	}
+	pf := plottest.Create(t, env.Client, ns, "greeting", []v1alpha1.SeedPrompt{
+		{Name: "plain", Text: "Greet the customer."},
+		{Name: "warm", Text: "Greet the customer warmly."},
+	}, arms)
 	// An arm of another portfolio must not appear.
 	other := &v1alpha1.PromptArm{
 		ObjectMeta: metav1.ObjectMeta{Name: "farewell-plain", Namespace: ns, Labels: map[string]string{v1alpha1.LabelPortfolio: "farewell"}},

@@ -147,45 +147,29 @@ func TestChart(t *testing.T) {
 		}
 	})
 
+	// The manager, with the chart's ClusterRole, does its whole job; without any one of the
+	// permissions below it fails, and says so.
 	t.Run("manager permissions", func(t *testing.T) {
 		if key == "" {
 			t.Skip("install failed")
 		}
-		c, err := client.New(cfg, client.Options{Scheme: testenv.NewScheme()})
-		if err != nil {
-			t.Fatal(err)
-		}
-		tests := []struct {
-			name     string
-			resource string
-			verbs    []string
-		}{
-			{name: "all granted"},
-			{name: "without promptarms create", resource: "promptarms", verbs: []string{"create"}},
-			{name: "without promptportfolios/status patch", resource: "promptportfolios/status", verbs: []string{"patch"}},
-		}
-		for i, tt := range tests {
-			t.Run(tt.name, func(t *testing.T) {
-				wait := 60 * time.Second
-				if len(tt.verbs) > 0 {
-					role := &rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: "promptfolio-manager"}}
-					restore := removeVerbs(t, c, role, managerUser(), "shop", tt.resource, tt.verbs)
-					defer restore()
-					wait = 10 * time.Second
-				}
-				err := exerciseManager(c, cfg, "shop", fmt.Sprintf("orders%d", i), wait)
-				switch {
-				case len(tt.verbs) == 0 && err != nil:
-					t.Fatalf("manager with the chart's ServiceAccount: %v", err)
-				case len(tt.verbs) > 0 && err == nil:
-					t.Fatalf("manager without %v on %s did its job: the ClusterRole grants more than it needs", tt.verbs, tt.resource)
-				case len(tt.verbs) > 0 && !strings.Contains(err.Error(), "arms, conditions"):
-					t.Fatalf("manager without %v on %s failed to run at all: %v", tt.verbs, tt.resource, err)
-				case err != nil:
-					t.Logf("without %v on %s: %v", tt.verbs, tt.resource, err)
-				}
-			})
-		}
+		checkPermissions(t, cfg, permissions{
+			who: "manager",
+			role: func() client.Object {
+				return &rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: "promptfolio-manager"}}
+			},
+			user: managerUser(),
+			// Without a permission the manager still starts and reports its arms and conditions.
+			cases: []permissionCase{
+				{name: "all granted"},
+				{name: "without promptarms create", resource: "promptarms", verbs: []string{"create"}, wantErrContains: "arms, conditions"},
+				{name: "without promptportfolios/status patch", resource: "promptportfolios/status", verbs: []string{"patch"}, wantErrContains: "arms, conditions"},
+			},
+			granted: 60 * time.Second, removed: 10 * time.Second,
+			exercise: func(c client.Client, i int, wait time.Duration) error {
+				return exerciseManager(c, cfg, "shop", fmt.Sprintf("orders%d", i), wait)
+			},
+		})
 	})
 
 	// A selector, with the chart's Role, does its whole job; without any one of the Role's
@@ -194,51 +178,80 @@ func TestChart(t *testing.T) {
 		if key == "" {
 			t.Skip("install failed")
 		}
-		c, err := client.New(cfg, client.Options{Scheme: testenv.NewScheme()})
-		if err != nil {
-			t.Fatal(err)
-		}
-		// The informer's initial list is a watch that streams the current objects, falling back to
-		// a list, so either verb alone gets a selector started; it is granted both, as informers
-		// expect, and fails without both.
-		tests := []struct {
-			name            string
-			resource        string   // whose verbs are removed from the Role
-			verbs           []string // removed; none for the Role as the chart makes it
-			wantErrContains string
-		}{
-			{name: "all granted"},
-			{name: "without promptarms list and watch", resource: "promptarms", verbs: []string{"list", "watch"}, wantErrContains: "not ready"},
-			{name: "without promptcounterreports get", resource: "promptcounterreports", verbs: []string{"get"}, wantErrContains: "not ready"},
-			{name: "without promptcounterreports create", resource: "promptcounterreports", verbs: []string{"create"}, wantErrContains: "not ready"},
-			{name: "without promptcounterreports patch", resource: "promptcounterreports", verbs: []string{"patch"}, wantErrContains: "never reached"},
-		}
-		for i, tt := range tests {
-			t.Run(tt.name, func(t *testing.T) {
-				if len(tt.verbs) > 0 {
-					role := &rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "promptfolio-selector"}}
-					restore := removeVerbs(t, c, role, workloadUser("shop"), "shop", tt.resource, tt.verbs)
-					defer restore()
-				}
-				// Long enough for what must happen, short enough for what never will.
-				wait := 30 * time.Second
-				if len(tt.verbs) > 0 {
-					wait = 8 * time.Second
-				}
-				err := exerciseSelector(c, cfg, "shop", fmt.Sprintf("greeting%d", i), wait)
-				switch {
-				case tt.wantErrContains == "" && err != nil:
-					t.Fatalf("selector with every permission of the chart's Role: %v", err)
-				case tt.wantErrContains != "" && err == nil:
-					t.Fatalf("selector without %v on %s did its job: the Role grants more than it needs", tt.verbs, tt.resource)
-				case tt.wantErrContains != "" && !strings.Contains(err.Error(), tt.wantErrContains):
-					t.Fatalf("error = %v, want one containing %q", err, tt.wantErrContains)
-				case err != nil:
-					t.Logf("without %v on %s: %v", tt.verbs, tt.resource, err)
-				}
-			})
-		}
+		checkPermissions(t, cfg, permissions{
+			who: "selector",
+			role: func() client.Object {
+				return &rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "promptfolio-selector"}}
+			},
+			user: workloadUser("shop"),
+			// The informer's initial list is a watch that streams the current objects, falling
+			// back to a list, so either verb alone gets a selector started; it is granted both, as
+			// informers expect, and fails without both.
+			cases: []permissionCase{
+				{name: "all granted"},
+				{name: "without promptarms list and watch", resource: "promptarms", verbs: []string{"list", "watch"}, wantErrContains: "not ready"},
+				{name: "without promptcounterreports get", resource: "promptcounterreports", verbs: []string{"get"}, wantErrContains: "not ready"},
+				{name: "without promptcounterreports create", resource: "promptcounterreports", verbs: []string{"create"}, wantErrContains: "not ready"},
+				{name: "without promptcounterreports patch", resource: "promptcounterreports", verbs: []string{"patch"}, wantErrContains: "never reached"},
+			},
+			// Long enough for what must happen, short enough for what never will.
+			granted: 30 * time.Second, removed: 8 * time.Second,
+			exercise: func(c client.Client, i int, wait time.Duration) error {
+				return exerciseSelector(c, cfg, "shop", fmt.Sprintf("greeting%d", i), wait)
+			},
+		})
 	})
+}
+
+// permissions is a table of one component's RBAC: it must do its whole job with every permission
+// its role grants, and fail, saying why, without any one of those listed.
+type permissions struct {
+	who   string               // the component, for messages
+	role  func() client.Object // a new object naming the role the chart binds to user
+	user  rest.ImpersonationConfig
+	cases []permissionCase
+	// granted and removed bound how long exercise waits with every permission and without one.
+	granted, removed time.Duration
+	exercise         func(c client.Client, i int, wait time.Duration) error
+}
+
+// permissionCase is one row of a permissions table.
+type permissionCase struct {
+	name            string
+	resource        string   // whose verbs are removed from the role
+	verbs           []string // removed; none for the role as the chart makes it
+	wantErrContains string
+}
+
+// checkPermissions runs p.exercise once per case, with the case's verbs removed from p.role for
+// the time of the case.
+func checkPermissions(t *testing.T, cfg *rest.Config, p permissions) {
+	t.Helper()
+	c, err := client.New(cfg, client.Options{Scheme: testenv.NewScheme()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, tt := range p.cases {
+		t.Run(tt.name, func(t *testing.T) {
+			wait := p.granted
+			if len(tt.verbs) > 0 {
+				restore := removeVerbs(t, c, p.role(), p.user, "shop", tt.resource, tt.verbs)
+				defer restore()
+				wait = p.removed
+			}
+			err := p.exercise(c, i, wait)
+			switch {
+			case len(tt.verbs) == 0 && err != nil:
+				t.Fatalf("%s with every permission of the chart's role: %v", p.who, err)
+			case len(tt.verbs) > 0 && err == nil:
+				t.Fatalf("%s without %v on %s did its job: the role grants more than it needs", p.who, tt.verbs, tt.resource)
+			case len(tt.verbs) > 0 && !strings.Contains(err.Error(), tt.wantErrContains):
+				t.Fatalf("%s without %v on %s: error = %v, want one containing %q", p.who, tt.verbs, tt.resource, err, tt.wantErrContains)
+			case err != nil:
+				t.Logf("without %v on %s: %v", tt.verbs, tt.resource, err)
+			}
+		})
+	}
 }
 
 // workloadUser is who a selector in ns is to the API server: the namespace's default

@@ -7,9 +7,8 @@ import (
 	"slices"
 	"testing"
 
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-
 	"github.com/promptfolio/promptfolio/api/v1alpha1"
+	"github.com/promptfolio/promptfolio/internal/plot/plottest"
 	"github.com/promptfolio/promptfolio/internal/testenv"
 )
 
@@ -18,24 +17,8 @@ func TestRunPlot(t *testing.T) {
 	env := testenv.StartForTest(t, testenv.Options{})
 	ctx := context.Background()
 	ns := env.Namespace(t, "plot-cli")
-	pf := &v1alpha1.PromptPortfolio{
-		ObjectMeta: metav1.ObjectMeta{Name: "faq", Namespace: ns},
-		Spec:       v1alpha1.PromptPortfolioSpec{Prompts: []v1alpha1.SeedPrompt{{Name: "short", Text: "Answer briefly."}}},
-	}
-	if err := env.Client.Create(ctx, pf); err != nil {
-		t.Fatal(err)
-	}
-	arm := &v1alpha1.PromptArm{
-		ObjectMeta: metav1.ObjectMeta{Name: "faq-short", Namespace: ns, Labels: map[string]string{v1alpha1.LabelPortfolio: "faq"}},
-		Spec:       v1alpha1.PromptArmSpec{Portfolio: "faq", Prompt: "Answer briefly."},
-	}
-	if err := env.Client.Create(ctx, arm); err != nil {
-		t.Fatal(err)
-	}
-	arm.Status = v1alpha1.PromptArmStatus{Phase: v1alpha1.ArmActive, Successes: 40, Failures: 60, Trials: 100}
-	if err := env.Client.Status().Update(ctx, arm); err != nil {
-		t.Fatal(err)
-	}
+	plottest.Create(t, env.Client, ns, "faq", []v1alpha1.SeedPrompt{{Name: "short", Text: "Answer briefly."}},
+		[]plottest.Arm{{Name: "faq-short", Successes: 40, Failures: 60, Phase: v1alpha1.ArmActive}})
 
 	out := t.TempDir()
 	tests := []struct {
