@@ -76,8 +76,11 @@ type Result struct {
 	// BestArm and Generation are read from the portfolio's status at the end.
 	BestArm    string
 	Generation int32
-	// BestShareLastHalf is the share of the second half of the draws that went to BestArm.
+	// BestShareLastHalf is the share of the second half of the draws made so far that went to
+	// BestArm (so a run stopped early by a signal still reports it).
 	BestShareLastHalf float64
+	// Elapsed is how long the run drove traffic.
+	Elapsed time.Duration
 	// OracleArm is the arm with the highest hidden rate among the Active arms at the end.
 	OracleArm string
 	Arms      []ArmResult
@@ -97,10 +100,53 @@ type Workload struct {
 	rates  rates
 	served sync.Map // arm -> *armCounts
 	draws  atomic.Int64
+	order  drawOrder
 }
 
 type armCounts struct {
-	served, successes, servedLate atomic.Int64
+	served, successes atomic.Int64
+}
+
+// drawOrder records which arm served each draw, in order, as small indexes (two bytes a draw), so
+// that shares over the later draws can be computed however long the run lasts.
+type drawOrder struct {
+	mu    sync.Mutex
+	index map[string]uint16
+	names []string
+	seq   []uint16
+}
+
+func (o *drawOrder) add(arm string) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	i, ok := o.index[arm]
+	if !ok {
+		if o.index == nil {
+			o.index = map[string]uint16{}
+		}
+		i = uint16(len(o.names))
+		o.index[arm] = i
+		o.names = append(o.names, arm)
+	}
+	o.seq = append(o.seq, i)
+}
+
+// shareOfSecondHalf is the share of the second half of the draws recorded so far served by arm.
+func (o *drawOrder) shareOfSecondHalf(arm string) float64 {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	late := o.seq[len(o.seq)/2:]
+	i, ok := o.index[arm]
+	if !ok || len(late) == 0 {
+		return 0
+	}
+	n := 0
+	for _, j := range late {
+		if j == i {
+			n++
+		}
+	}
+	return float64(n) / float64(len(late))
 }
 
 // New returns a workload reading arms with kube and calling the selector at opts.SelectorURL.
@@ -174,7 +220,7 @@ func (w *Workload) Run(ctx context.Context) (Result, error) {
 		rewards   atomic.Int64
 		successes atomic.Int64
 		wg        sync.WaitGroup
-		half      = time.Now().Add(w.opts.Duration / 2)
+		start     = time.Now()
 	)
 	var tick <-chan time.Time
 	if w.opts.RequestsPerSecond > 0 {
@@ -206,9 +252,7 @@ func (w *Workload) Run(ctx context.Context) (Result, error) {
 				w.draws.Add(1)
 				counts := w.countsOf(d.Arm)
 				counts.served.Add(1)
-				if time.Now().After(half) {
-					counts.servedLate.Add(1)
-				}
+				w.order.add(d.Arm)
 				ok := rng.Float64() < w.rateOf(runCtx, d.Arm)
 				// A reward is reported even as the run ends, so no served decision goes unrewarded.
 				rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
@@ -247,6 +291,7 @@ func (w *Workload) Run(ctx context.Context) (Result, error) {
 	defer scancel()
 	res, err := w.snapshot(sctx)
 	res.Rewards, res.Successes, res.Errors = rewards.Load(), successes.Load(), errs.Load()
+	res.Elapsed = time.Since(start)
 	return res, err
 }
 
@@ -266,7 +311,6 @@ func (w *Workload) snapshot(ctx context.Context) (Result, error) {
 		return Result{}, fmt.Errorf("listing arms: %w", err)
 	}
 	res := Result{Draws: w.draws.Load(), BestArm: pf.Status.BestArm, Generation: pf.Status.EvolutionGeneration}
-	var late, bestLate int64
 	oracle := -1.0
 	for _, a := range arms.Items {
 		c := w.countsOf(a.Name)
@@ -277,18 +321,12 @@ func (w *Workload) snapshot(ctx context.Context) (Result, error) {
 		if rt := a.Status.Retirement; rt != nil {
 			r.RetiredReason, r.RetiredGeneration = rt.Reason, rt.Generation
 		}
-		late += c.servedLate.Load()
-		if a.Name == res.BestArm {
-			bestLate = c.servedLate.Load()
-		}
 		if r.Phase != v1.ArmRetired && r.TrueRate > oracle {
 			oracle, res.OracleArm = r.TrueRate, r.Name
 		}
 		res.Arms = append(res.Arms, r)
 	}
-	if late > 0 {
-		res.BestShareLastHalf = float64(bestLate) / float64(late)
-	}
+	res.BestShareLastHalf = w.order.shareOfSecondHalf(res.BestArm)
 	sort.Slice(res.Arms, func(i, j int) bool {
 		if (res.Arms[i].Phase == v1.ArmRetired) != (res.Arms[j].Phase == v1.ArmRetired) {
 			return res.Arms[j].Phase == v1.ArmRetired

@@ -59,3 +59,29 @@ func TestResultCheck(t *testing.T) {
 		})
 	}
 }
+
+func TestShareOfSecondHalf(t *testing.T) {
+	tests := []struct {
+		name  string
+		draws []string
+		arm   string
+		want  float64
+	}{
+		{name: "no draws", arm: "a", want: 0},
+		{name: "arm never served", draws: []string{"a", "b"}, arm: "c", want: 0},
+		{name: "only the second half counts", draws: []string{"b", "b", "b", "b", "a", "a", "b", "a"}, arm: "a", want: 0.75},
+		{name: "odd count: the later half holds the middle draw", draws: []string{"a", "b", "a"}, arm: "b", want: 0.5},
+		{name: "every draw", draws: []string{"a", "a"}, arm: "a", want: 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var o drawOrder
+			for _, d := range tt.draws {
+				o.add(d)
+			}
+			if got := o.shareOfSecondHalf(tt.arm); got != tt.want {
+				t.Fatalf("shareOfSecondHalf(%q) = %v, want %v", tt.arm, got, tt.want)
+			}
+		})
+	}
+}

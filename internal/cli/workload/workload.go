@@ -69,7 +69,7 @@ func run(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Printf("\nSummary: %d rewards (%d successes, %d errors) over %s\n", res.Rewards, res.Successes, res.Errors, opts.Duration)
+	fmt.Printf("\nSummary: %d rewards (%d successes, %d errors) over %s\n", res.Rewards, res.Successes, res.Errors, res.Elapsed.Round(time.Second))
 	fmt.Printf("  best arm: %s (hidden best among active arms: %s)\n", res.BestArm, res.OracleArm)
 	fmt.Printf("  best arm's share of traffic in the second half: %.0f%%\n", 100*res.BestShareLastHalf)
 	fmt.Printf("  evolution generations: %d; arms: %d\n", res.Generation, len(res.Arms))
