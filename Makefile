@@ -103,6 +103,12 @@ simulate-suite: ## Run the learning suite (docs/simulate.md): evolution against 
 bench: ## Run the Go benchmarks of the statistics core.
 	go test -run '^$$' -bench . -benchmem ./internal/bandit/...
 
+FLEET_WRITERS ?= 1,10,100,1000
+FLEET_FLAGS ?=
+.PHONY: fleet
+fleet: envtest-assets ## Measure the counter data path with FLEET_WRITERS simulated selectors against a real API server (docs/benchmarks.md).
+	go run ./hack/fleet -writers $(FLEET_WRITERS) $(FLEET_FLAGS)
+
 ##@ Build
 
 .PHONY: build

@@ -65,10 +65,12 @@ if problem=$("$cluster" node-check); then :; else
 fi
 
 t0=$SECONDS
-followers=()
+# Background processes of the test (the log follower loop, the discovery loop, Prometheus), stopped
+# at the end whatever happens.
+background=()
 cleanup() {
   local status=$?
-  for pid in "${followers[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${background[@]}"; do kill "$pid" 2>/dev/null || true; done
   for f in "$out"/follow.*; do [ -f "$f" ] && kill "$(cat "$f")" 2>/dev/null; done || true
   if [ "${E2E_KEEP_CLUSTER:-0}" != 1 ]; then "$cluster" down; fi
   exit $status
@@ -128,7 +130,8 @@ follow() {
   done
 }
 follow &
-followers+=($!)
+follower=$!
+background+=($follower)
 
 # Prometheus scrapes the manager and the injected selectors as the chart's monitors describe.
 prom_port=$(free_port)
@@ -136,10 +139,10 @@ mkdir -p "$out/prometheus"
 sed -e "s|DIR|$out/prometheus|" "$root/hack/e2e/prometheus.yml" >"$out/prometheus/prometheus.yml"
 echo '[]' >"$out/prometheus/manager.json"; echo '[]' >"$out/prometheus/selectors.json"
 (while sleep 2; do python3 "$root/hack/e2e/discover.py" "$assets/kubectl" "$release_ns" "$ns" "$out/prometheus" 2>/dev/null || true; done) &
-followers+=($!)
+background+=($!)
 prometheus --config.file="$out/prometheus/prometheus.yml" --storage.tsdb.path="$out/prometheus/data" \
   --web.listen-address="127.0.0.1:$prom_port" >"$out/prometheus/prometheus.log" 2>&1 &
-followers+=($!)
+background+=($!)
 
 arms_json() { kubectl get promptarms -n "$ns" -l "promptfolio.dev/portfolio=$portfolio" -o json; }
 counted() { # prints "trials successes" summed over the portfolio's arms
@@ -218,8 +221,7 @@ final=$(kubectl get pods -n "$ns" -l app=e2e-workload -o jsonpath='{.items[*].me
 kubectl -n "$ns" scale deploy/e2e-workload --replicas=0 >/dev/null
 kubectl -n "$ns" wait --for=delete pod -l app=e2e-workload --timeout=120s >/dev/null || fail "workload pods did not stop"
 sleep 2
-kill "${followers[0]}" 2>/dev/null || true
-followers=()
+kill "$follower" 2>/dev/null || true
 
 acked=0 acked_ok=0 errors=0
 printf '%-40s %10s %10s %8s\n' PROCESS ACKED SUCCESSES ERRORS

@@ -32,7 +32,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -358,15 +357,7 @@ func run(o options, size int) (res result, err error) {
 	}
 	time.Sleep(o.duration / 3)
 	if o.pause > 0 {
-		pid, err := apiserverPID()
-		if err != nil {
-			return res, err
-		}
-		if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
-			return res, err
-		}
-		time.Sleep(o.pause)
-		if err := syscall.Kill(pid, syscall.SIGCONT); err != nil {
+		if err := env.PauseAPIServer(o.pause); err != nil {
 			return res, err
 		}
 	}
@@ -391,6 +382,11 @@ func run(o options, size int) (res result, err error) {
 	res.armEventsPerSec = (after.armEvents - before.armEvents) / sec
 	res.armBytesSec = (after.armBytes - before.armBytes) / sec
 	res.code504 = int64(after.code504 - before.code504)
+	for k, v := range after.by504 {
+		if d := v - before.by504[k]; d > 0 {
+			fmt.Fprintf(os.Stderr, "S=%d: %.0f answers 504 to %s\n", size, d, k)
+		}
+	}
 	res.refused = refused.Load()
 
 	// Stop every writer gracefully and wait for the totals to settle.
@@ -486,44 +482,13 @@ func waitFor(d time.Duration, cond func() bool) error {
 	return errors.New("timed out")
 }
 
-// apiserverPID finds the kube-apiserver that this process started.
-func apiserverPID() (int, error) {
-	self := os.Getpid()
-	entries, err := os.ReadDir("/proc")
-	if err != nil {
-		return 0, err
-	}
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		stat, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
-		if err != nil {
-			continue
-		}
-		// pid (comm) state ppid ...
-		s := string(stat)
-		open, closing := strings.IndexByte(s, '('), strings.LastIndexByte(s, ')')
-		if open < 0 || closing < 0 || s[open+1:closing] != "kube-apiserver" {
-			continue
-		}
-		fields := strings.Fields(s[closing+1:])
-		if len(fields) > 1 {
-			if ppid, _ := strconv.Atoi(fields[1]); ppid == self {
-				return pid, nil
-			}
-		}
-	}
-	return 0, errors.New("no kube-apiserver child process found")
-}
-
 // apiMetrics are the API server's counters this harness reads.
 type apiMetrics struct {
 	writes, reportWrites    float64
 	watchEvents, watchBytes float64
 	armEvents, armBytes     float64
 	code504                 float64
+	by504                   map[string]float64 // by verb and resource
 }
 
 // scrape reads the API server's /metrics.
@@ -560,6 +525,10 @@ func scrape(ctx context.Context, cfg *rest.Config) (apiMetrics, error) {
 			}
 			if labels["code"] == "504" {
 				m.code504 += value
+				if m.by504 == nil {
+					m.by504 = map[string]float64{}
+				}
+				m.by504[labels["verb"]+" "+labels["resource"]] += value
 			}
 		case "apiserver_watch_events_total":
 			m.watchEvents += value

@@ -167,8 +167,13 @@ func (f *flusher) pass(ctx context.Context, final bool) error {
 	return firstErr
 }
 
+// maxBackoff bounds the wait after failed writes: an API server that answers slowly or not at all
+// gets fewer writes from every writer, not a retry storm.
+const maxBackoff = 30 * time.Second
+
 // schedule sets when the portfolio's next write is due: one interval (with jitter) after a
-// success, a growing backoff after a failure.
+// success, a backoff that doubles from the floor up to maxBackoff (or the interval, when longer)
+// after a failure.
 func (f *flusher) schedule(p *portfolioState, err error) {
 	r := &p.report
 	if err == nil {
@@ -176,8 +181,14 @@ func (f *flusher) schedule(p *portfolioState, err error) {
 		r.next = f.now().Add(jittered(f.interval(p), f.jitter))
 		return
 	}
-	r.backoff = min(max(2*r.backoff, 100*time.Millisecond), f.interval(p))
-	r.next = f.now().Add(r.backoff)
+	r.backoff = min(max(2*r.backoff, f.floor), max(maxBackoff, f.interval(p)))
+	r.next = f.now().Add(jittered(r.backoff, f.jitter))
+}
+
+// spread sets the first write after the report was loaded at a random point of one interval,
+// so that writers that start together (a rollout, a restart storm) do not write together.
+func (f *flusher) spread(p *portfolioState) {
+	p.report.next = f.now().Add(time.Duration(rand.Int64N(int64(f.interval(p)) + 1)))
 }
 
 // load reads the writer's report of p, creating it when missing, and raises the arms'
@@ -187,7 +198,11 @@ func (f *flusher) load(ctx context.Context, p *portfolioState) (err error) {
 	r := &p.report
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	defer func() { f.schedule(p, err) }()
+	defer func() {
+		if err != nil {
+			f.schedule(p, err)
+		}
+	}()
 	ctx, cancel := context.WithTimeout(ctx, f.timeout)
 	defer cancel()
 	name := counters.ReportName(f.writer, p.name)
@@ -228,6 +243,7 @@ func (f *flusher) load(ctx context.Context, p *portfolioState) (err error) {
 	}
 	r.ready.Store(true)
 	f.reg.mu.Unlock()
+	f.spread(p)
 	return nil
 }
 

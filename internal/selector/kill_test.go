@@ -122,23 +122,34 @@ func sendReward(c *http.Client, url, decision string, success bool) (outcome, in
 }
 
 // TestSIGKILLKeepsAcknowledgedRewards runs real selector processes with disk acknowledgement
-// against a real API server, sends paced rewards from many clients, and SIGKILLs the processes at
-// random moments, starting each again with its state directory, as the kubelet restarts a
-// sidecar container. A reward whose answer was lost to the kill is sent again to the restarted
+// against a real API server, sends rewards from many clients, and SIGKILLs the processes at random
+// moments (and stops some with SIGTERM), starting each again with its state directory, as the
+// kubelet restarts a sidecar container; in the middle the kube-apiserver process is paused with
+// SIGSTOP for 10 s. A reward whose answer was lost to a kill is sent again to the restarted
 // process until it answers: 202 (it was not recorded) or 409 (it was, and the restart replayed
 // it). At the end the processes stop gracefully and the counts in their reports must equal the
 // rewards acknowledged, exactly, per arm.
 //
-//	SELECTOR_KILL_DURATION=60s go test ./internal/selector -run TestSIGKILL -v
+// SELECTOR_KILL_PROCS (default 4), SELECTOR_KILL_RATE (rewards per second per process; default
+// as fast as 6 clients per process go) and SELECTOR_KILL_DURATION (default 20s) size the run:
+//
+//	SELECTOR_KILL_PROCS=20 SELECTOR_KILL_RATE=10 SELECTOR_KILL_DURATION=60s go test ./internal/selector -run TestSIGKILL -v
 func TestSIGKILLKeepsAcknowledgedRewards(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a control plane and selector processes")
 	}
 	const (
-		procs    = 4
 		clients  = 6 // per process
 		armCount = 4
 	)
+	procs := 4
+	if n, err := strconv.Atoi(os.Getenv("SELECTOR_KILL_PROCS")); err == nil && n > 0 {
+		procs = n
+	}
+	rate := 0.0
+	if r, err := strconv.ParseFloat(os.Getenv("SELECTOR_KILL_RATE"), 64); err == nil && r > 0 {
+		rate = r
+	}
 	duration := 20 * time.Second
 	if d, err := time.ParseDuration(os.Getenv("SELECTOR_KILL_DURATION")); err == nil {
 		duration = d
@@ -216,14 +227,30 @@ func TestSIGKILLKeepsAcknowledgedRewards(t *testing.T) {
 						}
 						time.Sleep(50 * time.Millisecond)
 					}
-					time.Sleep(time.Duration(rng.IntN(4)) * time.Millisecond)
+					if rate > 0 {
+						time.Sleep(time.Duration(float64(clients) / rate * float64(time.Second)))
+					} else {
+						time.Sleep(time.Duration(rng.IntN(4)) * time.Millisecond)
+					}
 				}
 			}()
 		}
 	}
 
-	// SIGKILL a random process every 0.5–1.5 s and start it again at once.
-	kills := 0
+	// In the middle, pause the API server for 10 s: selectors keep answering draws and taking
+	// rewards, and write them once it runs again.
+	paused := make(chan error, 1)
+	go func() {
+		select {
+		case <-loadCtx.Done():
+			paused <- nil
+		case <-time.After(duration / 2):
+			paused <- env.PauseAPIServer(10 * time.Second)
+		}
+	}()
+	// Every 0.5–1.5 s, SIGKILL a random process (one time in four: stop it with SIGTERM) and start
+	// it again at once.
+	kills, stops := 0, 0
 	rng := rand.New(rand.NewPCG(3, 4))
 	for loadCtx.Err() == nil {
 		select {
@@ -232,14 +259,23 @@ func TestSIGKILLKeepsAcknowledgedRewards(t *testing.T) {
 		case <-time.After(500*time.Millisecond + time.Duration(rng.IntN(1000))*time.Millisecond):
 		}
 		p := ps[rng.IntN(len(ps))]
-		if err := p.signal(syscall.SIGKILL); err != nil {
+		sig := os.Signal(syscall.SIGKILL)
+		if rng.IntN(4) == 0 {
+			sig = syscall.SIGTERM
+			stops++
+		} else {
+			kills++
+		}
+		if err := p.signal(sig); err != nil {
 			var exit *exec.ExitError
 			if !errors.As(err, &exit) {
-				t.Fatalf("killing %s: %v", p.name, err)
+				t.Fatalf("stopping %s: %v", p.name, err)
 			}
 		}
-		kills++
 		p.start(t)
+	}
+	if err := <-paused; err != nil {
+		t.Fatalf("pausing the API server: %v", err)
 	}
 	workers.Wait()
 	for _, p := range ps {
@@ -259,9 +295,11 @@ func TestSIGKILLKeepsAcknowledgedRewards(t *testing.T) {
 				name, got, want, got.Successes-want.Successes, got.Failures-want.Failures)
 		}
 	}
-	t.Logf("%d processes, %d SIGKILLs in %v: %d rewards acknowledged (%d successes, %d failures), %d answers lost to a kill "+
-		"(%d of them found counted by the restarted process: 409), %d refusals while starting",
-		procs, kills, duration, stats.acks.Load(), total.Successes, total.Failures, stats.unknowns.Load(), stats.replayed.Load(), stats.refusals.Load())
+	t.Logf("%d processes, %d SIGKILLs, %d graceful restarts and a 10 s API-server pause in %v: %d rewards acknowledged "+
+		"(%d successes, %d failures), %d answers lost to a kill (%d of them found counted by the restarted process: 409), "+
+		"%d refusals (starting, stopping)",
+		procs, kills, stops, duration, stats.acks.Load(), total.Successes, total.Failures, stats.unknowns.Load(),
+		stats.replayed.Load(), stats.refusals.Load())
 	if kills < 5 || stats.acks.Load() < 1000 {
 		t.Errorf("the run was too small to mean much: %d kills, %d acknowledged", kills, stats.acks.Load())
 	}

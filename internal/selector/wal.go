@@ -57,6 +57,8 @@ type wal struct {
 
 	// Owned by the committer goroutine.
 	f        *os.File
+	off      int64 // where the next batch goes in f
+	size     int64 // bytes of f written (zeros past off)
 	seg      uint64
 	opened   time.Time
 	segments map[uint64]int64 // older segments and the latest expiry they hold
@@ -93,6 +95,10 @@ const (
 	recReward    = 'R'
 	frameHeader  = 8
 	maxFrameSize = 1 << 16
+	// preallocate is how far a segment is written with zeros ahead of its records, so that a
+	// batch overwrites blocks the file already has and its fdatasync flushes the data alone, not
+	// the file's size as well. Replay stops at the first zero length.
+	preallocate = 4 << 20
 )
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
@@ -311,13 +317,17 @@ func (w *wal) checkpointLocked() (b []byte, prevExp int64) {
 func (w *wal) install(b []byte, prevExp int64) error {
 	next := w.seg + 1
 	tmp := w.segmentPath(next) + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
+	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_RDWR, 0o600)
 	if err != nil {
 		return fmt.Errorf("creating a state segment: %w", err)
 	}
+	size := max(int64(preallocate), int64(len(b)))
 	err = func() error {
 		if _, err := f.Write(b); err != nil {
 			return fmt.Errorf("writing a state segment: %w", err)
+		}
+		if err := zeroFill(f, int64(len(b)), size); err != nil {
+			return err
 		}
 		if err := f.Sync(); err != nil {
 			return fmt.Errorf("syncing a state segment: %w", err)
@@ -336,6 +346,7 @@ func (w *wal) install(b []byte, prevExp int64) error {
 		w.segments[w.seg] = max(w.segments[w.seg], prevExp)
 	}
 	w.f, w.seg, w.opened = f, next, w.now()
+	w.off, w.size = int64(len(b)), size
 	nowMs := w.now().UnixMilli()
 	for n, exp := range w.segments {
 		if n != w.seg && exp < nowMs {
@@ -448,13 +459,40 @@ func (w *wal) commit() {
 	}
 }
 
-// writeSync writes data to the current segment and syncs it.
+// writeSync writes data to the current segment and syncs it: with fdatasync while data fits
+// in the zeros written ahead, with fsync when the segment has to grow.
 func (w *wal) writeSync(data []byte) error {
-	if _, err := w.f.Write(data); err != nil {
+	grow := w.off+int64(len(data)) > w.size
+	if grow {
+		size := w.off + int64(len(data)) + preallocate
+		if err := zeroFill(w.f, w.size, size); err != nil {
+			return err
+		}
+		w.size = size
+	}
+	if _, err := w.f.WriteAt(data, w.off); err != nil {
 		return fmt.Errorf("writing the state record: %w", err)
 	}
-	if err := w.f.Sync(); err != nil {
+	w.off += int64(len(data))
+	sync := w.f.Sync
+	if !grow {
+		sync = func() error { return syscall.Fdatasync(int(w.f.Fd())) }
+	}
+	if err := sync(); err != nil {
 		return fmt.Errorf("syncing the state record: %w", err)
+	}
+	return nil
+}
+
+// zeroFill writes zeros to f from from to to.
+func zeroFill(f *os.File, from, to int64) error {
+	zeros := make([]byte, min(to-from, 1<<20))
+	for off := from; off < to; {
+		n := min(int64(len(zeros)), to-off)
+		if _, err := f.WriteAt(zeros[:n], off); err != nil {
+			return fmt.Errorf("preallocating the state record: %w", err)
+		}
+		off += n
 	}
 	return nil
 }

@@ -1,6 +1,7 @@
 package selector
 
 import (
+	"encoding/binary"
 	"os"
 	"path/filepath"
 	"sync"
@@ -45,13 +46,25 @@ func TestWALReplay(t *testing.T) {
 	if err := w.close(); err != nil {
 		t.Fatal(err)
 	}
-	// A crash in the middle of a write leaves a partial frame at the end.
+	// A crash in the middle of a write leaves a partial frame after the last whole one.
 	seg := lastSegment(t, dir)
-	f, err := os.OpenFile(seg, os.O_APPEND|os.O_WRONLY, 0)
+	raw, err := os.ReadFile(seg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.Write([]byte{0, 0, 0, 30, 1, 2}); err != nil {
+	end := 0
+	for end+frameHeader <= len(raw) {
+		n := int(binary.BigEndian.Uint32(raw[end:]))
+		if n == 0 {
+			break
+		}
+		end += frameHeader + n
+	}
+	f, err := os.OpenFile(seg, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteAt([]byte{0, 0, 0, 30, 1, 2, 3, 4, recReward, 0}, int64(end)); err != nil {
 		t.Fatal(err)
 	}
 	f.Close()
@@ -134,4 +147,43 @@ func lastSegment(t *testing.T, dir string) string {
 		t.Fatalf("no segment: %v", err)
 	}
 	return m[len(m)-1]
+}
+
+// TestWALGrows writes past the zeros a segment starts with and checks that nothing is lost.
+func TestWALGrows(t *testing.T) {
+	dir := t.TempDir()
+	now := func() time.Time { return time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC) }
+	w, _, err := openWAL(dir, time.Hour, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Enough rewards for more than one preallocated stretch, in large batches.
+	n := preallocate/30 + 10000
+	var wg sync.WaitGroup
+	const writers = 256
+	for g := range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := g; i < n; i += writers {
+				b, err := w.record("pf", "a", true, 1, uint64(i), now().Add(time.Hour))
+				if err == nil {
+					err = b.wait()
+				}
+				if err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	w.close()
+	_, rep, err := openWAL(dir, time.Hour, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := rep.counts["pf/a"]; got != (walCounts{int64(n), 0}) || len(rep.decisions) != n {
+		t.Errorf("replayed %+v and %d decisions, want %d", got, len(rep.decisions), n)
+	}
 }
