@@ -41,7 +41,7 @@ import (
 )
 
 // PortfolioLabel is the label every PromptArm carries with its portfolio's name.
-const PortfolioLabel = "promptfolio.dev/portfolio"
+const PortfolioLabel = v1alpha1.LabelPortfolio
 
 // Acknowledgement levels (Config.Ack).
 const (
