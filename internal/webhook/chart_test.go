@@ -147,67 +147,56 @@ func TestChart(t *testing.T) {
 		}
 	})
 
-	// The manager, with the chart's ClusterRole, does its whole job; without any one of the
-	// permissions below it fails, and says so.
-	t.Run("manager permissions", func(t *testing.T) {
-		if key == "" {
-			t.Skip("install failed")
-		}
-		checkPermissions(t, cfg, permissions{
-			who: "manager",
-			role: func() client.Object {
-				return &rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: "promptfolio-manager"}}
-			},
-			user: managerUser(),
-			// Without a permission the manager still starts and reports its arms and conditions.
-			cases: []permissionCase{
-				{name: "all granted"},
-				{name: "without promptarms create", resource: "promptarms", verbs: []string{"create"}, wantErrContains: "arms, conditions"},
-				{name: "without promptportfolios/status patch", resource: "promptportfolios/status", verbs: []string{"patch"}, wantErrContains: "arms, conditions"},
-			},
-			granted: 60 * time.Second, removed: 10 * time.Second,
-			exercise: func(c client.Client, i int, wait time.Duration) error {
-				return exerciseManager(c, cfg, "shop", fmt.Sprintf("orders%d", i), wait)
-			},
+	// The manager, with the chart's ClusterRole, and a selector, with the chart's Role, each do
+	// their whole job; without any one of the permissions listed they fail, and say so.
+	for _, p := range []permissions{{
+		who:  "manager",
+		role: &rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: "promptfolio-manager"}},
+		user: managerUser(),
+		// Without a permission the manager still starts and reports its arms and conditions.
+		cases: []permissionCase{
+			{name: "all granted"},
+			{name: "without promptarms create", resource: "promptarms", verbs: []string{"create"}, wantErrContains: "arms, conditions"},
+			{name: "without promptportfolios/status patch", resource: "promptportfolios/status", verbs: []string{"patch"}, wantErrContains: "arms, conditions"},
+		},
+		granted: 60 * time.Second, removed: 10 * time.Second,
+		exercise: func(c client.Client, i int, wait time.Duration) error {
+			return exerciseManager(c, cfg, "shop", fmt.Sprintf("orders%d", i), wait)
+		},
+	}, {
+		who:  "selector",
+		role: &rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "promptfolio-selector"}},
+		user: workloadUser("shop"),
+		// The informer's initial list is a watch that streams the current objects, falling back
+		// to a list, so either verb alone gets a selector started; it is granted both, as
+		// informers expect, and fails without both.
+		cases: []permissionCase{
+			{name: "all granted"},
+			{name: "without promptarms list and watch", resource: "promptarms", verbs: []string{"list", "watch"}, wantErrContains: "not ready"},
+			{name: "without promptcounterreports get", resource: "promptcounterreports", verbs: []string{"get"}, wantErrContains: "not ready"},
+			{name: "without promptcounterreports create", resource: "promptcounterreports", verbs: []string{"create"}, wantErrContains: "not ready"},
+			{name: "without promptcounterreports patch", resource: "promptcounterreports", verbs: []string{"patch"}, wantErrContains: "never reached"},
+		},
+		// Long enough for what must happen, short enough for what never will.
+		granted: 30 * time.Second, removed: 8 * time.Second,
+		exercise: func(c client.Client, i int, wait time.Duration) error {
+			return exerciseSelector(c, cfg, "shop", fmt.Sprintf("greeting%d", i), wait)
+		},
+	}} {
+		t.Run(p.who+" permissions", func(t *testing.T) {
+			if key == "" {
+				t.Skip("install failed")
+			}
+			checkPermissions(t, cfg, p)
 		})
-	})
-
-	// A selector, with the chart's Role, does its whole job; without any one of the Role's
-	// permissions it fails, and says so.
-	t.Run("selector permissions", func(t *testing.T) {
-		if key == "" {
-			t.Skip("install failed")
-		}
-		checkPermissions(t, cfg, permissions{
-			who: "selector",
-			role: func() client.Object {
-				return &rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "promptfolio-selector"}}
-			},
-			user: workloadUser("shop"),
-			// The informer's initial list is a watch that streams the current objects, falling
-			// back to a list, so either verb alone gets a selector started; it is granted both, as
-			// informers expect, and fails without both.
-			cases: []permissionCase{
-				{name: "all granted"},
-				{name: "without promptarms list and watch", resource: "promptarms", verbs: []string{"list", "watch"}, wantErrContains: "not ready"},
-				{name: "without promptcounterreports get", resource: "promptcounterreports", verbs: []string{"get"}, wantErrContains: "not ready"},
-				{name: "without promptcounterreports create", resource: "promptcounterreports", verbs: []string{"create"}, wantErrContains: "not ready"},
-				{name: "without promptcounterreports patch", resource: "promptcounterreports", verbs: []string{"patch"}, wantErrContains: "never reached"},
-			},
-			// Long enough for what must happen, short enough for what never will.
-			granted: 30 * time.Second, removed: 8 * time.Second,
-			exercise: func(c client.Client, i int, wait time.Duration) error {
-				return exerciseSelector(c, cfg, "shop", fmt.Sprintf("greeting%d", i), wait)
-			},
-		})
-	})
+	}
 }
 
 // permissions is a table of one component's RBAC: it must do its whole job with every permission
 // its role grants, and fail, saying why, without any one of those listed.
 type permissions struct {
-	who   string               // the component, for messages
-	role  func() client.Object // a new object naming the role the chart binds to user
+	who   string        // the component, for messages
+	role  client.Object // names the role the chart binds to user
 	user  rest.ImpersonationConfig
 	cases []permissionCase
 	// granted and removed bound how long exercise waits with every permission and without one.
@@ -235,7 +224,7 @@ func checkPermissions(t *testing.T, cfg *rest.Config, p permissions) {
 		t.Run(tt.name, func(t *testing.T) {
 			wait := p.granted
 			if len(tt.verbs) > 0 {
-				restore := removeVerbs(t, c, p.role(), p.user, "shop", tt.resource, tt.verbs)
+				restore := removeVerbs(t, c, p.role.DeepCopyObject().(client.Object), p.user, "shop", tt.resource, tt.verbs)
 				defer restore()
 				wait = p.removed
 			}
