@@ -200,16 +200,7 @@ func TestExactCountsUnderFaults(t *testing.T) {
 	}
 	proxy.WaitLate()
 
-	totals := reportTotals(ctx, t, env.Client, ns)
-	var total counters.Counts
-	for _, name := range arms {
-		got, want := totals[name], acked.acks[name]
-		total = total.Add(want)
-		if got != want {
-			t.Errorf("arm %s: reports hold %+v, acknowledged %+v (lost or double counted: %+d successes, %+d failures)",
-				name, got, want, got.Successes-want.Successes, got.Failures-want.Failures)
-		}
-	}
+	total := checkCounted(ctx, t, env.Client, ns, arms, acked)
 	faults := map[string]int64{}
 	for f := faultproxy.Delay; f <= faultproxy.LoseResponse; f++ {
 		faults[f.String()] = proxy.Count(f)
@@ -220,6 +211,23 @@ func TestExactCountsUnderFaults(t *testing.T) {
 	if stats.acks.Load() < 1000 || restarts.Load() < 5 {
 		t.Errorf("the run was too small to mean much: %d acknowledged rewards, %d restarts", stats.acks.Load(), restarts.Load())
 	}
+}
+
+// checkCounted fails t unless the counter reports of ns hold, on every arm, exactly the rewards
+// acked acknowledged, and returns the sum of those acknowledged.
+func checkCounted(ctx context.Context, t *testing.T, c client.Client, ns string, arms []string, acked *ledger) counters.Counts {
+	t.Helper()
+	totals := reportTotals(ctx, t, c, ns)
+	var total counters.Counts
+	for _, name := range arms {
+		got, want := totals[name], acked.acks[name]
+		total = total.Add(want)
+		if got != want {
+			t.Errorf("arm %s: reports hold %+v, acknowledged %+v (lost or double counted: %+d successes, %+d failures)",
+				name, got, want, got.Successes-want.Successes, got.Failures-want.Failures)
+		}
+	}
+	return total
 }
 
 // reportTotals sums the counter reports of the namespace (there is no controller to fold them).

@@ -285,16 +285,7 @@ func TestSIGKILLKeepsAcknowledgedRewards(t *testing.T) {
 		}
 	}
 
-	totals := reportTotals(ctx, t, env.Client, ns)
-	var total counters.Counts
-	for _, name := range arms {
-		got, want := totals[name], acked.acks[name]
-		total = total.Add(want)
-		if got != want {
-			t.Errorf("arm %s: reports hold %+v, acknowledged %+v (%+d successes, %+d failures)",
-				name, got, want, got.Successes-want.Successes, got.Failures-want.Failures)
-		}
-	}
+	total := checkCounted(ctx, t, env.Client, ns, arms, acked)
 	t.Logf("%d processes, %d SIGKILLs, %d graceful restarts and a 10 s API-server pause in %v: %d rewards acknowledged "+
 		"(%d successes, %d failures), %d answers lost to a kill (%d of them found counted by the restarted process: 409), "+
 		"%d refusals (starting, stopping)",

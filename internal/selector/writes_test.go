@@ -116,12 +116,7 @@ func TestWritesPerFlushInterval(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatalf("selector stopped with %v", err)
 	}
-	totals := reportTotals(ctx, t, env.Client, ns)
-	for _, name := range arms {
-		if got, want := totals[name], acked.acks[name]; got != want {
-			t.Errorf("arm %s: totals %+v, acknowledged %+v", name, got, want)
-		}
-	}
+	checkCounted(ctx, t, env.Client, ns, arms, acked)
 }
 
 // writesMeasurement is the outcome of one paced run.
