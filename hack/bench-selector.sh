@@ -9,13 +9,19 @@
 # Baseline and selector runs alternate for ROUNDS rounds (default 4), in the order AB BA AB BA, so
 # that a slow spell or a drift of the shared machine (CPU steal on a VM) hits both alike; the ratio
 # is total selector requests over total baseline requests.
+# CONNS (default 32) is wrk's number of connections; a list ("32 256") runs the reward rounds at
+# each, every selector against a baseline measured at the same concurrency in the same round, and
+# labels the rows reward@32, reward-disk@256 and so on (the draw rounds use the first). REWARD_ONLY=1
+# runs the reward rounds alone: no draw rounds (the number of reward bodies is then sized by one
+# short draw run), no report writes, no RSS.
 # Usage: hack/bench-selector.sh [seconds per run, default 10]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${1:-10}
 rounds=${ROUNDS:-4}
 threads=${THREADS:-2}
-conns=${CONNS:-32}
+conns_list=(${CONNS:-32})
+conns=${conns_list[0]}
 work=$(mktemp -d)
 pids=()
 cleanup() {
@@ -63,10 +69,10 @@ request = function()
 end
 LUA
 
-run() { # label round url [lua]
+run() { # label round url [lua [connections]]
   local extra=()
   [ -n "${4:-}" ] && extra=(-s "$4")
-  wrk -t"$threads" -c"$conns" -d"${secs}s" --latency "${extra[@]}" "$3" >"$work/$1-$2.wrk"
+  wrk -t"$threads" -c"${5:-$conns}" -d"${secs}s" --latency "${extra[@]}" "$3" >"$work/$1-$2.wrk"
   local rps p50 p99
   rps=$(awk '/Requests\/sec/ {print $2}' "$work/$1-$2.wrk")
   p50=$(awk '$1=="50%" {print $2}' "$work/$1-$2.wrk")
@@ -74,28 +80,39 @@ run() { # label round url [lua]
   echo "$1 $2 $rps $p50 $p99"
 }
 
-echo "# run of $(date -u +%FT%TZ), ${secs}s per wrk run, $rounds rounds, $threads threads, $conns connections, $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "# run of $(date -u +%FT%TZ), ${secs}s per wrk run, $rounds rounds, $threads threads, ${conns_list[*]} connections, $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "# state directory of the disk selector: $(df -T "$work" | awk 'NR == 2 {print $1, $2}')"
 results=$work/results
 # pair label-A url-A label-B url-B round [lua]: both runs of a round, swapped in even rounds.
 pair() {
   if (($5 % 2)); then run "$1" "$5" "$2" "${6:-}"; run "$3" "$5" "$4" "${6:-}"
   else run "$3" "$5" "$4" "${6:-}"; run "$1" "$5" "$2" "${6:-}"; fi
 }
-for r in $(seq 1 "$rounds"); do
-  pair baseline "http://127.0.0.1:18089/v1/draw?portfolio=bench" draw "http://127.0.0.1:18088/v1/draw?portfolio=bench" "$r"
-done >"$results"
+if [ -z "${REWARD_ONLY:-}" ]; then
+  for r in $(seq 1 "$rounds"); do
+    pair baseline "http://127.0.0.1:18089/v1/draw?portfolio=bench" draw "http://127.0.0.1:18088/v1/draw?portfolio=bench" "$r"
+  done >"$results"
+else
+  run draw 0 "http://127.0.0.1:18088/v1/draw?portfolio=bench" >"$results"
+fi
 # Reward bodies: each round gets fresh decisions, enough that none is sent twice. The reward
 # baseline gets the very same POST requests from the same wrk script, so the ratio compares the
-# servers and not the load generator's Lua work.
-n=$(awk '$1=="draw" && $3 > max {max = $3} END {printf "%d", max * '"$secs"' * 1.3}' "$results")
+# servers and not the load generator's Lua work. Rewards at many connections can outrun draws at
+# the first, hence the margin.
+n=$(awk '$1=="draw" && $3 > max {max = $3} END {printf "%d", max * '"$secs"' * 1.6}' "$results")
+[ -n "${REWARD_ONLY:-}" ] && sed -i '/^draw /d' "$results"
 for r in $(seq 1 "$rounds"); do
-  "$work/benchenv" tokens -url http://127.0.0.1:18088 -portfolio bench -n "$n" >"$work/tokens"
-  # The three servers in an order that rotates with the round. The disk selector gets the same
-  # decisions as the memory one: they are two processes, so neither sees a duplicate.
-  names=(baseline-post reward reward-disk) ports=(18089 18088 18092)
-  for k in 0 1 2; do
-    i=$(((k + r) % 3))
-    TOKENS="$work/tokens" THREADS=$threads run "${names[i]}" "$r" "http://127.0.0.1:${ports[i]}/v1/reward" "$work/reward.lua"
+  for c in "${conns_list[@]}"; do
+    "$work/benchenv" tokens -url http://127.0.0.1:18088 -portfolio bench -n "$n" >"$work/tokens"
+    # The three servers in an order that rotates with the round. The disk selector gets the same
+    # decisions as the memory one: they are two processes, so neither sees a duplicate.
+    at=""
+    ((${#conns_list[@]} > 1)) && at="@$c"
+    names=(baseline-post reward reward-disk) ports=(18089 18088 18092)
+    for k in 0 1 2; do
+      i=$(((k + r) % 3))
+      TOKENS="$work/tokens" THREADS=$threads run "${names[i]}$at" "$r" "http://127.0.0.1:${ports[i]}/v1/reward" "$work/reward.lua" "$c"
+    done
   done
 done >>"$results"
 echo "| server | requests/s (mean of rounds) | p50 (median) | p99 (median) | per-round ratio | ratio to its baseline |"
@@ -106,13 +123,18 @@ awk -v rounds="$rounds" '
   { sum[$1] += $3; rps[$1, $2] = $3; p50[$1] = p50[$1] " " $4; p99[$1] = p99[$1] " " $5; if (!($1 in seen)) { seen[$1] = 1; order[++k] = $1 } }
   END {
     for (i = 1; i <= k; i++) {
-      s = order[i]; base = (s ~ /post|reward/) ? "baseline-post" : "baseline"; per = ""
+      s = order[i]; at = index(s, "@") ? substr(s, index(s, "@")) : ""
+      base = (s ~ /post|reward/ ? "baseline-post" : "baseline") at; per = ""
       for (r = 1; r <= rounds; r++) per = per sprintf("%s%.2f", r > 1 ? " " : "", rps[s, r] / rps[base, r])
       printf "| %s | %.0f | %s | %s | %s | %.2f |\n", s, sum[s] / rounds, median(p50[s]), median(p99[s]), per, sum[s] / sum[base]
     }
   }' "$results"
-non202=$(cat "$work"/reward-*.wrk | awk '/Non-2xx/ {n += $5} END {print n + 0}')
+non202=$(cat "$work"/reward*.wrk | awk '/Non-2xx/ {n += $5} END {print n + 0}')
 echo "reward answers other than 2xx: $non202 (duplicates would show here)"
+if [ -n "${REWARD_ONLY:-}" ]; then
+  echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
+  exit 0
+fi
 
 # API-server report writes per flush interval over HTTP, at whatever rate the load generator
 # reaches on this machine (often well below 10k/s on a small, busy one).

@@ -9,6 +9,11 @@
 //	benchenv tokens -url U -n N  draw N decisions and print one reward body per line
 //	benchenv load -url U -rate R -for D
 //	                             send R rewards/s (each after its draw) for D; print what was sent
+//	benchenv sync -dir D -writers W -n N [-dsync]
+//	                             time N record-sized writes each followed by an fdatasync (or
+//	                             written with O_DSYNC), from W goroutines at once, in a
+//	                             preallocated file in D, as the state record writes; print the
+//	                             rate and the latency quantiles
 package main
 
 import (
@@ -23,6 +28,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -40,7 +46,7 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: benchenv env|baseline|tokens|load [flags]")
+		fmt.Fprintln(os.Stderr, "usage: benchenv env|baseline|tokens|load|sync [flags]")
 		os.Exit(2)
 	}
 	fs := flag.NewFlagSet(os.Args[1], flag.ExitOnError)
@@ -52,6 +58,8 @@ func main() {
 	rate := fs.Int("rate", 10000, "rewards per second")
 	dur := fs.Duration("for", 10*time.Second, "load duration")
 	readBody := fs.Bool("read-body", false, "baseline: read the request body before answering")
+	writers := fs.Int("writers", 1, "sync: goroutines writing and syncing at once")
+	dsync := fs.Bool("dsync", false, "sync: open the file with O_DSYNC instead of calling fdatasync")
 	_ = fs.Parse(os.Args[2:])
 	var err error
 	switch os.Args[1] {
@@ -70,6 +78,8 @@ func main() {
 		err = runTokens(*url, *portfolio, *n)
 	case "load":
 		err = runLoad(*url, *portfolio, *rate, *dur)
+	case "sync":
+		err = runSync(*dir, *writers, *n, *dsync)
 	default:
 		err = fmt.Errorf("unknown mode %q", os.Args[1])
 	}
@@ -205,5 +215,87 @@ func runLoad(url, portfolio string, rate int, dur time.Duration) error {
 	wg.Wait()
 	secs := time.Since(start).Seconds()
 	fmt.Printf("rewards %d failed %d seconds %.1f rate %.0f\n", sent.Load(), failed.Load(), secs, float64(sent.Load())/secs)
+	return nil
+}
+
+// runSync times writes of 1,000 bytes (a batch of about 26 rewards), each followed by an
+// fdatasync or written with O_DSYNC, from writers goroutines at once at distinct offsets of a
+// file written with zeros beforehand, so that no write changes the file's size.
+func runSync(dir string, writers, n int, dsync bool) error {
+	const size = 1000
+	f, err := os.CreateTemp(dir, "sync-*.dat")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(f.Name())
+	defer f.Close()
+	zeros := make([]byte, 1<<20)
+	for off := int64(0); off < int64(writers*n*size); off += int64(len(zeros)) {
+		if _, err := f.WriteAt(zeros, off); err != nil {
+			return err
+		}
+	}
+	if err := f.Sync(); err != nil {
+		return err
+	}
+	flags := os.O_WRONLY
+	if dsync {
+		flags |= syscall.O_DSYNC
+	}
+	g, err := os.OpenFile(f.Name(), flags, 0)
+	if err != nil {
+		return err
+	}
+	defer g.Close()
+	buf := make([]byte, size)
+	for i := range buf {
+		buf[i] = byte(i)
+	}
+	var (
+		mu   sync.Mutex
+		lat  []time.Duration
+		next atomic.Int64
+		wg   sync.WaitGroup
+		errs = make(chan error, writers)
+	)
+	start := time.Now()
+	for range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			own := make([]time.Duration, 0, n)
+			for range n {
+				t := time.Now()
+				if _, err := g.WriteAt(buf, (next.Add(1)-1)*size); err != nil {
+					errs <- err
+					return
+				}
+				if !dsync {
+					if err := syscall.Fdatasync(int(g.Fd())); err != nil {
+						errs <- err
+						return
+					}
+				}
+				own = append(own, time.Since(t))
+			}
+			mu.Lock()
+			lat = append(lat, own...)
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	if err := <-errs; err != nil {
+		return err
+	}
+	elapsed := time.Since(start)
+	slices.Sort(lat)
+	q := func(p float64) time.Duration { return lat[int(p*float64(len(lat)-1))].Round(time.Microsecond) }
+	mode := "write+fdatasync"
+	if dsync {
+		mode = "O_DSYNC write"
+	}
+	fmt.Printf("%s, %d at once: %.0f/s; latency p50 %v p90 %v p99 %v max %v\n",
+		mode, writers, float64(len(lat))/elapsed.Seconds(), q(0.5), q(0.9), q(0.99), lat[len(lat)-1].Round(time.Microsecond))
 	return nil
 }
