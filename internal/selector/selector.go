@@ -89,7 +89,8 @@ type Config struct {
 	// report interval (status.reportInterval of the arms) makes it longer when a portfolio has
 	// many writers. Default 1s.
 	FlushInterval time.Duration
-	// FlushJitter is the fraction by which intervals vary. Default 0.1.
+	// FlushJitter is the fraction by which the backoff after a failed report write varies.
+	// Default 0.1.
 	FlushJitter float64
 	// MaxPending bounds the acknowledged rewards not yet written to the API server; beyond it
 	// rewards are answered 503 (backlog_full). Default 1,000,000.
