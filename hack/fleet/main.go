@@ -180,8 +180,8 @@ type writer struct {
 // timeline holds, for one arm, when its cumulative acknowledged trials reached each value.
 type timeline struct {
 	mu    sync.Mutex
-	times []time.Time // times[i] is when trial i+1 was acknowledged
-	seen  int         // trials the arm's status holds, as last polled
+	times []int64 // times[i] is when trial i+1 was acknowledged, Unix ns
+	seen  int     // trials the arm's status holds, as last polled
 	lags  []time.Duration
 }
 
@@ -333,7 +333,7 @@ func run(o options, size int) (res result, err error) {
 				w.track.ack(arm, now)
 				l := lines[arm]
 				l.mu.Lock()
-				l.times = append(l.times, now)
+				l.times = append(l.times, now.UnixNano())
 				l.mu.Unlock()
 			}
 		}()
@@ -361,7 +361,7 @@ func run(o options, size int) (res result, err error) {
 				visible := int(min(a.Status.Trials, int64(len(l.times))))
 				for ; l.seen < visible; l.seen++ {
 					if fifoWindow.Load() {
-						l.lags = append(l.lags, now.Sub(l.times[l.seen]))
+						l.lags = append(l.lags, now.Sub(time.Unix(0, l.times[l.seen])))
 					}
 				}
 				l.mu.Unlock()
@@ -468,6 +468,9 @@ func run(o options, size int) (res result, err error) {
 	}
 	slices.Sort(counts)
 	fmt.Fprintf(os.Stderr, "S=%d: writes by verb and resource: %s\n", size, strings.Join(counts, ", "))
+	fmt.Fprintf(os.Stderr, "S=%d: API server mean latency, by verb and resource: %s\n", size, meanLatencies(before.reqSum, before.reqCount, after.reqSum, after.reqCount, sec))
+	fmt.Fprintf(os.Stderr, "S=%d: etcd mean latency, by operation: %s\n", size, meanLatencies(before.etcdSum, before.etcdCount, after.etcdSum, after.etcdCount, sec))
+	fmt.Fprintf(os.Stderr, "S=%d: controller's requests seen by its client: %s\n", size, errs.latencies("controller", start, end))
 	var detail []string
 	res.errors, detail = errs.classify(start, end, pauseFrom, pauseTo, 10*time.Second)
 	for _, d := range detail {
@@ -590,6 +593,10 @@ type apiMetrics struct {
 	code504                 float64
 	by504                   map[string]float64 // by verb and resource
 	writesBy                map[string]float64 // by verb and resource
+	// latency sums and counts of the API server's requests (by verb and resource) and of its
+	// etcd requests (by operation), in seconds
+	reqSum, reqCount   map[string]float64
+	etcdSum, etcdCount map[string]float64
 }
 
 // scrape reads the API server's /metrics, trying up to three times within a minute: on a loaded
@@ -650,6 +657,26 @@ func scrapeOnce(ctx context.Context, cfg *rest.Config) (apiMetrics, error) {
 					m.by504 = map[string]float64{}
 				}
 				m.by504[labels["verb"]+" "+labels["resource"]] += value
+			}
+		case "apiserver_request_duration_seconds_sum", "apiserver_request_duration_seconds_count":
+			if m.reqSum == nil {
+				m.reqSum, m.reqCount = map[string]float64{}, map[string]float64{}
+			}
+			k := labels["verb"] + " " + labels["resource"] + "/" + labels["subresource"]
+			if strings.HasSuffix(name, "_sum") {
+				m.reqSum[k] += value
+			} else {
+				m.reqCount[k] += value
+			}
+		case "etcd_request_duration_seconds_sum", "etcd_request_duration_seconds_count":
+			if m.etcdSum == nil {
+				m.etcdSum, m.etcdCount = map[string]float64{}, map[string]float64{}
+			}
+			k := labels["operation"]
+			if strings.HasSuffix(name, "_sum") {
+				m.etcdSum[k] += value
+			} else {
+				m.etcdCount[k] += value
 			}
 		case "apiserver_watch_events_total":
 			m.watchEvents += value
@@ -735,4 +762,19 @@ func reconciles() reconcileStats {
 		}
 	}
 	return st
+}
+
+// meanLatencies formats the mean latency of every key with at least 0.1 requests per second in
+// the window.
+func meanLatencies(sum0, n0, sum1, n1 map[string]float64, sec float64) string {
+	var out []string
+	for k, n := range n1 {
+		d := n - n0[k]
+		if d/sec < 0.1 {
+			continue
+		}
+		out = append(out, fmt.Sprintf("%s %.0f ms (%.1f/s)", k, 1000*(sum1[k]-sum0[k])/d, d/sec))
+	}
+	slices.Sort(out)
+	return strings.Join(out, ", ")
 }

@@ -89,19 +89,58 @@ type failure struct {
 type errorLog struct {
 	mu   sync.Mutex
 	list []failure
+	// controller holds every request of the controller, failed or not, for its latencies.
+	controller []failure
 }
 
 func (l *errorLog) note(who string, req *http.Request, start, end time.Time, code int, err error) {
-	if errors.Is(err, context.Canceled) || (err == nil && code < 400) {
-		return
-	}
 	verb := req.Method
 	if req.URL.Query().Get("watch") == "true" {
 		verb = "WATCH"
 	}
+	f := failure{who: who, verb: verb, resource: resourceOf(req), start: start, end: end, code: code}
 	l.mu.Lock()
-	l.list = append(l.list, failure{who: who, verb: verb, resource: resourceOf(req), start: start, end: end, code: code})
-	l.mu.Unlock()
+	defer l.mu.Unlock()
+	if who == "controller" && verb != "WATCH" {
+		l.controller = append(l.controller, f)
+	}
+	if errors.Is(err, context.Canceled) || (err == nil && code < 400) {
+		return
+	}
+	l.list = append(l.list, f)
+}
+
+// latencies formats the count, mean and maximum duration of who's requests sent within
+// [from, to], by verb and resource.
+func (l *errorLog) latencies(who string, from, to time.Time) string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	type agg struct {
+		n        int
+		sum, top time.Duration
+	}
+	by := map[string]*agg{}
+	for _, f := range l.controller {
+		if f.who != who || f.start.Before(from) || f.start.After(to) {
+			continue
+		}
+		k := f.verb + " " + f.resource
+		a := by[k]
+		if a == nil {
+			a = &agg{}
+			by[k] = a
+		}
+		d := f.end.Sub(f.start)
+		a.n++
+		a.sum += d
+		a.top = max(a.top, d)
+	}
+	var out []string
+	for k, a := range by {
+		out = append(out, fmt.Sprintf("%s: %d, mean %v, max %v", k, a.n, (a.sum/time.Duration(a.n)).Round(time.Millisecond), a.top.Round(time.Millisecond)))
+	}
+	sort.Strings(out)
+	return strings.Join(out, "; ")
 }
 
 // The phases of a run that failures are sorted into.
@@ -167,28 +206,29 @@ func (l *errorLog) classify(from, to, pauseFrom, pauseTo time.Time, catchUp time
 type track struct {
 	mu      sync.Mutex
 	arms    map[string]*armLine
-	acks    map[string][]time.Time // by arm: when each reward was acknowledged (zero: before the window)
-	carried map[string]int64       // by arm: rewards carried by the writes that landed
-	last    map[string]*landing    // by arm: the last write that landed
-	window  func(time.Time) bool   // whether a reward acknowledged then is measured
+	acks    map[string][]int64   // by arm: when each reward was acknowledged, Unix ns (zero: outside the window)
+	carried map[string]int64     // by arm: rewards carried by the writes that landed
+	last    map[string]*landing  // by arm: the last write that landed
+	window  func(time.Time) bool // whether a reward acknowledged then is measured
 }
 
 func newTrack(arms map[string]*armLine, window func(time.Time) bool) *track {
-	return &track{arms: arms, acks: map[string][]time.Time{}, carried: map[string]int64{}, last: map[string]*landing{}, window: window}
+	return &track{arms: arms, acks: map[string][]int64{}, carried: map[string]int64{}, last: map[string]*landing{}, window: window}
 }
 
 // ack notes a reward of arm acknowledged at t.
 func (t *track) ack(arm string, at time.Time) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if !t.window(at) {
-		at = time.Time{}
+	var ns int64
+	if t.window(at) {
+		ns = at.UnixNano()
 	}
-	t.acks[arm] = append(t.acks[arm], at)
-	if n := int64(len(t.acks[arm])); n <= t.carried[arm] && !at.IsZero() {
+	t.acks[arm] = append(t.acks[arm], ns)
+	if n := int64(len(t.acks[arm])); n <= t.carried[arm] && ns != 0 {
 		// A write that landed before the harness noted the 202 (the handler had answered)
 		// carried it already.
-		t.last[arm].add(at)
+		t.last[arm].add(ns)
 	}
 }
 
@@ -205,7 +245,7 @@ func (t *track) landed(counts map[string]int64, sent, done time.Time) {
 		t.carried[arm] = n
 		l := &landing{sent: sent, done: done}
 		for _, at := range t.acks[arm][from:min(n, int64(len(t.acks[arm])))] {
-			if !at.IsZero() {
+			if at != 0 {
 				l.add(at)
 			}
 		}
@@ -218,11 +258,11 @@ func (t *track) landed(counts map[string]int64, sent, done time.Time) {
 type landing struct {
 	sent, done time.Time
 	mu         sync.Mutex
-	acks       []time.Time
-	upTo       int64 // the arm's landed rewards, all writers, with this write's
+	acks       []int64 // Unix ns
+	upTo       int64   // the arm's landed rewards, all writers, with this write's
 }
 
-func (l *landing) add(at time.Time) {
+func (l *landing) add(at int64) {
 	l.mu.Lock()
 	l.acks = append(l.acks, at)
 	l.mu.Unlock()
@@ -262,7 +302,8 @@ func (a *armLine) seen(trials int64, now time.Time, st *stages) {
 		l := a.landings[a.visible]
 		l.mu.Lock()
 		st.mu.Lock()
-		for _, at := range l.acks {
+		for _, ns := range l.acks {
+			at := time.Unix(0, ns)
 			st.wait = append(st.wait, max(0, l.sent.Sub(at)))
 			st.write = append(st.write, l.done.Sub(l.sent))
 			st.aggregate = append(st.aggregate, now.Sub(l.done))
