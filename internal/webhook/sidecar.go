@@ -79,6 +79,8 @@ const (
 	envPodName = "POD_NAME"
 	envPodNS   = "POD_NAMESPACE"
 	envPodUID  = "POD_UID"
+	// envPodIP is the pod's IP, which the selector advertises as the home of its decisions.
+	envPodIP = "POD_IP"
 )
 
 // maxPortfolios bounds the list of one pod's annotation.
@@ -184,6 +186,7 @@ func (in injection) container() corev1.Container {
 			fieldEnv(envPodName, "metadata.name"),
 			fieldEnv(envPodNS, "metadata.namespace"),
 			fieldEnv(envPodUID, "metadata.uid"),
+			fieldEnv(envPodIP, "status.podIP"),
 		},
 		Ports: []corev1.ContainerPort{{Name: PortName, ContainerPort: in.opts.Port, Protocol: corev1.ProtocolTCP}},
 		// The application's containers start once the selector answers /healthz, so their first
