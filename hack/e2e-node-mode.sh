@@ -158,14 +158,14 @@ kubectl -n "$ns" rollout restart deploy/e2e-workload >/dev/null
 kubectl -n "$ns" rollout status deploy/e2e-workload --timeout=180s >/dev/null || fail "workload pods not Ready in node mode"
 node_pod=$(kubectl get pods -n "$ns" -l app.kubernetes.io/component=node-selector -o jsonpath='{.items[0].metadata.name}')
 [ "$(kubectl get pod -n "$ns" "$node_pod" -o jsonpath='{.status.hostIP}')" = "$host_ip" ] || fail "the node selector's hostIP is not the node's address $host_ip"
-for pod in $(kubectl get pods -n "$ns" -l app=e2e-workload -o jsonpath='{.items[*].metadata.name}'); do
-  [ "$(kubectl get pod -n "$ns" "$pod" -o jsonpath='{.metadata.deletionTimestamp}')" = "" ] || continue
-  inits=$(kubectl get pod -n "$ns" "$pod" -o jsonpath='{.spec.initContainers[*].name}')
-  mode=$(kubectl get pod -n "$ns" "$pod" -o jsonpath='{.metadata.annotations.promptfolio\.dev/selector-mode}')
-  url=$(kubectl get pod -n "$ns" "$pod" -o jsonpath='{.spec.containers[0].env[?(@.name=="PROMPTFOLIO_SELECTOR_URL")].value}')
+# The old pods stop (each workload prints its summary, each sidecar writes its reports).
+only_new_pods() { [ "$(kubectl get pods -n "$ns" -l app=e2e-workload -o name | wc -l)" = "$replicas" ]; }
+until_true 90 only_new_pods || fail "the workload's sidecar pods did not stop"
+pods=$(kubectl get pods -n "$ns" -l app=e2e-workload -o jsonpath='{range .items[*]}{.metadata.name}{"|"}{.spec.initContainers[*].name}{"|"}{.metadata.annotations.promptfolio\.dev/selector-mode}{"|"}{.spec.containers[0].env[?(@.name=="PROMPTFOLIO_SELECTOR_URL")].value}{"\n"}{end}')
+while IFS='|' read -r pod inits mode url; do
   [ -z "$inits" ] && [ "$mode" = node ] || fail "$pod: init containers '$inits', mode '$mode': want no sidecar, node mode"
   [ "$url" = 'http://$(PROMPTFOLIO_HOST_IP):8686' ] || fail "$pod: PROMPTFOLIO_SELECTOR_URL=$url"
-done
+done <<<"$pods"
 # The pods have no selector of their own: the rewards the node's selector acknowledges, read
 # through the host port from the node itself, are theirs.
 acked_at_node() {
