@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -88,10 +89,16 @@ func TestExactCountsUnderFaults(t *testing.T) {
 	logger := zap.New(zap.UseDevMode(true), zap.Level(zapcore.Level(zapLevel())))
 	log.SetLogger(logger)
 	start := func(s *slot) {
+		// A restarted selector listens where it listened before, as a sidecar restarted in its
+		// pod keeps the pod's address: it is the home of the decisions it issued.
+		addr := "127.0.0.1:0"
+		if u := s.url.Load(); u != nil {
+			addr = strings.TrimPrefix(*u, "http://")
+		}
 		cfg := selector.Config{
 			Namespace:       ns,
 			Portfolios:      []string{"pf"},
-			Addr:            "127.0.0.1:0",
+			Addr:            addr,
 			Writer:          s.writer,
 			StateDir:        s.dir,
 			FlushInterval:   150 * time.Millisecond,
@@ -126,7 +133,8 @@ func TestExactCountsUnderFaults(t *testing.T) {
 	}
 
 	acked := &ledger{acks: map[string]counters.Counts{}}
-	var stats struct{ draws, acks, dups, unavailable, other atomic.Int64 }
+	var stats struct{ draws, acks, unavailable, other atomic.Int64 }
+	var sent sendStats
 	httpc := &http.Client{Timeout: 5 * time.Second}
 	loadCtx, stopLoad := context.WithTimeout(ctx, duration)
 	defer stopLoad()
@@ -147,21 +155,25 @@ func TestExactCountsUnderFaults(t *testing.T) {
 					}
 					stats.draws.Add(1)
 					success := rng.IntN(3) == 0
-					// Some rewards go to another selector of the portfolio.
+					// Some rewards go to another selector of the portfolio, which forwards them to
+					// the selector that drew them.
 					target := base
 					if rng.IntN(5) == 0 {
 						target = *slots[rng.IntN(len(slots))].url.Load()
 					}
-					switch code := reward(httpc, target, d.Decision, success); code {
-					case http.StatusAccepted:
-						acked.add(d.Arm, success)
-						stats.acks.Add(1)
-					case http.StatusServiceUnavailable, 0:
-						stats.unavailable.Add(1)
-					default:
+					code, maybeCounted, err := sendUntilKnown(httpc, func() string { return target }, d.Decision, success, &sent)
+					switch {
+					case err != nil:
 						stats.other.Add(1)
-						t.Errorf("reward answered %d", code)
+						t.Error(err)
+						return
+					case code == http.StatusConflict && !maybeCounted:
+						stats.other.Add(1)
+						t.Errorf("a first attempt was answered 409")
+						return
 					}
+					acked.add(d.Arm, success)
+					stats.acks.Add(1)
 				}
 			}()
 		}
@@ -205,9 +217,10 @@ func TestExactCountsUnderFaults(t *testing.T) {
 	for f := faultproxy.Delay; f <= faultproxy.LoseResponse; f++ {
 		faults[f.String()] = proxy.Count(f)
 	}
-	t.Logf("%d selectors, %d graceful restarts in %v: %d draws, %d rewards acknowledged (%d successes, %d failures), %d unavailable; faults %v; report writes %d",
+	t.Logf("%d selectors, %d graceful restarts in %v: %d draws, %d rewards acknowledged (%d successes, %d failures), %d draws unavailable, "+
+		"%d rewards refused and sent again, %d answers unknown and resolved by a retry; faults %v; report writes %d",
 		selectors, restarts.Load(), duration, stats.draws.Load(), stats.acks.Load(), total.Successes, total.Failures,
-		stats.unavailable.Load(), faults, proxy.Writes(http.MethodPatch, "promptcounterreports"))
+		stats.unavailable.Load(), sent.refusals.Load(), sent.unknowns.Load(), faults, proxy.Writes(http.MethodPatch, "promptcounterreports"))
 	if stats.acks.Load() < 1000 || restarts.Load() < 5 {
 		t.Errorf("the run was too small to mean much: %d acknowledged rewards, %d restarts", stats.acks.Load(), restarts.Load())
 	}
