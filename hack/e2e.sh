@@ -219,7 +219,8 @@ step "a decision drawn in one pod and rewarded through another pod's selector co
 # A retry through a Service reaches any replica: the selector that did not issue the decision
 # forwards the reward to the one that did (its home, the pod IP in the token), which counts it
 # once and answers 409 to every repeat, wherever it is sent.
-read -r ip_a ip_b < <(kubectl get pods -n "$ns" -l app=e2e-workload -o jsonpath='{range .items[*]}{.status.podIP}{" "}{.status.initContainerStatuses[0].ready}{"\n"}{end}' | awk '$2 == "true" {printf "%s ", $1}')
+pod_ips=$(kubectl get pods -n "$ns" -l app=e2e-workload -o jsonpath='{range .items[*]}{.status.podIP}{" "}{.status.initContainerStatuses[0].ready}{"\n"}{end}' | awk '$2 == "true" {print $1}')
+read -r ip_a ip_b _ <<<"$(echo $pod_ips)"
 [ -n "$ip_b" ] || fail "two workload pods with a ready selector are needed (pod IPs: $ip_a)"
 sel_port=8686
 decision=$(curl -sf --max-time 5 "http://$ip_a:$sel_port/v1/draw?portfolio=$portfolio" | python3 -c 'import json,sys; print(json.load(sys.stdin)["decision"])') ||
