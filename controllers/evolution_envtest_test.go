@@ -90,8 +90,7 @@ func TestOfflineEvolutionCycles(t *testing.T) {
 	if c := condition(pf, promptsv1alpha1.ConditionMutatorFailing); c == nil || c.Status != metav1.ConditionFalse {
 		t.Errorf("MutatorFailing = %+v", c)
 	}
-	eventually(t, 30*time.Second, func() (bool, string) {
-		pf = getPortfolio(t, ns, "shop")
+	pf = waitPortfolio(t, ns, "shop", func(pf *promptsv1alpha1.PromptPortfolio) (bool, string) {
 		return kstatusOf(t, pf) == status.CurrentStatus && pf.Status.ActiveArms == 3, fmt.Sprintf("kstatus %s, %d active", kstatusOf(t, pf), pf.Status.ActiveArms)
 	})
 	next := pf.Status.NextCycleTime.Sub(pf.Status.LastCycleTime.Time)
@@ -557,8 +556,7 @@ func TestInvalidSpecStalls(t *testing.T) {
 		s.Evolution.Guardrails.ForbiddenPatterns = []string{"(unclosed"}
 	})
 	var pf *promptsv1alpha1.PromptPortfolio
-	eventually(t, 30*time.Second, func() (bool, string) {
-		pf = getPortfolio(t, ns, "bad")
+	pf = waitPortfolio(t, ns, "bad", func(pf *promptsv1alpha1.PromptPortfolio) (bool, string) {
 		c := condition(pf, promptsv1alpha1.ConditionStalled)
 		return c != nil && c.Status == metav1.ConditionTrue, fmt.Sprintf("%+v", pf.Status.Conditions)
 	})
@@ -580,14 +578,12 @@ func TestInvalidSpecStalls(t *testing.T) {
 		pf.Spec.Evolution.Guardrails.ForbiddenPatterns = nil
 		pf.Spec.Evolution.Schedule = "61 * * * *"
 	})
-	eventually(t, 30*time.Second, func() (bool, string) {
-		pf = getPortfolio(t, ns, "bad")
+	waitPortfolio(t, ns, "bad", func(pf *promptsv1alpha1.PromptPortfolio) (bool, string) {
 		c := condition(pf, promptsv1alpha1.ConditionStalled)
 		return pf.Status.ObservedGeneration == pf.Generation && c != nil && strings.Contains(c.Message, "schedule"), fmt.Sprintf("%+v", c)
 	})
 	updatePortfolio(t, ns, "bad", func(pf *promptsv1alpha1.PromptPortfolio) { pf.Spec.Evolution.Schedule = "0 3 * * *" })
-	eventually(t, 30*time.Second, func() (bool, string) {
-		pf = getPortfolio(t, ns, "bad")
+	pf = waitPortfolio(t, ns, "bad", func(pf *promptsv1alpha1.PromptPortfolio) (bool, string) {
 		return kstatusOf(t, pf) == status.CurrentStatus && condition(pf, promptsv1alpha1.ConditionStalled) == nil, fmt.Sprintf("%+v", pf.Status.Conditions)
 	})
 	if next := pf.Status.NextCycleTime; next == nil || next.UTC().Hour() != 3 || next.Minute() != 0 {

@@ -263,17 +263,17 @@ func waitPortfolio(t *testing.T, ns, name string, cond func(*promptsv1alpha1.Pro
 }
 
 // waitActiveArms waits until the portfolio's status counts n active arms.
-func waitActiveArms(t *testing.T, ns, name string, n int32) *promptsv1alpha1.PromptPortfolio {
+func waitActiveArms(t *testing.T, ns, name string, n int32) {
 	t.Helper()
-	return waitPortfolio(t, ns, name, func(pf *promptsv1alpha1.PromptPortfolio) (bool, string) {
+	waitPortfolio(t, ns, name, func(pf *promptsv1alpha1.PromptPortfolio) (bool, string) {
 		return pf.Status.ActiveArms == n, fmt.Sprintf("%d active arms, want %d", pf.Status.ActiveArms, n)
 	})
 }
 
 // waitTrials waits until the portfolio's status counts want trials over all its arms.
-func waitTrials(t *testing.T, ns, name string, want int64) *promptsv1alpha1.PromptPortfolio {
+func waitTrials(t *testing.T, ns, name string, want int64) {
 	t.Helper()
-	return waitPortfolio(t, ns, name, func(pf *promptsv1alpha1.PromptPortfolio) (bool, string) {
+	waitPortfolio(t, ns, name, func(pf *promptsv1alpha1.PromptPortfolio) (bool, string) {
 		return pf.Status.TotalTrials == want, fmt.Sprintf("total trials %d, want %d", pf.Status.TotalTrials, want)
 	})
 }

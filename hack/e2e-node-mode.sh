@@ -1,0 +1,201 @@
+#!/usr/bin/env bash
+# `make test-e2e-node-mode`: node-local selectors (chart value selector.mode node) on the dev
+# cluster's node. The workload of hack/e2e.sh first runs with sidecars (the baseline), then the
+# release is upgraded to node mode and the workload restarted: its pods come back without a
+# sidecar, pointed at the DaemonSet's selector on their node through the host port. Each phase
+# measures the counter-report writes per second at the API server (apiserver_request_total) and
+# the writers. In node mode the node's selector is killed with SIGKILL, then its pod is deleted.
+# At the end the rewards every workload process acknowledged, in both modes, must equal what the
+# PromptArms count. docs/e2e.md describes the steps; docs/benchmarks.md has the figures.
+#
+# Environment:
+#   E2E_REPLICAS      workload replicas (default 3)
+#   E2E_MEASURE       seconds of each measurement window (default 30)
+#   E2E_KEEP_CLUSTER  1: leave the cluster running at the end (default: down)
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+KUBE_VERSION=${KUBE_VERSION:-v1.37.2}
+assets=${KUBEBUILDER_ASSETS:-$root/bin/k8s/$KUBE_VERSION}
+cluster=$root/hack/dev-cluster.sh
+dir=${DEV_CLUSTER_DIR:-$root/bin/dev-cluster}
+export KUBECONFIG=$dir/kubeconfig
+HELM=${HELM:-$root/bin/helm}
+out=$root/bin/e2e-node-mode
+replicas=${E2E_REPLICAS:-3}
+measure=${E2E_MEASURE:-30}
+ns=default
+release=promptfolio
+release_ns=promptfolio-system
+portfolio=support-reply
+rates=concise=0.22,empathetic=0.42,expert=0.32,manual-bullets=0.28
+ds=$release-node-selector
+kubectl() { "$assets/kubectl" "$@"; }
+# shellcheck source=hack/lib.sh
+. "$root/hack/lib.sh"
+
+step() { printf '\n\033[1m== e2e node mode: %s\033[0m (%ds)\n' "$*" "$((SECONDS - t0))"; }
+pass() { echo "e2e node mode: ok: $*"; }
+fail() {
+  echo "e2e node mode: FAIL: $*" >&2
+  {
+    echo "--- pods"; kubectl get pods -A -o wide
+    echo "--- events"; kubectl get events -A --sort-by=.lastTimestamp | tail -30
+    echo "--- reports"; kubectl get promptcounterreports -n "$ns"
+    echo "--- node selector"; kubectl logs -n "$ns" "ds/$ds" --tail=30
+  } >&2 2>&1 || true
+  exit 1
+}
+until_true() {
+  local secs=$1; shift
+  for _ in $(seq 1 $((secs * 2))); do
+    if "$@" >/dev/null 2>&1; then return 0; fi
+    sleep 0.5
+  done
+  return 1
+}
+
+if problem=$("$cluster" node-check); then :; else
+  echo "e2e node mode: FAIL: the node cannot run here: $problem" >&2
+  exit 1
+fi
+
+t0=$SECONDS
+follower=
+cleanup() {
+  local status=$?
+  [ -n "$follower" ] && kill "$follower" 2>/dev/null || true
+  for f in "$out"/follow.*; do [ -f "$f" ] && kill "$(cat "$f")" 2>/dev/null; done || true
+  if [ "${E2E_KEEP_CLUSTER:-0}" != 1 ]; then "$cluster" down; fi
+  exit $status
+}
+trap cleanup EXIT
+rm -rf "$out"; mkdir -p "$out"
+
+step "starting the node"
+"$cluster" up --node
+sock=$dir/containerd/containerd.sock
+
+step "helm install --wait, sidecar mode"
+install_chart "$ns" >/dev/null || fail "helm install"
+kubectl apply -n "$ns" -f "$root/config/samples/" >/dev/null
+kubectl wait -n "$ns" --for=condition=Ready --timeout=60s "promptportfolio/$portfolio" >/dev/null || fail "portfolio not Ready"
+apply_workload "$ns" "$portfolio" "$rates"
+kubectl -n "$ns" scale deploy/e2e-workload --replicas="$replicas" >/dev/null
+kubectl -n "$ns" rollout status deploy/e2e-workload --timeout=120s >/dev/null || fail "workload pods not Ready"
+pass "$replicas workload pods with sidecars"
+
+# Every workload process's output is kept, deleted pods' included (see hack/e2e.sh).
+follow() {
+  while true; do
+    for pod in $(kubectl get pods -n "$ns" -l app=e2e-workload -o jsonpath='{range .items[*]}{.metadata.name}{" "}{.status.containerStatuses[?(@.name=="workload")].state.running.startedAt}{"\n"}{end}' 2>/dev/null | awk 'NF == 2 {print $1}'); do
+      [ -e "$out/follow.$pod" ] && continue
+      kubectl logs -n "$ns" -f "$pod" -c workload >"$out/workload.$pod.log" 2>&1 &
+      echo $! >"$out/follow.$pod"
+    done
+    sleep 1
+  done
+}
+follow &
+follower=$!
+
+# writes prints the write requests (create, patch, update, apply) the API server has served for
+# resource $1 of the promptfolio group, from its metrics.
+writes() {
+  kubectl get --raw /metrics | awk -v r="$1" '
+    /^apiserver_request_total\{/ && $0 ~ "resource=\"" r "\"" && $0 ~ /group="prompts.promptfolio.dev"/ &&
+      $0 ~ /verb="(POST|PATCH|PUT|APPLY|CREATE|UPDATE)"/ { n += $NF }
+    END { printf "%d\n", n }'
+}
+# window measures report and arm writes per second over $measure seconds and prints
+# "report_writes_per_s arm_writes_per_s writers".
+window() {
+  local r0 a0 r1 a1 t
+  r0=$(writes promptcounterreports); a0=$(writes promptarms); t=$SECONDS
+  sleep "$measure"
+  r1=$(writes promptcounterreports); a1=$(writes promptarms); t=$((SECONDS - t))
+  local writers
+  writers=$(kubectl get promptcounterreports -n "$ns" -o jsonpath='{range .items[*]}{.spec.writer}{"\n"}{end}' | sort -u | grep -vc '^$' || true)
+  python3 -c "print(f'{($r1 - $r0) / $t:.2f} {($a1 - $a0) / $t:.2f} $writers')"
+}
+
+step "sidecar mode: report writes over ${measure}s with $replicas pods"
+read -r side_reports side_arms side_writers < <(window)
+echo "sidecar mode: $side_reports report writes/s, $side_arms arm writes/s, $side_writers writers"
+[ "$side_writers" -ge "$replicas" ] || fail "sidecar mode: $side_writers writers for $replicas pods"
+
+step "helm upgrade to node mode; the workload restarted"
+"$HELM" upgrade "$release" "$root/charts/promptfolio" -n "$release_ns" --reuse-values --wait --timeout 180s \
+  --set selector.mode=node >/dev/null || fail "helm upgrade to node mode"
+kubectl -n "$ns" rollout status "ds/$ds" --timeout=90s >/dev/null || fail "the node selector is not Ready"
+kubectl -n "$ns" rollout restart deploy/e2e-workload >/dev/null
+kubectl -n "$ns" rollout status deploy/e2e-workload --timeout=180s >/dev/null || fail "workload pods not Ready in node mode"
+node_pod=$(kubectl get pods -n "$ns" -l app.kubernetes.io/component=node-selector -o jsonpath='{.items[0].metadata.name}')
+host_ip=$(kubectl get pod -n "$ns" "$node_pod" -o jsonpath='{.status.hostIP}')
+for pod in $(kubectl get pods -n "$ns" -l app=e2e-workload -o jsonpath='{.items[*].metadata.name}'); do
+  [ "$(kubectl get pod -n "$ns" "$pod" -o jsonpath='{.metadata.deletionTimestamp}')" = "" ] || continue
+  inits=$(kubectl get pod -n "$ns" "$pod" -o jsonpath='{.spec.initContainers[*].name}')
+  mode=$(kubectl get pod -n "$ns" "$pod" -o jsonpath='{.metadata.annotations.promptfolio\.dev/selector-mode}')
+  url=$(kubectl get pod -n "$ns" "$pod" -o jsonpath='{.spec.containers[0].env[?(@.name=="PROMPTFOLIO_SELECTOR_URL")].value}')
+  [ -z "$inits" ] && [ "$mode" = node ] || fail "$pod: init containers '$inits', mode '$mode': want no sidecar, node mode"
+  [ "$url" = 'http://$(PROMPTFOLIO_HOST_IP):8686' ] || fail "$pod: PROMPTFOLIO_SELECTOR_URL=$url"
+done
+# The pods have no selector of their own: the rewards the node's selector acknowledges, read
+# through the host port from the node itself, are theirs.
+acked_at_node() {
+  curl -sf "http://$host_ip:8686/metrics" | awk '/^promptfolio_selector_rewards_total\{/ { n += $NF } END { printf "%d\n", n }'
+}
+before=$(acked_at_node) || fail "the node selector does not answer on http://$host_ip:8686"
+until_true 30 eval '[ "$(acked_at_node)" -gt "$before" ]' || fail "the node selector acknowledges no rewards (${before})"
+pass "pods have no sidecar; the node selector $node_pod at http://$host_ip:8686 (host port) acknowledges their rewards ($before -> $(acked_at_node))"
+
+step "node mode: report writes over ${measure}s with $replicas pods"
+# The sidecars' reports are folded and deleted with their pods; only the node's writer remains.
+only_node_writer() { [ "$(kubectl get promptcounterreports -n "$ns" -o jsonpath='{range .items[*]}{.spec.writer}{"\n"}{end}' | sort -u | grep -vc '^$')" = 1 ]; }
+until_true 60 only_node_writer || fail "the sidecars' reports are still there: $(kubectl get promptcounterreports -n "$ns" -o name)"
+read -r node_reports node_arms node_writers < <(window)
+echo "node mode: $node_reports report writes/s, $node_arms arm writes/s, $node_writers writers"
+[ "$node_writers" = 1 ] || fail "node mode: $node_writers writers on one node"
+owner=$(kubectl get promptcounterreports -n "$ns" -o jsonpath='{.items[0].metadata.ownerReferences[0].kind}/{.items[0].metadata.ownerReferences[0].name}')
+[ "$owner" = "Pod/$node_pod" ] || fail "the node's report is owned by $owner, want Pod/$node_pod"
+pass "one writer for $replicas pods, its report owned by $owner"
+
+step "fault: the node selector is killed with SIGKILL"
+id=$(kubectl get pod -n "$ns" "$node_pod" -o jsonpath='{.status.containerStatuses[0].containerID}')
+ctr --address "$sock" -n k8s.io tasks kill -s SIGKILL "${id#containerd://}" || fail "could not kill the node selector"
+restarted() { [ "$(kubectl get pod -n "$ns" "$node_pod" -o jsonpath='{.status.containerStatuses[0].restartCount}/{.status.containerStatuses[0].ready}')" = 1/true ]; }
+until_true 60 restarted || fail "the kubelet did not restart the node selector"
+pass "the kubelet restarted the node selector; it replayed its write-ahead record (same pod, same writer)"
+sleep 10
+
+step "fault: the node selector's pod is deleted"
+kubectl delete pod -n "$ns" "$node_pod" --timeout=90s >/dev/null || fail "deleting $node_pod"
+kubectl -n "$ns" rollout status "ds/$ds" --timeout=90s >/dev/null || fail "no new node selector"
+new_pod=$(kubectl get pods -n "$ns" -l app.kubernetes.io/component=node-selector -o jsonpath='{.items[0].metadata.name}')
+pass "$node_pod deleted (it wrote its reports on SIGTERM); $new_pod serves the node"
+sleep 10
+
+step "stopping the workload: every process prints what it acknowledged"
+kubectl -n "$ns" scale deploy/e2e-workload --replicas=0 >/dev/null
+kubectl -n "$ns" wait --for=delete pod -l app=e2e-workload --timeout=120s >/dev/null || fail "workload pods did not stop"
+sleep 2
+kill "$follower" 2>/dev/null || true
+arms_json() { kubectl get promptarms -n "$ns" -l "promptfolio.dev/portfolio=$portfolio" -o json; }
+counted() {
+  arms_json | python3 -c 'import json,sys; a=json.load(sys.stdin)["items"]; print(sum(i.get("status",{}).get("trials",0) for i in a), sum(i.get("status",{}).get("successes",0) for i in a))'
+}
+acked=0 acked_ok=0 errors=0 processes=0
+for f in "$out"/workload.*.log; do
+  line=$(grep '^Summary:' "$f" | tail -1) || fail "$(basename "$f") has no summary: $(tail -3 "$f")"
+  read -r n s e < <(echo "$line" | sed -E 's/Summary: ([0-9]+) rewards \(([0-9]+) successes, ([0-9]+) errors\).*/\1 \2 \3/')
+  printf '%-40s %10d %10d %8d\n' "$(basename "$f" .log)" "$n" "$s" "$e"
+  acked=$((acked + n)) acked_ok=$((acked_ok + s)) errors=$((errors + e)) processes=$((processes + 1))
+done
+equal() { [ "$(counted)" = "$acked $acked_ok" ]; }
+until_true 60 equal || true
+read -r trials successes < <(counted)
+echo "acknowledged by $processes processes: $acked rewards ($acked_ok successes); counted: $trials ($successes); workload errors: $errors"
+[ "$trials" = "$acked" ] && [ "$successes" = "$acked_ok" ] || fail "acknowledged ($acked/$acked_ok) != counted ($trials/$successes)"
+pass "every acknowledged reward is counted once, across the switch to node mode, the SIGKILL and the pod's replacement"
+
+step "done in $((SECONDS - t0))s"
+echo "report writes/s with $replicas pods on one node: sidecar mode $side_reports ($side_writers writers), node mode $node_reports ($node_writers writer)"
