@@ -195,58 +195,39 @@ func TestSIGKILLKeepsAcknowledgedRewards(t *testing.T) {
 	httpc := &http.Client{Timeout: 5 * time.Second}
 	loadCtx, stopLoad := context.WithTimeout(ctx, duration)
 	defer stopLoad()
-	var workers sync.WaitGroup
-	for i, p := range ps {
-		for w := range clients {
-			workers.Add(1)
-			go func() {
-				defer workers.Done()
-				rng := rand.New(rand.NewPCG(uint64(i), uint64(w)))
-				anyProc := func() string { return ps[rng.IntN(len(ps))].url }
-				drawnHereOrAny := func() string {
-					if rng.IntN(2) == 0 {
-						return p.url
-					}
-					return anyProc()
-				}
-				for loadCtx.Err() == nil {
-					d, err := draw(httpc, p.url)
-					if err != nil {
-						time.Sleep(20 * time.Millisecond)
-						continue
-					}
-					success := rng.IntN(3) == 0
-					code, maybeCounted, err := sendUntilKnown(httpc, drawnHereOrAny, d.Decision, success, &stats)
-					switch {
-					case err != nil:
-						t.Error(err)
-						return
-					case code == http.StatusConflict && !maybeCounted:
-						t.Errorf("a first attempt was answered 409")
-						return
-					}
-					acked.add(d.Arm, success)
-					stats.acks.Add(1)
-					if code == http.StatusConflict {
-						stats.replayed.Add(1)
-					}
-					if rng.IntN(2) == 0 {
-						code, _, err := sendUntilKnown(httpc, anyProc, d.Decision, success, &stats)
-						if err != nil || code != http.StatusConflict {
-							t.Errorf("a decision rewarded again at another selector was answered %d (%v): counted twice", code, err)
-							return
-						}
-						stats.duplicates.Add(1)
-					}
-					if rate > 0 {
-						time.Sleep(time.Duration(float64(clients) / rate * float64(time.Second)))
-					} else {
-						time.Sleep(time.Duration(rng.IntN(4)) * time.Millisecond)
-					}
-				}
-			}()
+	waitClients := runClients(loadCtx, len(ps), clients, func(i int, rng *rand.Rand) bool {
+		c := loadClient{http: httpc, rng: rng, acked: acked, stats: &stats}
+		anyProc := func() string { return ps[rng.IntN(len(ps))].url }
+		drawnHereOrAny := func() string {
+			if rng.IntN(2) == 0 {
+				return ps[i].url
+			}
+			return anyProc()
 		}
-	}
+		d, success, err := c.drawAndReward(ps[i].url, drawnHereOrAny)
+		switch {
+		case errors.Is(err, errDraw):
+			time.Sleep(20 * time.Millisecond)
+			return true
+		case err != nil:
+			t.Error(err)
+			return false
+		}
+		if rng.IntN(2) == 0 {
+			code, _, err := sendUntilKnown(httpc, anyProc, d.Decision, success, &stats)
+			if err != nil || code != http.StatusConflict {
+				t.Errorf("a decision rewarded again at another selector was answered %d (%v): counted twice", code, err)
+				return false
+			}
+			stats.duplicates.Add(1)
+		}
+		if rate > 0 {
+			time.Sleep(time.Duration(float64(clients) / rate * float64(time.Second)))
+		} else {
+			time.Sleep(time.Duration(rng.IntN(4)) * time.Millisecond)
+		}
+		return true
+	})
 
 	// In the middle, pause the API server for 10 s: selectors keep answering draws and taking
 	// rewards, and write them once it runs again.
@@ -288,7 +269,7 @@ func TestSIGKILLKeepsAcknowledgedRewards(t *testing.T) {
 	if err := <-paused; err != nil {
 		t.Fatalf("pausing the API server: %v", err)
 	}
-	workers.Wait()
+	waitClients()
 	for _, p := range ps {
 		p.waitReady(t)
 		if err := p.signal(syscall.SIGTERM); err != nil {
