@@ -4,7 +4,9 @@
 # release is upgraded to node mode and the workload restarted: its pods come back without a
 # sidecar, pointed at the DaemonSet's selector on their node through the host port. Each phase
 # measures the counter-report writes per second at the API server (apiserver_request_total) and
-# the writers. In node mode the node's selector is killed with SIGKILL, then its pod is deleted.
+# the writers. Between the two, a decision drawn at the node's selector is rewarded at a sidecar
+# and the reverse: forwarded to its home, counted once. In node mode the node's selector is killed
+# with SIGKILL, then its pod is deleted.
 # At the end the rewards every workload process acknowledged, in both modes, must equal what the
 # PromptArms count. docs/e2e.md describes the steps; docs/benchmarks.md has the figures.
 #
@@ -127,18 +129,43 @@ step "helm upgrade to node mode; the workload restarted"
 "$HELM" upgrade "$release" "$root/charts/promptfolio" -n "$release_ns" --reuse-values --wait --timeout 180s \
   --set selector.mode=node >/dev/null || fail "helm upgrade to node mode"
 kubectl -n "$ns" rollout status "ds/$ds" --timeout=90s >/dev/null || fail "the node selector is not Ready"
+
+# Until the workload restarts, its pods keep their sidecars: a decision drawn at one kind of
+# selector and rewarded at the other is forwarded to its home (the node's selector advertises
+# the node's address and host port) and counted once; the same reward sent again to either is 409.
+host_ip=$(kubectl get nodes -o jsonpath='{.items[0].status.addresses[?(@.type=="InternalIP")].address}')
+sidecar_ip=$(kubectl get pods -n "$ns" -l app=e2e-workload -o jsonpath='{.items[0].status.podIP}')
+node_url=http://$host_ip:8686 sidecar_url=http://$sidecar_ip:8686
+cross() { # draw at $1, reward at $2, then at $1 and $2 again: prints the three status codes
+  local decision codes=""
+  decision=$(curl -sf --max-time 5 "$1/v1/draw?portfolio=$portfolio" | python3 -c 'import json,sys; print(json.load(sys.stdin)["decision"])') || return 1
+  for url in "$2" "$1" "$2"; do
+    codes+="$(curl -s -o /dev/null -w '%{http_code}' --max-time 10 -H 'Content-Type: application/json' \
+      -d "{\"decision\":\"$decision\",\"success\":true}" "$url/v1/reward") "
+  done
+  echo "$codes"
+}
+extra=0
+for pair in "$node_url $sidecar_url" "$sidecar_url $node_url"; do
+  # shellcheck disable=SC2086
+  codes=$(cross $pair) || fail "no draw from ${pair%% *}"
+  [ "$codes" = "202 409 409 " ] || fail "drawn at ${pair%% *}, rewarded at ${pair#* }, then at both again: $codes, want 202 409 409"
+  extra=$((extra + 1))
+done
+pass "drawn at the node's selector and rewarded at a sidecar, and the reverse: each counted once at its home (202, then 409 at both)"
+
 kubectl -n "$ns" rollout restart deploy/e2e-workload >/dev/null
 kubectl -n "$ns" rollout status deploy/e2e-workload --timeout=180s >/dev/null || fail "workload pods not Ready in node mode"
 node_pod=$(kubectl get pods -n "$ns" -l app.kubernetes.io/component=node-selector -o jsonpath='{.items[0].metadata.name}')
-host_ip=$(kubectl get pod -n "$ns" "$node_pod" -o jsonpath='{.status.hostIP}')
-for pod in $(kubectl get pods -n "$ns" -l app=e2e-workload -o jsonpath='{.items[*].metadata.name}'); do
-  [ "$(kubectl get pod -n "$ns" "$pod" -o jsonpath='{.metadata.deletionTimestamp}')" = "" ] || continue
-  inits=$(kubectl get pod -n "$ns" "$pod" -o jsonpath='{.spec.initContainers[*].name}')
-  mode=$(kubectl get pod -n "$ns" "$pod" -o jsonpath='{.metadata.annotations.promptfolio\.dev/selector-mode}')
-  url=$(kubectl get pod -n "$ns" "$pod" -o jsonpath='{.spec.containers[0].env[?(@.name=="PROMPTFOLIO_SELECTOR_URL")].value}')
+[ "$(kubectl get pod -n "$ns" "$node_pod" -o jsonpath='{.status.hostIP}')" = "$host_ip" ] || fail "the node selector's hostIP is not the node's address $host_ip"
+# The old pods stop (each workload prints its summary, each sidecar writes its reports).
+only_new_pods() { [ "$(kubectl get pods -n "$ns" -l app=e2e-workload -o name | wc -l)" = "$replicas" ]; }
+until_true 90 only_new_pods || fail "the workload's sidecar pods did not stop"
+pods=$(kubectl get pods -n "$ns" -l app=e2e-workload -o jsonpath='{range .items[*]}{.metadata.name}{"|"}{.spec.initContainers[*].name}{"|"}{.metadata.annotations.promptfolio\.dev/selector-mode}{"|"}{.spec.containers[0].env[?(@.name=="PROMPTFOLIO_SELECTOR_URL")].value}{"\n"}{end}')
+while IFS='|' read -r pod inits mode url; do
   [ -z "$inits" ] && [ "$mode" = node ] || fail "$pod: init containers '$inits', mode '$mode': want no sidecar, node mode"
   [ "$url" = 'http://$(PROMPTFOLIO_HOST_IP):8686' ] || fail "$pod: PROMPTFOLIO_SELECTOR_URL=$url"
-done
+done <<<"$pods"
 # The pods have no selector of their own: the rewards the node's selector acknowledges, read
 # through the host port from the node itself, are theirs.
 acked_at_node() {
@@ -183,7 +210,8 @@ arms_json() { kubectl get promptarms -n "$ns" -l "promptfolio.dev/portfolio=$por
 counted() {
   arms_json | python3 -c 'import json,sys; a=json.load(sys.stdin)["items"]; print(sum(i.get("status",{}).get("trials",0) for i in a), sum(i.get("status",{}).get("successes",0) for i in a))'
 }
-acked=0 acked_ok=0 errors=0 processes=0
+# The two rewards of the cross-selector step were acknowledged too (successes).
+acked=$extra acked_ok=$extra errors=0 processes=0
 for f in "$out"/workload.*.log; do
   line=$(grep '^Summary:' "$f" | tail -1) || fail "$(basename "$f") has no summary: $(tail -3 "$f")"
   read -r n s e < <(echo "$line" | sed -E 's/Summary: ([0-9]+) rewards \(([0-9]+) successes, ([0-9]+) errors\).*/\1 \2 \3/')
