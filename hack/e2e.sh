@@ -215,6 +215,23 @@ until_true 90 queries || { cat "$out/prometheus/queries.txt"; fail "dashboard qu
 cat "$out/prometheus/queries.txt"
 pass "Prometheus scrapes the manager and $(targets | tr ' ' '\n' | grep -c selectors) selector targets; every dashboard query has data"
 
+step "a decision drawn in one pod and rewarded through another pod's selector counts once"
+# A retry through a Service reaches any replica: the selector that did not issue the decision
+# forwards the reward to the one that did (its home, the pod IP in the token), which counts it
+# once and answers 409 to every repeat, wherever it is sent.
+pod_ips=$(kubectl get pods -n "$ns" -l app=e2e-workload -o jsonpath='{range .items[*]}{.status.podIP}{" "}{.status.initContainerStatuses[0].ready}{"\n"}{end}' | awk '$2 == "true" {print $1}')
+read -r ip_a ip_b _ <<<"$(echo $pod_ips)"
+[ -n "$ip_b" ] || fail "two workload pods with a ready selector are needed (pod IPs: $ip_a)"
+sel_port=8686
+decision=$(curl -sf --max-time 5 "http://$ip_a:$sel_port/v1/draw?portfolio=$portfolio" | python3 -c 'import json,sys; print(json.load(sys.stdin)["decision"])') ||
+  fail "no draw from the selector at $ip_a"
+reward_at() { curl -s --max-time 10 -o /dev/null -w '%{http_code}' -X POST -H 'Content-Type: application/json' \
+  -d "{\"decision\":\"$decision\",\"success\":true}" "http://$1:$sel_port/v1/reward"; }
+codes="$(reward_at "$ip_b") $(reward_at "$ip_a") $(reward_at "$ip_b")"
+[ "$codes" = "202 409 409" ] || fail "rewards of one decision at $ip_b, $ip_a, $ip_b answered $codes, want 202 409 409"
+extra_acked=1 # added to what the workload processes acknowledged
+pass "drawn at $ip_a, rewarded at $ip_b (202), again at $ip_a and $ip_b (409, 409)"
+
 wait_phase
 step "stopping the workload: every process prints what it acknowledged"
 final=$(kubectl get pods -n "$ns" -l app=e2e-workload -o jsonpath='{.items[*].metadata.name}')
@@ -231,11 +248,12 @@ for f in "$out"/workload.*.log; do
   printf '%-40s %10d %10d %8d\n' "$(basename "$f" .log)" "$n" "$s" "$e"
   acked=$((acked + n)) acked_ok=$((acked_ok + s)) errors=$((errors + e))
 done
+acked=$((acked + extra_acked)) acked_ok=$((acked_ok + extra_acked))
 # The selectors flushed on SIGTERM; the controller folds their counters into the arms' status.
 equal() { [ "$(counted)" = "$acked $acked_ok" ]; }
 until_true 60 equal || true
 read -r trials successes < <(counted)
-echo "acknowledged: $acked rewards ($acked_ok successes); counted in PromptArm status: $trials ($successes successes); workload errors: $errors"
+echo "acknowledged: $acked rewards ($acked_ok successes; $extra_acked of them the cross-pod reward); counted in PromptArm status: $trials ($successes successes); workload errors: $errors"
 [ "$trials" = "$acked" ] && [ "$successes" = "$acked_ok" ] || fail "acknowledged rewards ($acked/$acked_ok) != counted ($trials/$successes)"
 pass "every acknowledged reward is counted once"
 
