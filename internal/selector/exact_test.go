@@ -27,7 +27,9 @@ import (
 	"github.com/promptfolio/promptfolio/internal/selector/faultproxy"
 )
 
-// ledger counts the rewards acknowledged with 202, per arm.
+// ledger counts the rewards acknowledged with 202, per arm. It is the test's own count of what the
+// clients saw acknowledged, kept apart from the selector's counting (the write-ahead record's
+// counts in wal.go look the same) so that a fault in that code cannot hide from the test.
 type ledger struct {
 	mu   sync.Mutex
 	acks map[string]counters.Counts

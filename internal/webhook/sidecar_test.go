@@ -35,16 +35,7 @@ func TestParsePortfolios(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := parsePortfolios(tt.value)
-			if tt.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-					t.Fatalf("parsePortfolios(%q) error = %v, want one containing %q", tt.value, err, tt.wantErr)
-				}
-				return
-			}
-			if err != nil || !slices.Equal(got, tt.want) {
-				t.Fatalf("parsePortfolios(%q) = %v, %v; want %v", tt.value, got, err, tt.want)
-			}
+			checkParse(t, "parsePortfolios", parsePortfolios, slices.Equal, tt.value, tt.want, tt.wantErr)
 		})
 	}
 }
@@ -67,17 +58,24 @@ func TestParseNodePorts(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := ParseNodePorts(tt.value)
-			if tt.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-					t.Fatalf("ParseNodePorts(%q) error = %v, want one containing %q", tt.value, err, tt.wantErr)
-				}
-				return
-			}
-			if err != nil || !maps.Equal(got, tt.want) {
-				t.Fatalf("ParseNodePorts(%q) = %v, %v; want %v", tt.value, got, err, tt.want)
-			}
+			checkParse(t, "ParseNodePorts", ParseNodePorts, maps.Equal, tt.value, tt.want, tt.wantErr)
 		})
+	}
+}
+
+// checkParse fails the test unless parse (named name) returns an error containing wantErr for
+// value when wantErr is set, and otherwise no error and a result equal to want.
+func checkParse[T any](t *testing.T, name string, parse func(string) (T, error), equal func(T, T) bool, value string, want T, wantErr string) {
+	t.Helper()
+	got, err := parse(value)
+	if wantErr != "" {
+		if err == nil || !strings.Contains(err.Error(), wantErr) {
+			t.Fatalf("%s(%q) error = %v, want one containing %q", name, value, err, wantErr)
+		}
+		return
+	}
+	if err != nil || !equal(got, want) {
+		t.Fatalf("%s(%q) = %v, %v; want %v", name, value, got, err, want)
 	}
 }
 
