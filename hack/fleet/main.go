@@ -120,6 +120,7 @@ type result struct {
 	code504, refused             int64
 	pause504                     int64 // of code504, answered from the pause's start to the window's end
 	acked, counted               int64
+	inReports                    int64 // the ledger's and the reports' totals, what the arms converge to
 	restarted                    int
 	reportInterval               time.Duration
 	foldedLeft                   int
@@ -139,13 +140,13 @@ type stageQuantiles struct {
 func printTable(o options, rs []result) {
 	fmt.Printf("\nrate %.0f rewards/s per writer, budget %.0f report writes/s, window %v, storm %.0f%%, API-server pause %v, ack %s\n",
 		o.rate, o.budget, o.duration, 100*o.storm, o.pause, o.ack)
-	fmt.Println("| S | rewards/s | writes/s (all) | report writes/s | report interval | watch events/s | watch KB/s | arm watch KB/s | arm B | report B | ledger B | staleness p50 | p99 | 504s (of them from the pause on) | refused | acknowledged | counted |")
+	fmt.Println("| S | rewards/s | writes/s (all) | report writes/s | report interval | watch events/s | watch KB/s | arm watch KB/s | arm B | report B | ledger B | staleness p50 | p99 | 504s (of them from the pause on) | refused | acknowledged | counted (in reports) |")
 	fmt.Println("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 	for _, r := range rs {
-		fmt.Printf("| %d | %.0f | %.1f | %.1f | %v | %.0f | %.0f | %.0f | %d | %d | %d | %.1fs | %.1fs | %d (%d) | %d | %d | %d |\n",
+		fmt.Printf("| %d | %.0f | %.1f | %.1f | %v | %.0f | %.0f | %.0f | %d | %d | %d | %.1fs | %.1fs | %d (%d) | %d | %d | %d (%d) |\n",
 			r.writers, r.rewardsPerSec, r.writesPerSec, r.reportsPerSec, r.reportInterval, r.watchEventsPerSec, r.watchBPS/1024,
 			r.armBytesSec/1024, r.armBytes, r.reportBytes, r.ledgerBytes, r.p50.Seconds(), r.p99.Seconds(), r.code504, r.pause504, r.refused,
-			r.acked, r.counted)
+			r.acked, r.counted, r.inReports)
 	}
 	fmt.Println("\nStaleness by part, p50 / p99 (wait: 202 to the report write that carries the reward; write: that write; aggregation: its answer to the arm status holding it), and the staleness of the k-th reward acknowledged matched to the k-th counted (FIFO, an underestimate of the tail):")
 	fmt.Println("| S | rewards measured | wait | write | aggregation | total | FIFO-matched | portfolio reconciles (errors), mean duration |")
@@ -159,7 +160,7 @@ func printTable(o options, rs []result) {
 		fmt.Printf("| %d | %d | %s | %s | %s | %s | %s | %.0f (%.0f), %.2fs |\n", r.writers, r.measured, pair(q.wait), pair(q.write), pair(q.aggregate),
 			pair([2]time.Duration{r.p50, r.p99}), pair([2]time.Duration{r.fifoP50, r.fifoP99}), rc.count, rc.errors, mean)
 	}
-	fmt.Println("\nFailed requests seen by the clients, 504 / 429 / no answer (client timeout) / other, by phase (pause: in flight while the API server was stopped; after pause: sent within the request timeout after it resumed):")
+	fmt.Println("\nFailed requests seen by the clients, 504 / 429 / no answer (client timeout) / other / canceled by the client (a stop), by phase (pause: in flight while the API server was stopped; after pause: sent within the request timeout after it resumed):")
 	fmt.Println("| S | steady | pause | after pause |")
 	fmt.Println("|---|---|---|---|")
 	for _, r := range rs {
@@ -527,6 +528,11 @@ func run(o options, size int) (res result, err error) {
 		fmt.Fprintf(os.Stderr, "S=%d: only %d rewards of the window measured\n", size, res.measured)
 	}
 	res.armBytes, res.reportBytes, res.ledgerBytes, res.reportInterval, res.foldedLeft = sizes(ctx, env, ns)
+	res.inReports = reportedTotal(ctx, env.Client, ns)
+	if res.counted != res.acked {
+		fmt.Fprintf(os.Stderr, "S=%d: the arms hold %d of %d acknowledged rewards after the wait; the reports and the ledger hold %d\n",
+			size, res.counted, res.acked, res.inReports)
+	}
 	return res, nil
 }
 
@@ -552,6 +558,29 @@ func sizes(ctx context.Context, env *testenv.Env, ns string) (arm, report, ledge
 		}
 	}
 	return
+}
+
+// reportedTotal returns the rewards the ledger and the writers' reports of the namespace hold,
+// which the controller sums into the arms.
+func reportedTotal(ctx context.Context, c client.Client, ns string) int64 {
+	var list v1alpha1.PromptCounterReportList
+	if err := c.List(ctx, &list, client.InNamespace(ns)); err != nil {
+		return -1
+	}
+	var ledger *v1alpha1.PromptCounterReport
+	var reports []*v1alpha1.PromptCounterReport
+	for i := range list.Items {
+		if counters.IsLedger(&list.Items[i]) {
+			ledger = &list.Items[i]
+		} else {
+			reports = append(reports, &list.Items[i])
+		}
+	}
+	var n int64
+	for _, t := range counters.Totals(ledger, reports) {
+		n += t.Trials()
+	}
+	return n
 }
 
 func listArms(ctx context.Context, c client.Client, ns string) []v1alpha1.PromptArm {

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -83,6 +84,7 @@ type failure struct {
 	who, verb, resource string
 	start, end          time.Time
 	code                int // 0: no answer (a client-side timeout or a broken connection)
+	canceled            bool
 }
 
 // errorLog keeps the failed requests of the run.
@@ -104,7 +106,12 @@ func (l *errorLog) note(who string, req *http.Request, start, end time.Time, cod
 	if who == "controller" && verb != "WATCH" {
 		l.controller = append(l.controller, f)
 	}
-	if errors.Is(err, context.Canceled) || (err == nil && code < 400) {
+	if err == nil && code < 400 {
+		return
+	}
+	// A request its client gave up (a writer stopped with a write in flight) is kept apart: the
+	// API server may count it as a 504; watches ended by a stop are not failures at all.
+	if f.canceled = errors.Is(err, context.Canceled); f.canceled && verb == "WATCH" {
 		return
 	}
 	l.list = append(l.list, f)
@@ -152,11 +159,11 @@ const (
 
 // errorCounts are the failures of one phase.
 type errorCounts struct {
-	code504, code429, timeouts, other int
+	code504, code429, timeouts, other, canceled int
 }
 
 func (c errorCounts) String() string {
-	return fmt.Sprintf("%d / %d / %d / %d", c.code504, c.code429, c.timeouts, c.other)
+	return fmt.Sprintf("%d / %d / %d / %d / %d", c.code504, c.code429, c.timeouts, c.other, c.canceled)
 }
 
 // classify sorts the failures of requests sent within [from, to] into phases: held by the pause
@@ -181,18 +188,24 @@ func (l *errorLog) classify(from, to, pauseFrom, pauseTo time.Time, catchUp time
 			phase = phaseAfter
 		}
 		c := out[phase]
-		switch f.code {
-		case http.StatusGatewayTimeout:
+		switch {
+		case f.canceled:
+			c.canceled++
+		case f.code == http.StatusGatewayTimeout:
 			c.code504++
-		case http.StatusTooManyRequests:
+		case f.code == http.StatusTooManyRequests:
 			c.code429++
-		case 0:
+		case f.code == 0:
 			c.timeouts++
 		default:
 			c.other++
 		}
 		out[phase] = c
-		detail[fmt.Sprintf("%s: %s %s %s -> %d", phase, f.who, f.verb, f.resource, f.code)]++
+		outcome := strconv.Itoa(f.code)
+		if f.canceled {
+			outcome = "canceled by the client"
+		}
+		detail[fmt.Sprintf("%s: %s %s %s -> %s", phase, f.who, f.verb, f.resource, outcome)]++
 	}
 	var lines []string
 	for k, n := range detail {
