@@ -48,6 +48,10 @@ demo: build envtest-assets $(HELM) ## Run the whole loop: dev cluster (with a no
 test-e2e: build node-assets images $(HELM) ## Through pods on the dev node: the chart, injection, faults, upgrade, exact reward counts, learning (docs/e2e.md).
 	HELM=$(HELM) hack/e2e.sh
 
+.PHONY: test-e2e-node-mode
+test-e2e-node-mode: build node-assets images $(HELM) ## Node-local selectors (selector.mode node) on the dev node: report writes in sidecar vs node mode, SIGKILL, exact counts (docs/e2e.md).
+	HELM=$(HELM) hack/e2e-node-mode.sh
+
 .PHONY: test
 test: verify envtest-assets helm-lint ## Run unit and envtest tests against a real API server (builds the control plane when missing).
 	HELM=$(HELM) go test $(GO_TEST_FLAGS) ./...

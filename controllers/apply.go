@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"sync"
 
+	"golang.org/x/sync/errgroup"
 	"k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -91,21 +93,34 @@ func (r *PortfolioReconciler) applyStatus(ctx context.Context, obj client.Object
 	return nil
 }
 
+// maxParallelArmWrites bounds the arm status writes of one reconcile sent at once: they are
+// independent objects, and one after the other a pass would take arms × the API server's
+// latency, which a loaded API server makes seconds.
+const maxParallelArmWrites = 8
+
 // applyArmStatuses writes the controller's fields of every arm whose fields differ from the
 // snapshot taken when the arms were read.
 func (r *PortfolioReconciler) applyArmStatuses(ctx context.Context, s *portfolioState) error {
+	var mu sync.Mutex
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(maxParallelArmWrites)
 	for _, arm := range s.arms {
 		want := controllerArmStatus(&arm.Status)
 		if before, ok := s.armSnapshots[arm.Name]; ok && equality.Semantic.DeepEqual(before, want) {
 			continue
 		}
-		target := &promptsv1alpha1.PromptArm{ObjectMeta: metav1.ObjectMeta{Name: arm.Name, Namespace: arm.Namespace}}
-		if err := r.applyStatus(ctx, target, "PromptArm", "", want); err != nil {
-			return err
-		}
-		s.armSnapshots[arm.Name] = want
+		g.Go(func() error {
+			target := &promptsv1alpha1.PromptArm{ObjectMeta: metav1.ObjectMeta{Name: arm.Name, Namespace: arm.Namespace}}
+			if err := r.applyStatus(gctx, target, "PromptArm", "", want); err != nil {
+				return err
+			}
+			mu.Lock()
+			s.armSnapshots[arm.Name] = want
+			mu.Unlock()
+			return nil
+		})
 	}
-	return nil
+	return g.Wait()
 }
 
 // applyPortfolioStatus writes the whole status of the portfolio (all of it is the controller's),

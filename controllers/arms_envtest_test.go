@@ -56,8 +56,7 @@ func TestSeedArmsLifecycle(t *testing.T) {
 	}
 
 	// The portfolio is Ready, and kstatus and kubectl agree.
-	eventually(t, 30*time.Second, func() (bool, string) {
-		pf = getPortfolio(t, ns, "support")
+	pf = waitPortfolio(t, ns, "support", func(pf *promptsv1alpha1.PromptPortfolio) (bool, string) {
 		return pf.Status.ObservedGeneration == pf.Generation && kstatusOf(t, pf) == status.CurrentStatus, fmt.Sprintf("status %+v", pf.Status)
 	})
 	if pf.Status.ActiveArms != 2 || pf.Status.BestArm == "" || pf.Status.NextCycleTime == nil {
@@ -112,8 +111,7 @@ func TestSeedArmsLifecycle(t *testing.T) {
 		ref := metav1.GetControllerOf(a)
 		return ref != nil && ref.UID == pf.UID && a.Status.Phase == promptsv1alpha1.ArmActive, fmt.Sprintf("%+v", a.OwnerReferences)
 	})
-	eventually(t, 30*time.Second, func() (bool, string) {
-		pf = getPortfolio(t, ns, "support")
+	pf = waitPortfolio(t, ns, "support", func(pf *promptsv1alpha1.PromptPortfolio) (bool, string) {
 		return pf.Status.ActiveArms == 2 && pf.Status.RetiredArms == 2, fmt.Sprintf("active %d retired %d", pf.Status.ActiveArms, pf.Status.RetiredArms)
 	})
 	ev := eventsOf(t, ns, "support")

@@ -46,14 +46,11 @@ func TestOfflineEvolutionCycles(t *testing.T) {
 		s.Evolution.MaxActiveArms = 8
 		s.Evolution.ChildPriorStrength = 10
 	})
-	eventually(t, 30*time.Second, func() (bool, string) {
-		return getPortfolio(t, ns, "shop").Status.ActiveArms == 3, "waiting for seed arms"
-	})
+	waitActiveArms(t, ns, "shop", 3)
 	flush(t, ns, "shop-a", "sel", 80, 20)
 	flush(t, ns, "shop-b", "sel", 5, 95)
 	flush(t, ns, "shop-c", "sel", 50, 50)
-	eventually(t, 30*time.Second, func() (bool, string) {
-		pf := getPortfolio(t, ns, "shop")
+	waitPortfolio(t, ns, "shop", func(pf *promptsv1alpha1.PromptPortfolio) (bool, string) {
 		return pf.Status.TotalTrials == 300 && pf.Status.BestArm == "shop-a", fmt.Sprintf("%+v", pf.Status)
 	})
 
@@ -93,8 +90,7 @@ func TestOfflineEvolutionCycles(t *testing.T) {
 	if c := condition(pf, promptsv1alpha1.ConditionMutatorFailing); c == nil || c.Status != metav1.ConditionFalse {
 		t.Errorf("MutatorFailing = %+v", c)
 	}
-	eventually(t, 30*time.Second, func() (bool, string) {
-		pf = getPortfolio(t, ns, "shop")
+	pf = waitPortfolio(t, ns, "shop", func(pf *promptsv1alpha1.PromptPortfolio) (bool, string) {
 		return kstatusOf(t, pf) == status.CurrentStatus && pf.Status.ActiveArms == 3, fmt.Sprintf("kstatus %s, %d active", kstatusOf(t, pf), pf.Status.ActiveArms)
 	})
 	next := pf.Status.NextCycleTime.Sub(pf.Status.LastCycleTime.Time)
@@ -117,10 +113,7 @@ func TestOfflineEvolutionCycles(t *testing.T) {
 	}
 	flush(t, ns, "shop-g1-1", "judge", 6, 6)
 	flush(t, ns, "shop-g1-2", "judge", 6, 6)
-	eventually(t, 30*time.Second, func() (bool, string) {
-		st := getPortfolio(t, ns, "shop").Status
-		return st.TotalTrials == 324, fmt.Sprintf("total trials %d", st.TotalTrials)
-	})
+	waitTrials(t, ns, "shop", 324)
 	requestCycle(t, ns, "shop", "second")
 	pf = waitGeneration(t, ns, "shop", 3, 60*time.Second)
 	if got := pf.Status.LastCycle.Created; !slices.Equal(got, []string{"shop-g3-1", "shop-g3-2"}) {
@@ -265,9 +258,7 @@ func TestOpenAIMutatorCyclesAndFaults(t *testing.T) {
 		}
 	})
 	// Retire seed b by changing its text, so a retired text exists for the copy fault.
-	eventually(t, 30*time.Second, func() (bool, string) {
-		return getPortfolio(t, ns, "llm").Status.ActiveArms == 2, "waiting for seed arms"
-	})
+	waitActiveArms(t, ns, "llm", 2)
 	updatePortfolio(t, ns, "llm", func(pf *promptsv1alpha1.PromptPortfolio) {
 		pf.Spec.Prompts[1].Text = "Answer {{question}} in one friendly paragraph."
 	})
@@ -290,11 +281,7 @@ func TestOpenAIMutatorCyclesAndFaults(t *testing.T) {
 				judged[name] = true
 			}
 		}
-		want := int64(12 * len(judged))
-		eventually(t, 30*time.Second, func() (bool, string) {
-			st := getPortfolio(t, ns, "llm").Status
-			return st.TotalTrials == want, fmt.Sprintf("total trials %d, want %d", st.TotalTrials, want)
-		})
+		waitTrials(t, ns, "llm", int64(12*len(judged)))
 		llm.set(mode)
 		gen++
 		requestCycle(t, ns, "llm", fmt.Sprintf("cycle-%d-%s", gen, mode))
@@ -449,17 +436,12 @@ func TestRestartMidCycleCreatesExactlyThePlan(t *testing.T) {
 		s.Evolution.MutationsPerCycle = ptr.To[int32](3)
 		s.Evolution.MinActiveArms = 1
 	})
-	eventually(t, 30*time.Second, func() (bool, string) {
-		return getPortfolio(t, ns, "rs").Status.ActiveArms == 3, "waiting for seed arms"
-	})
+	waitActiveArms(t, ns, "rs", 3)
 	// a is best; b has few trials, all failures; c is a close second with a weak prior.
 	flush(t, ns, "rs-a", "sel", 7, 3)
 	flush(t, ns, "rs-b", "sel", 0, 12)
 	flush(t, ns, "rs-c", "sel", 5, 5)
-	eventually(t, 30*time.Second, func() (bool, string) {
-		pf := getPortfolio(t, ns, "rs")
-		return pf.Status.TotalTrials == 32, fmt.Sprintf("%+v", pf.Status)
-	})
+	waitTrials(t, ns, "rs", 32)
 	// The input the cycle will plan from, read back from the API server.
 	var input []evolution.Arm
 	for _, arm := range armsOf(t, ns, "rs") {
@@ -574,8 +556,7 @@ func TestInvalidSpecStalls(t *testing.T) {
 		s.Evolution.Guardrails.ForbiddenPatterns = []string{"(unclosed"}
 	})
 	var pf *promptsv1alpha1.PromptPortfolio
-	eventually(t, 30*time.Second, func() (bool, string) {
-		pf = getPortfolio(t, ns, "bad")
+	pf = waitPortfolio(t, ns, "bad", func(pf *promptsv1alpha1.PromptPortfolio) (bool, string) {
 		c := condition(pf, promptsv1alpha1.ConditionStalled)
 		return c != nil && c.Status == metav1.ConditionTrue, fmt.Sprintf("%+v", pf.Status.Conditions)
 	})
@@ -597,14 +578,12 @@ func TestInvalidSpecStalls(t *testing.T) {
 		pf.Spec.Evolution.Guardrails.ForbiddenPatterns = nil
 		pf.Spec.Evolution.Schedule = "61 * * * *"
 	})
-	eventually(t, 30*time.Second, func() (bool, string) {
-		pf = getPortfolio(t, ns, "bad")
+	waitPortfolio(t, ns, "bad", func(pf *promptsv1alpha1.PromptPortfolio) (bool, string) {
 		c := condition(pf, promptsv1alpha1.ConditionStalled)
 		return pf.Status.ObservedGeneration == pf.Generation && c != nil && strings.Contains(c.Message, "schedule"), fmt.Sprintf("%+v", c)
 	})
 	updatePortfolio(t, ns, "bad", func(pf *promptsv1alpha1.PromptPortfolio) { pf.Spec.Evolution.Schedule = "0 3 * * *" })
-	eventually(t, 30*time.Second, func() (bool, string) {
-		pf = getPortfolio(t, ns, "bad")
+	pf = waitPortfolio(t, ns, "bad", func(pf *promptsv1alpha1.PromptPortfolio) (bool, string) {
 		return kstatusOf(t, pf) == status.CurrentStatus && condition(pf, promptsv1alpha1.ConditionStalled) == nil, fmt.Sprintf("%+v", pf.Status.Conditions)
 	})
 	if next := pf.Status.NextCycleTime; next == nil || next.UTC().Hour() != 3 || next.Minute() != 0 {
@@ -623,18 +602,9 @@ func TestMutationPausesAndResumes(t *testing.T) {
 		s.Evolution.MinActiveArms = 1
 		s.Evolution.Payoff = promptsv1alpha1.PayoffSpec{PauseBelow: ptr.To(0.3), MinChildren: ptr.To[int32](2), ProbeEvery: ptr.To[int64](0)}
 	})
-	eventually(t, 30*time.Second, func() (bool, string) {
-		return getPortfolio(t, ns, "pay").Status.ActiveArms == 1, "waiting for the seed arm"
-	})
+	waitActiveArms(t, ns, "pay", 1)
 	flush(t, ns, "pay-a", "sel", 50, 50)
-	waitTrials := func(want int64) {
-		t.Helper()
-		eventually(t, 30*time.Second, func() (bool, string) {
-			st := getPortfolio(t, ns, "pay").Status
-			return st.TotalTrials == want, fmt.Sprintf("total trials %d, want %d", st.TotalTrials, want)
-		})
-	}
-	waitTrials(100)
+	waitTrials(t, ns, "pay", 100)
 	requestCycle(t, ns, "pay", "1")
 	pf := waitGeneration(t, ns, "pay", 1, 60*time.Second)
 	if c := condition(pf, promptsv1alpha1.ConditionMutationPayingOff); c == nil || c.Status != metav1.ConditionTrue || c.Reason != promptsv1alpha1.ReasonMutationPays {
@@ -644,14 +614,20 @@ func TestMutationPausesAndResumes(t *testing.T) {
 	if len(created) != 2 {
 		t.Fatalf("cycle 1 created %v", created)
 	}
+	// judge gives each child of cycle 1 the same cumulative counts and runs cycle gen once the
+	// portfolio counts trials in all.
+	judge := func(gen int32, successes, failures, trials int64) *promptsv1alpha1.PromptPortfolio {
+		t.Helper()
+		for _, name := range created {
+			flush(t, ns, name, "sel", successes, failures)
+		}
+		waitTrials(t, ns, "pay", trials)
+		requestCycle(t, ns, "pay", fmt.Sprint(gen))
+		return waitGeneration(t, ns, "pay", gen, 60*time.Second)
+	}
 
 	// The children do much worse than the seed: mutation pauses.
-	for _, name := range created {
-		flush(t, ns, name, "sel", 2, 28)
-	}
-	waitTrials(160)
-	requestCycle(t, ns, "pay", "2")
-	pf = waitGeneration(t, ns, "pay", 2, 60*time.Second)
+	pf = judge(2, 2, 28, 160)
 	p := pf.Status.MutationPayoff
 	if p == nil || !p.Paused || p.Children != 2 || p.ChildTrials != 60 || !(p.Gain < 0) || !(p.ProbPays < 0.3) {
 		t.Errorf("status.mutationPayoff %+v, want paused on the children's loss", p)
@@ -665,12 +641,7 @@ func TestMutationPausesAndResumes(t *testing.T) {
 	}
 
 	// Now they do much better: mutation resumes.
-	for _, name := range created {
-		flush(t, ns, name, "sel", 80, 30)
-	}
-	waitTrials(320)
-	requestCycle(t, ns, "pay", "3")
-	pf = waitGeneration(t, ns, "pay", 3, 60*time.Second)
+	pf = judge(3, 80, 30, 320)
 	if p := pf.Status.MutationPayoff; p == nil || p.Paused || !(p.ProbPays > 0.9) {
 		t.Errorf("status.mutationPayoff %+v, want resumed", p)
 	}

@@ -75,8 +75,8 @@ type portfolioState struct {
 	summary      portfolioSummary
 	// nextCycle is when the schedule makes the next cycle due; zero when none is scheduled.
 	nextCycle time.Time
-	// nextWriterCheck is when a failed read or fold of the counter reports is retried; zero
-	// when none failed.
+	// nextWriterCheck is when the reports of gone writers left unreleased by a reconcile are
+	// released; zero when none are left.
 	nextWriterCheck time.Time
 }
 
@@ -167,7 +167,10 @@ func (r *PortfolioReconciler) reconcile(ctx context.Context, s *portfolioState) 
 	if err := r.reconcileArms(ctx, s); err != nil {
 		return specErr, err
 	}
-	r.reconcileWriters(ctx, s)
+	foldErr, err := r.reconcileWriters(ctx, s)
+	if err != nil {
+		return specErr, err
+	}
 	if specErr == nil {
 		if err := r.reconcileEvolution(ctx, s, cfg); err != nil {
 			return specErr, err
@@ -180,7 +183,8 @@ func (r *PortfolioReconciler) reconcile(ctx context.Context, s *portfolioState) 
 		return specErr, err
 	}
 	metrics.RecordArms(s.pf.Namespace, s.pf.Name, s.summary.samples)
-	return specErr, nil
+	// A failed fold left the totals exact, and they are written; the reconcile fails now.
+	return specErr, foldErr
 }
 
 // finalizeTimeout bounds the status write of finalize, which runs even when the reconcile's own
@@ -261,9 +265,12 @@ func stalledMessage(pf *promptsv1alpha1.PromptPortfolio) string {
 func failureReason(err error) (reason string, stalled bool) {
 	var taken *errArmNameTaken
 	var secret *errSecretRead
+	var reports *errCounters
 	switch {
 	case errors.As(err, &taken):
 		return promptsv1alpha1.ReasonArmNameTaken, true
+	case errors.As(err, &reports):
+		return promptsv1alpha1.ReasonCountersUnavailable, false
 	case errors.As(err, &secret):
 		return promptsv1alpha1.ReasonSecretUnreadable, apierrors.IsForbidden(err) || apierrors.IsUnauthorized(err)
 	default:

@@ -3,6 +3,7 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"sync"
 	"time"
 
 	"k8s.io/apimachinery/pkg/api/equality"
@@ -178,27 +179,72 @@ func armEventHandler() handler.EventHandler {
 	}
 }
 
-// reportEventHandler maps counter report events to their portfolio after delay: every report
-// written in that window joins one reconcile, so a portfolio's arms get at most one statistics
-// write per delay however many writers report. A report being deleted reconciles at once, so
-// its fold does not hold the garbage collector up.
-func reportEventHandler(delay time.Duration) handler.EventHandler {
+// reportEventHandler maps counter report events to their portfolio at a bounded rate: a
+// portfolio is aggregated at once when its last aggregation was at least interval ago, else at
+// that point, and every report written meanwhile joins that reconcile. So a portfolio's arms get
+// at most one statistics write per interval however many writers report, and a report waits at
+// most one interval for it. A report being deleted reconciles at once, so its fold does not hold
+// the garbage collector up.
+func reportEventHandler(interval time.Duration) handler.EventHandler {
+	rl := &aggregationPacer{interval: interval, next: map[types.NamespacedName]time.Time{}, now: time.Now}
 	return handler.Funcs{
 		CreateFunc: func(_ context.Context, e event.CreateEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
-			enqueuePortfolio(e.Object, q, delay)
+			rl.enqueue(e.Object, q)
 		},
 		UpdateFunc: func(_ context.Context, e event.UpdateEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
 			if e.ObjectNew == nil {
 				return
 			}
-			after := delay
 			if !e.ObjectNew.GetDeletionTimestamp().IsZero() {
-				after = 0
+				enqueuePortfolio(e.ObjectNew, q, 0)
+				return
 			}
-			enqueuePortfolio(e.ObjectNew, q, after)
+			rl.enqueue(e.ObjectNew, q)
 		},
 		DeleteFunc: func(_ context.Context, e event.DeleteEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
-			enqueuePortfolio(e.Object, q, delay)
+			rl.enqueue(e.Object, q)
 		},
 	}
+}
+
+// aggregationPacer schedules the aggregations of portfolios, no two of one portfolio closer
+// than interval.
+type aggregationPacer struct {
+	interval time.Duration
+	now      func() time.Time
+	mu       sync.Mutex
+	// next is, by portfolio, when its last scheduled aggregation is due.
+	next map[types.NamespacedName]time.Time
+}
+
+// enqueue schedules the aggregation of obj's portfolio that takes obj's change in: the one
+// already scheduled when it is still ahead, else the earliest one interval after it.
+func (p *aggregationPacer) enqueue(obj client.Object, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+	name := obj.GetLabels()[promptsv1alpha1.LabelPortfolio]
+	if name == "" {
+		return
+	}
+	key := types.NamespacedName{Namespace: obj.GetNamespace(), Name: name}
+	p.mu.Lock()
+	now := p.now()
+	due, scheduled := p.next[key]
+	if scheduled && due.After(now) {
+		p.mu.Unlock()
+		return
+	}
+	if scheduled {
+		due = maxTime(now, due.Add(p.interval))
+	} else {
+		due = now
+	}
+	p.next[key] = due
+	p.mu.Unlock()
+	enqueuePortfolio(obj, q, due.Sub(now))
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }

@@ -25,6 +25,7 @@ func TestFailureReason(t *testing.T) {
 		{"secret forbidden", &errSecretRead{msg: "reading secret ns/key", err: apierrors.NewForbidden(secrets, "key", errors.New("no"))}, promptsv1alpha1.ReasonSecretUnreadable, true},
 		{"secret unauthorized", &errSecretRead{msg: "reading secret ns/key", err: apierrors.NewUnauthorized("expired")}, promptsv1alpha1.ReasonSecretUnreadable, true},
 		{"secret timeout", fmt.Errorf("cycle: %w", &errSecretRead{msg: "reading secret ns/key", err: apierrors.NewTimeoutError("slow", 1)}), promptsv1alpha1.ReasonSecretUnreadable, false},
+		{"counter reports unread", fmt.Errorf("reconcile: %w", &errCounters{err: errors.New("listing counter reports: timeout")}), promptsv1alpha1.ReasonCountersUnavailable, false},
 		{"api server error", fmt.Errorf("listing arms: %w", apierrors.NewInternalError(errors.New("etcd"))), promptsv1alpha1.ReasonReconcileFailed, false},
 		{"forbidden elsewhere", apierrors.NewForbidden(schema.GroupResource{Resource: "promptarms"}, "a", errors.New("no")), promptsv1alpha1.ReasonReconcileFailed, false},
 	}

@@ -202,13 +202,18 @@ func requestCycle(t *testing.T, ns, name, value string) {
 	})
 }
 
-func getPortfolio(t *testing.T, ns, name string) *promptsv1alpha1.PromptPortfolio {
+// get reads the object ns/name from the API server into obj and returns obj.
+func get[T client.Object](t *testing.T, ns, name string, obj T) T {
 	t.Helper()
-	pf := &promptsv1alpha1.PromptPortfolio{}
-	if err := env.Client.Get(context.Background(), types.NamespacedName{Namespace: ns, Name: name}, pf); err != nil {
+	if err := env.Client.Get(context.Background(), types.NamespacedName{Namespace: ns, Name: name}, obj); err != nil {
 		t.Fatal(err)
 	}
-	return pf
+	return obj
+}
+
+func getPortfolio(t *testing.T, ns, name string) *promptsv1alpha1.PromptPortfolio {
+	t.Helper()
+	return get(t, ns, name, &promptsv1alpha1.PromptPortfolio{})
 }
 
 // armsOf lists a portfolio's arms by name.
@@ -243,6 +248,34 @@ func eventually(t *testing.T, timeout time.Duration, cond func() (bool, string))
 		time.Sleep(100 * time.Millisecond)
 	}
 	t.Fatalf("condition not met within %v: %s", timeout, msg)
+}
+
+// waitPortfolio polls the portfolio until cond holds for it, for up to 30 seconds, and returns
+// it; on a timeout the test fails with what cond said last.
+func waitPortfolio(t *testing.T, ns, name string, cond func(*promptsv1alpha1.PromptPortfolio) (bool, string)) *promptsv1alpha1.PromptPortfolio {
+	t.Helper()
+	var pf *promptsv1alpha1.PromptPortfolio
+	eventually(t, 30*time.Second, func() (bool, string) {
+		pf = getPortfolio(t, ns, name)
+		return cond(pf)
+	})
+	return pf
+}
+
+// waitActiveArms waits until the portfolio's status counts n active arms.
+func waitActiveArms(t *testing.T, ns, name string, n int32) {
+	t.Helper()
+	waitPortfolio(t, ns, name, func(pf *promptsv1alpha1.PromptPortfolio) (bool, string) {
+		return pf.Status.ActiveArms == n, fmt.Sprintf("%d active arms, want %d", pf.Status.ActiveArms, n)
+	})
+}
+
+// waitTrials waits until the portfolio's status counts want trials over all its arms.
+func waitTrials(t *testing.T, ns, name string, want int64) {
+	t.Helper()
+	waitPortfolio(t, ns, name, func(pf *promptsv1alpha1.PromptPortfolio) (bool, string) {
+		return pf.Status.TotalTrials == want, fmt.Sprintf("total trials %d, want %d", pf.Status.TotalTrials, want)
+	})
 }
 
 // waitGeneration waits until the portfolio completed evolution cycle gen.
@@ -281,11 +314,7 @@ func kstatusOf(t *testing.T, pf *promptsv1alpha1.PromptPortfolio) status.Status 
 func flush(t *testing.T, ns, arm, writer string, successes, failures int64) {
 	t.Helper()
 	ctx := context.Background()
-	var a promptsv1alpha1.PromptArm
-	if err := env.Client.Get(ctx, types.NamespacedName{Namespace: ns, Name: arm}, &a); err != nil {
-		t.Fatal(err)
-	}
-	pf := a.Spec.Portfolio
+	pf := get(t, ns, arm, &promptsv1alpha1.PromptArm{}).Spec.Portfolio
 	rep := &promptsv1alpha1.PromptCounterReport{}
 	err := env.Client.Get(ctx, types.NamespacedName{Namespace: ns, Name: counters.ReportName(writer, pf)}, rep)
 	if apierrors.IsNotFound(err) {

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/sync/errgroup"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -49,20 +50,19 @@ type counterState struct {
 //
 // A fold is one write of the ledger (optimistically locked), then the release of each folded
 // report's finalizer; the ledger's folded records make a fold that is repeated after a crash in
-// between a no-op, and are dropped once their report is gone. Failures are logged and retried
-// with the next reconcile; the totals are then computed from what was read, which a fold does not
-// change.
-func (r *PortfolioReconciler) reconcileWriters(ctx context.Context, s *portfolioState) {
-	logger := log.FromContext(ctx)
+// between a no-op, and are dropped once their report is gone.
+//
+// It returns err when the reports cannot be read: the totals would be stale, so the reconcile
+// fails (Ready=False, CountersUnavailable) and nothing is written. A failed fold does not change
+// the totals, which are computed from what was read, so the reconcile goes on and writes them;
+// foldErr reports it, for the reconcile to fail once it has (the next one retries the fold).
+func (r *PortfolioReconciler) reconcileWriters(ctx context.Context, s *portfolioState) (foldErr, err error) {
 	cs, err := r.readCounters(ctx, s.pf.Namespace, s.pf.Name)
 	if err != nil {
-		logger.Error(err, "could not list counter reports; the totals are not updated")
-		s.writerCheckAt(s.now.Add(time.Second))
-		return
+		return nil, &errCounters{err: err}
 	}
 	if err := r.foldReports(ctx, s, cs); err != nil {
-		logger.Error(err, "could not fold deleted counter reports; retrying")
-		s.writerCheckAt(s.now.Add(time.Second))
+		foldErr = &errCounters{err: fmt.Errorf("folding the counter reports of gone writers: %w", err)}
 	}
 	totals := counters.Totals(cs.ledger, cs.reports)
 	live := 0
@@ -77,7 +77,15 @@ func (r *PortfolioReconciler) reconcileWriters(ctx context.Context, s *portfolio
 		arm.Status.Successes, arm.Status.Failures = t.Successes, t.Failures
 		arm.Status.ReportInterval = interval
 	}
+	return foldErr, nil
 }
+
+// errCounters is a failure to read or fold a portfolio's counter reports. Its condition reason
+// is CountersUnavailable.
+type errCounters struct{ err error }
+
+func (e *errCounters) Error() string { return e.err.Error() }
+func (e *errCounters) Unwrap() error { return e.err }
 
 // readCounters lists the counter reports of a portfolio from the cache.
 func (r *PortfolioReconciler) readCounters(ctx context.Context, namespace, portfolio string) (*counterState, error) {
@@ -138,18 +146,38 @@ func (r *PortfolioReconciler) foldReports(ctx context.Context, s *portfolioState
 		}
 		cs.ledger = ledger
 	}
+	// The releases are independent writes, sent in parallel and at most maxReleases per
+	// reconcile: a restart storm deletes many reports at once.
+	var releasable []*promptsv1alpha1.PromptCounterReport
 	for _, rep := range deleting {
-		if len(rep.Finalizers) > 1 {
-			// Another finalizer holds the report: release it only as the last one, so that the
-			// release is what deletes it and a write after the fold fails the release's
-			// precondition instead of going unfolded.
-			continue
+		if len(releasable) == maxReleases {
+			// The rest go in the next reconciles, soon: releasing them all here would hold up
+			// this reconcile's aggregation for as long. Their counts stay in the totals, folded
+			// or not.
+			s.writerCheckAt(s.now.Add(time.Second))
+			break
 		}
-		if err := r.releaseReport(ctx, rep); err != nil {
-			return err
+		// Another finalizer holds the report: release it only as the last one, so that the
+		// release is what deletes it and a write after the fold fails the release's
+		// precondition instead of going unfolded.
+		if len(rep.Finalizers) == 1 {
+			releasable = append(releasable, rep)
 		}
-		log.FromContext(ctx).Info("folded the counter report of a gone writer", "report", rep.Name, "writer", rep.Spec.Writer)
-		metrics.WriterFolded()
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(maxParallelReleases)
+	for _, rep := range releasable {
+		g.Go(func() error {
+			if err := r.releaseReport(gctx, rep); err != nil {
+				return err
+			}
+			log.FromContext(ctx).Info("folded the counter report of a gone writer", "report", rep.Name, "writer", rep.Spec.Writer)
+			metrics.WriterFolded()
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return err
 	}
 	if len(deleting) > 0 {
 		r.foldedEvent(s.pf, writers, moved)
@@ -222,6 +250,12 @@ func (r *PortfolioReconciler) releaseOrphanReports(ctx context.Context, namespac
 	}
 	return nil
 }
+
+// Bounds of the releases of folded reports: in one reconcile, and at once.
+const (
+	maxReleases         = 32
+	maxParallelReleases = 8
+)
 
 // maxEventWriters bounds the writers a WriterFolded event names.
 const maxEventWriters = 5

@@ -161,6 +161,8 @@ TOML
     "ipam": {"type": "host-local", "dataDir": "$dir/cni/ipam",
              "ranges": [[{"subnet": "$node_pod_cidr", "gateway": "$node_gateway"}]],
              "routes": [{"dst": "0.0.0.0/0"}]}
+  }, {
+    "type": "portmap", "capabilities": {"portMappings": true}
   }]
 }
 JSON

@@ -18,45 +18,14 @@
 #                     acknowledged survive in its write-ahead record)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-KUBE_VERSION=${KUBE_VERSION:-v1.37.2}
-assets=${KUBEBUILDER_ASSETS:-$root/bin/k8s/$KUBE_VERSION}
-cluster=$root/hack/dev-cluster.sh
-dir=${DEV_CLUSTER_DIR:-$root/bin/dev-cluster}
-export KUBECONFIG=$dir/kubeconfig
-HELM=${HELM:-$root/bin/helm}
+e2e=e2e
+# shellcheck source=hack/e2e/lib.sh
+. "$root/hack/e2e/lib.sh"
 out=$root/bin/e2e
 duration=${E2E_DURATION:-150s}
 duration_s=${duration%s}
 schedule=${E2E_SCHEDULE:-10s}
-ns=default
-release=promptfolio
-release_ns=promptfolio-system
-portfolio=support-reply
-rates=concise=0.22,empathetic=0.42,expert=0.32,manual-bullets=0.28
-kubectl() { "$assets/kubectl" "$@"; }
-# shellcheck source=hack/lib.sh
-. "$root/hack/lib.sh"
-
-step() { printf '\n\033[1m== e2e: %s\033[0m (%ds)\n' "$*" "$((SECONDS - t0))"; }
-pass() { echo "e2e: ok: $*"; }
-fail() {
-  echo "e2e: FAIL: $*" >&2
-  {
-    echo "--- pods"; kubectl get pods -A -o wide
-    echo "--- events"; kubectl get events -A --sort-by=.lastTimestamp | tail -30
-    echo "--- arms"; kubectl get promptarms -n "$ns" -o wide
-  } >&2 2>&1 || true
-  exit 1
-}
-# until_true waits up to $1 seconds for the command to succeed.
-until_true() {
-  local secs=$1; shift
-  for _ in $(seq 1 $((secs * 2))); do
-    if "$@" >/dev/null 2>&1; then return 0; fi
-    sleep 0.5
-  done
-  return 1
-}
+diagnose() { echo "--- arms"; kubectl get promptarms -n "$ns" -o wide; }
 
 if problem=$("$cluster" node-check); then :; else
   if [ "${E2E_REQUIRE_NODE:-0}" = 1 ]; then echo "e2e: FAIL: the node cannot run: $problem" >&2; exit 1; fi
@@ -64,24 +33,8 @@ if problem=$("$cluster" node-check); then :; else
   DEMO_LOCAL=1 DEMO_DURATION=${DEMO_DURATION:-90s} DEMO_SCHEDULE=${DEMO_SCHEDULE:-10s} DEMO_EXPECT_GENERATIONS=1 DEMO_KEEP_CLUSTER=0 exec "$root/hack/demo.sh"
 fi
 
-t0=$SECONDS
-# Background processes of the test (the log follower loop, the discovery loop, Prometheus), stopped
-# at the end whatever happens.
-background=()
-cleanup() {
-  local status=$?
-  for pid in "${background[@]}"; do kill "$pid" 2>/dev/null || true; done
-  for f in "$out"/follow.*; do [ -f "$f" ] && kill "$(cat "$f")" 2>/dev/null; done || true
-  if [ "${E2E_KEEP_CLUSTER:-0}" != 1 ]; then "$cluster" down; fi
-  exit $status
-}
-trap cleanup EXIT
-rm -rf "$out"; mkdir -p "$out"
-
-step "starting the node"
-"$cluster" up --node
+start_node
 node_start=$((SECONDS - t0))
-sock=$dir/containerd/containerd.sock
 pause_image=$(image_ref pause)
 
 step "helm install --wait"
@@ -116,20 +69,8 @@ for pod in $(kubectl get pods -n "$ns" -l app=e2e-workload -o name); do
 done
 pass "both workload pods run the injected selector next to the workload (2/2 Ready)"
 
-# Every workload process's output is kept: the log of each pod is followed from its start, so the
-# final summary of a pod that is deleted still arrives.
-follow() {
-  while true; do
-    # Pods whose workload container has started: a log cannot be followed before.
-    for pod in $(kubectl get pods -n "$ns" -l app=e2e-workload -o jsonpath='{range .items[*]}{.metadata.name}{" "}{.status.containerStatuses[?(@.name=="workload")].state.running.startedAt}{"\n"}{end}' 2>/dev/null | awk 'NF == 2 {print $1}'); do
-      [ -e "$out/follow.$pod" ] && continue
-      kubectl logs -n "$ns" -f "$pod" -c workload >"$out/workload.$pod.log" 2>&1 &
-      echo $! >"$out/follow.$pod"
-    done
-    sleep 1
-  done
-}
-follow &
+# Every workload process's output is kept, deleted pods' included.
+follow_workload &
 follower=$!
 background+=($follower)
 
@@ -144,10 +85,6 @@ prometheus --config.file="$out/prometheus/prometheus.yml" --storage.tsdb.path="$
   --web.listen-address="127.0.0.1:$prom_port" >"$out/prometheus/prometheus.log" 2>&1 &
 background+=($!)
 
-arms_json() { kubectl get promptarms -n "$ns" -l "promptfolio.dev/portfolio=$portfolio" -o json; }
-counted() { # prints "trials successes" summed over the portfolio's arms
-  arms_json | python3 -c 'import json,sys; a=json.load(sys.stdin)["items"]; print(sum(i.get("status",{}).get("trials",0) for i in a), sum(i.get("status",{}).get("successes",0) for i in a))'
-}
 generation() { kubectl get promptportfolio -n "$ns" "$portfolio" -o jsonpath='{.status.evolutionGeneration}'; }
 phase_end=$((SECONDS + duration_s / 5))
 wait_phase() { while [ $SECONDS -lt $phase_end ]; do sleep 1; done; phase_end=$((SECONDS + duration_s / 5)); }
@@ -215,28 +152,22 @@ until_true 90 queries || { cat "$out/prometheus/queries.txt"; fail "dashboard qu
 cat "$out/prometheus/queries.txt"
 pass "Prometheus scrapes the manager and $(targets | tr ' ' '\n' | grep -c selectors) selector targets; every dashboard query has data"
 
+step "a decision drawn in one pod and rewarded through another pod's selector counts once"
+# A retry through a Service reaches any replica: the selector that did not issue the decision
+# forwards the reward to the one that did (its home, the pod IP in the token), which counts it
+# once and answers 409 to every repeat, wherever it is sent.
+pod_ips=$(kubectl get pods -n "$ns" -l app=e2e-workload -o jsonpath='{range .items[*]}{.status.podIP}{" "}{.status.initContainerStatuses[0].ready}{"\n"}{end}' | awk '$2 == "true" {print $1}')
+read -r ip_a ip_b _ <<<"$(echo $pod_ips)"
+[ -n "$ip_b" ] || fail "two workload pods with a ready selector are needed (pod IPs: $ip_a)"
+codes=$(cross "http://$ip_a:8686" "http://$ip_b:8686") || fail "no draw from the selector at $ip_a"
+[ "$codes" = "202 409 409" ] || fail "rewards of one decision at $ip_b, $ip_a, $ip_b answered $codes, want 202 409 409"
+extra_acked=1 # added to what the workload processes acknowledged
+pass "drawn at $ip_a, rewarded at $ip_b (202), again at $ip_a and $ip_b (409, 409)"
+
 wait_phase
 step "stopping the workload: every process prints what it acknowledged"
 final=$(kubectl get pods -n "$ns" -l app=e2e-workload -o jsonpath='{.items[*].metadata.name}')
-kubectl -n "$ns" scale deploy/e2e-workload --replicas=0 >/dev/null
-kubectl -n "$ns" wait --for=delete pod -l app=e2e-workload --timeout=120s >/dev/null || fail "workload pods did not stop"
-sleep 2
-kill "$follower" 2>/dev/null || true
-
-acked=0 acked_ok=0 errors=0
-printf '%-40s %10s %10s %8s\n' PROCESS ACKED SUCCESSES ERRORS
-for f in "$out"/workload.*.log; do
-  line=$(grep '^Summary:' "$f" | tail -1) || fail "$(basename "$f") has no summary: $(tail -3 "$f")"
-  read -r n s e < <(echo "$line" | sed -E 's/Summary: ([0-9]+) rewards \(([0-9]+) successes, ([0-9]+) errors\).*/\1 \2 \3/')
-  printf '%-40s %10d %10d %8d\n' "$(basename "$f" .log)" "$n" "$s" "$e"
-  acked=$((acked + n)) acked_ok=$((acked_ok + s)) errors=$((errors + e))
-done
-# The selectors flushed on SIGTERM; the controller folds their counters into the arms' status.
-equal() { [ "$(counted)" = "$acked $acked_ok" ]; }
-until_true 60 equal || true
-read -r trials successes < <(counted)
-echo "acknowledged: $acked rewards ($acked_ok successes); counted in PromptArm status: $trials ($successes successes); workload errors: $errors"
-[ "$trials" = "$acked" ] && [ "$successes" = "$acked_ok" ] || fail "acknowledged rewards ($acked/$acked_ok) != counted ($trials/$successes)"
+stop_and_count "$extra_acked" # the cross-pod reward
 pass "every acknowledged reward is counted once"
 
 step "learning: evolution generations and the best arm"

@@ -20,11 +20,11 @@ image_ref() {
 
 # install_chart installs the chart as release "promptfolio" in promptfolio-system with the images
 # of `make images` (pull policy Never: they are loaded on the node) and selectors in namespace
-# $1, and waits until the manager is Ready. Needs $HELM.
+# $1, and waits until the manager is Ready. Further arguments go to helm. Needs $HELM.
 install_chart() {
   "$HELM" install promptfolio "$root/charts/promptfolio" -n promptfolio-system --create-namespace \
     --wait --timeout 180s --set image.pullPolicy=Never --set "selector.namespaces={$1}" \
-    --set manager.logFormat=console --set "manager.extraArgs={--statistics-interval=2s}"
+    --set manager.logFormat=console --set "manager.extraArgs={--statistics-interval=2s}" "${@:2}"
 }
 
 # apply_workload applies hack/e2e/workload.yaml: the `promptfolio workload` Deployment of two

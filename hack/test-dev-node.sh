@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# `make test-dev-node`: starts the node of `hack/dev-cluster.sh up --node`, runs a pod on it, stops
+# `make test-dev-node`: starts the node of `hack/dev-cluster.sh up --node`, runs a pod with a host port on it, stops
 # it with down, runs down a second time, and fails unless the host is exactly as before: no
 # process of the cluster, and the same mounts, interfaces, network namespaces, iptables rules and
 # chains (IPv4 and IPv6), cgroups, sysctls and runtime directories. Needs root.
@@ -44,10 +44,14 @@ start=$SECONDS
 echo "test-dev-node: node up in $((SECONDS - start))s"
 kubectl() { "$assets/kubectl" --kubeconfig="$dir/kubeconfig" "$@"; }
 pause=$(image_ref pause)
-kubectl run probe --image="$pause" --image-pull-policy=Never --restart=Never >/dev/null
+# The pod has a host port, as node-local selectors do, so that the portmap plugin's rules are
+# among what down must remove.
+kubectl run probe --image="$pause" --image-pull-policy=Never --restart=Never --overrides='{"spec": {"containers": [
+  {"name": "probe", "image": "'"$pause"'", "imagePullPolicy": "Never", "ports": [{"containerPort": 8686, "hostPort": 18686}]}]}}' >/dev/null
 kubectl wait --for=condition=Ready --timeout=60s pod/probe >/dev/null
-echo "test-dev-node: a pod ran ($(kubectl get pod probe -o jsonpath='{.status.podIP}'))"
+echo "test-dev-node: a pod ran ($(kubectl get pod probe -o jsonpath='{.status.podIP}'), host port 18686)"
 snapshot "$out/running"
+grep -q 'dport 18686' "$out/running/iptables" || { echo "test-dev-node: FAIL: no host-port rule for the pod's port 18686 while it ran"; exit 1; }
 "$cluster" down
 "$cluster" down
 snapshot "$out/after"

@@ -62,6 +62,10 @@ const (
 	// ReasonArmNameTaken means the name of an arm the controller must create is held by a
 	// PromptArm with another prompt or of another portfolio.
 	ReasonArmNameTaken = "ArmNameTaken"
+	// ReasonCountersUnavailable means the controller could not read the portfolio's counter
+	// reports (the arms' totals are not current) or could not fold the reports of gone writers
+	// into the ledger (the totals are current, the fold is retried).
+	ReasonCountersUnavailable = "CountersUnavailable"
 	// ReasonReconcileFailed means a reconcile failed for another reason, typically a request to
 	// the API server; the message carries the error.
 	ReasonReconcileFailed = "ReconcileFailed"

@@ -4,6 +4,10 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
+// The enums (a string type and its constants) and structs of marked fields below share their
+// shape with those of the other kinds, not logic: each is a part of the API with its own names,
+// rules and documentation, written out as controller-gen reads them.
+
 // ArmOriginType says where an arm's prompt came from.
 // +kubebuilder:validation:Enum=Seed;Mutation;Manual
 type ArmOriginType string
@@ -205,6 +209,10 @@ type ArmDisplay struct {
 	// +kubebuilder:validation:MaxLength=32
 	Beta string `json:"beta"`
 }
+
+// The kind's root and List types have the shape of every kind's (PromptArm, PromptPortfolio,
+// PromptCounterReport) by design: controller-gen and the API machinery need a named Go type of
+// each, so they are written out per kind, not shared.
 
 // PromptArm is one prompt of a PromptPortfolio and what production has learned about it: a
 // Beta-Binomial posterior of its success rate. Arms are created by the controller (seeds and

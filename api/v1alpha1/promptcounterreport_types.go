@@ -5,6 +5,10 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 )
 
+// The enums (a string type and its constants) and structs of marked fields below share their
+// shape with those of the other kinds, not logic: each is a part of the API with its own names,
+// rules and documentation, written out as controller-gen reads them.
+
 // CounterReportRole says who writes a PromptCounterReport.
 // +kubebuilder:validation:Enum=Writer;Ledger
 type CounterReportRole string
@@ -94,6 +98,10 @@ type PromptCounterReportSpec struct {
 	// +optional
 	UpdateTime *metav1.Time `json:"updateTime,omitempty"`
 }
+
+// The kind's root and List types have the shape of every kind's (PromptArm, PromptPortfolio,
+// PromptCounterReport) by design: controller-gen and the API machinery need a named Go type of
+// each, so they are written out per kind, not shared.
 
 // PromptCounterReport carries reward counts from a selector process to the controller. Each
 // writer (a selector process of one pod) owns one report per portfolio, named

@@ -167,6 +167,10 @@ type GuardrailsSpec struct {
 	MinNovelty *float64 `json:"minNovelty,omitempty"`
 }
 
+// The enums (a string type and its constants) and structs of marked fields below share their
+// shape with those of the other kinds, not logic: each is a part of the API with its own names,
+// rules and documentation, written out as controller-gen reads them.
+
 // RetirementRule names the test by which an evolution cycle retires arms.
 // +kubebuilder:validation:Enum=ProbBetterThanBest;ProbBest;ExpectedLoss
 type RetirementRule string
@@ -543,6 +547,10 @@ type PromptPortfolioStatus struct {
 	// +optional
 	LastHandledCycleRequest string `json:"lastHandledCycleRequest,omitempty"`
 }
+
+// The kind's root and List types have the shape of every kind's (PromptArm, PromptPortfolio,
+// PromptCounterReport) by design: controller-gen and the API machinery need a named Go type of
+// each, so they are written out per kind, not shared.
 
 // PromptPortfolio is a set of prompts for one task that production traffic ranks: a selector
 // serves its Active arms by Thompson sampling, and evolution cycles retire losers and add children

@@ -194,6 +194,7 @@ def cases():
     def add(name, a1, b1, a2, b2):
         c.append((name, float(a1), float(b1), float(a2), float(b2)))
 
+    # The cases are data, one a line: the rows share their shape by design.
     child = 6.123456  # a child's cautious prior makes the parameters non-integer
     add("uniform vs uniform", 1, 1, 1, 1)
     add("one success vs uniform", 2, 1, 1, 1)

@@ -17,7 +17,7 @@ type xoro struct{ s0, s1 uint64 }
 // seeding its authors recommend. SplitMix64 is a bijection of its counter,
 // so the two words are different and not both zero.
 func newXoro(seed uint64) xoro {
-	return xoro{splitmix64(seed), splitmix64(seed + 0x9e3779b97f4a7c15)}
+	return xoro{SplitMix64(seed), SplitMix64(seed + 0x9e3779b97f4a7c15)}
 }
 
 // next returns the next 64-bit word and the advanced generator.

@@ -279,7 +279,7 @@ func NewSampler(seed uint64) *Sampler {
 	s := &Sampler{primary: NewRandSeed(seed), seed: seed}
 	s.pool.New = func() any {
 		n := s.spawned.Add(1)
-		return NewRandSeed(splitmix64(s.seed ^ splitmix64(n)))
+		return NewRandSeed(SplitMix64(s.seed ^ SplitMix64(n)))
 	}
 	return s
 }
@@ -325,9 +325,11 @@ func (s *Sampler) DrawPrepared(arms []Prepared) int {
 	return i
 }
 
-// splitmix64 is the SplitMix64 output function, used to derive independent
-// seeds from one master seed.
-func splitmix64(x uint64) uint64 {
+// SplitMix64 is the SplitMix64 output function (finalizer): it derives
+// independent seeds from one master seed, turning nearby seeds (1, 2, 3, …)
+// into unrelated ones. The sampler pool and the simulation suite both derive
+// their seeds with it.
+func SplitMix64(x uint64) uint64 {
 	x += 0x9e3779b97f4a7c15
 	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9
 	x = (x ^ (x >> 27)) * 0x94d049bb133111eb

@@ -22,39 +22,35 @@ func evolved(best, oracle string) Result {
 
 func TestResultCheck(t *testing.T) {
 	cases := []struct {
-		name    string
-		result  Result
-		minGen  int32
-		wantErr bool
+		name   string
+		result Result
+		minGen int32
+		want   error // nil, or ErrNoProgress that the error wraps
 	}{
-		{"learned and evolved", evolved("pf-g2-1", "pf-g2-1"), 1, false},
-		{"best within the tolerance of the hidden best", evolved("pf-a", "pf-g2-1"), 1, false},
-		{"best is not the hidden best", evolved("pf-b", "pf-g2-1"), 1, true},
+		{"learned and evolved", evolved("pf-g2-1", "pf-g2-1"), 1, nil},
+		{"best within the tolerance of the hidden best", evolved("pf-a", "pf-g2-1"), 1, nil},
+		{"best is not the hidden best", evolved("pf-b", "pf-g2-1"), 1, ErrNoProgress},
 		{"a newborn child with no evidence does not count", func() Result {
 			r := evolved("pf-g2-1", "pf-g3-1")
 			r.Arms = append(r.Arms, ArmResult{Name: "pf-g3-1", TrueRate: 0.9, Phase: v1.ArmActive, Generation: 3, Served: 3})
 			return r
-		}(), 1, false},
-		{"no weak arm retired", func() Result { r := evolved("pf-g2-1", "pf-g2-1"); r.Arms[1].RetiredReason = ""; return r }(), 1, true},
+		}(), 1, nil},
+		{"no weak arm retired", func() Result { r := evolved("pf-g2-1", "pf-g2-1"); r.Arms[1].RetiredReason = ""; return r }(), 1, ErrNoProgress},
 		{"retired only by a seed change", func() Result {
 			r := evolved("pf-g2-1", "pf-g2-1")
 			r.Arms[1].RetiredReason, r.Arms[1].RetiredGeneration = v1.RetiredSeedChanged, 0
 			return r
-		}(), 1, true},
-		{"no child after the retirement", func() Result { r := evolved("pf-a", "pf-a"); r.Arms = r.Arms[:2]; return r }(), 1, true},
-		{"no generation required", Result{BestArm: "pf-a", Rewards: 10}, 0, false},
-		{"no best arm", Result{Generation: 2, Rewards: 10}, 1, true},
-		{"too few generations", Result{BestArm: "pf-a", Generation: 1, Rewards: 10}, 2, true},
-		{"no reward acknowledged", Result{BestArm: "pf-a", Generation: 1}, 1, true},
+		}(), 1, ErrNoProgress},
+		{"no child after the retirement", func() Result { r := evolved("pf-a", "pf-a"); r.Arms = r.Arms[:2]; return r }(), 1, ErrNoProgress},
+		{"no generation required", Result{BestArm: "pf-a", Rewards: 10}, 0, nil},
+		{"no best arm", Result{Generation: 2, Rewards: 10}, 1, ErrNoProgress},
+		{"too few generations", Result{BestArm: "pf-a", Generation: 1, Rewards: 10}, 2, ErrNoProgress},
+		{"no reward acknowledged", Result{BestArm: "pf-a", Generation: 1}, 1, ErrNoProgress},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			err := c.result.Check(c.minGen)
-			if (err != nil) != c.wantErr {
-				t.Fatalf("Check(%d) = %v, want error %v", c.minGen, err, c.wantErr)
-			}
-			if err != nil && !errors.Is(err, ErrNoProgress) {
-				t.Fatalf("Check error %v does not wrap ErrNoProgress", err)
+			if err := c.result.Check(c.minGen); (err == nil) != (c.want == nil) || !errors.Is(err, c.want) {
+				t.Fatalf("Check(%d) = %v, want %v", c.minGen, err, c.want)
 			}
 		})
 	}

@@ -150,35 +150,49 @@ func DefaultPolicy() Policy {
 // Validate reports the first rule of Policy's field comments that p breaks.
 func (p Policy) Validate() error {
 	r := p.Retirement
-	switch {
-	case !validRule(r.Rule):
-		return fmt.Errorf("retirement.rule %q is not one of %v", r.Rule, RetirementRules)
-	case math.IsNaN(r.Threshold) || r.Threshold < 0 || r.Threshold > 1:
-		return fmt.Errorf("retirement.threshold %v is not in [0, 1]", r.Threshold)
-	case r.MinTrials < 0:
-		return fmt.Errorf("retirement.minTrials %d is negative", r.MinTrials)
-	case p.MinActiveArms < 1:
-		return fmt.Errorf("minActiveArms %d is less than 1", p.MinActiveArms)
-	case p.MaxActiveArms < p.MinActiveArms:
-		return fmt.Errorf("maxActiveArms %d is less than minActiveArms %d", p.MaxActiveArms, p.MinActiveArms)
-	case p.MutationsPerCycle < 0:
-		return fmt.Errorf("mutationsPerCycle %d is negative", p.MutationsPerCycle)
-	case !(p.ChildPriorStrength > 0) || math.IsInf(p.ChildPriorStrength, 1):
-		return fmt.Errorf("childPriorStrength %v is not a positive finite number", p.ChildPriorStrength)
-	case !(p.Payoff.PauseBelow >= 0 && p.Payoff.PauseBelow < 1):
-		return fmt.Errorf("payoff.pauseBelow %v is not in [0, 1)", p.Payoff.PauseBelow)
-	case p.Payoff.MinChildren < 0:
-		return fmt.Errorf("payoff.minChildren %d is negative", p.Payoff.MinChildren)
-	case p.Payoff.ProbeEvery < 0:
-		return fmt.Errorf("payoff.probeEvery %d is negative", p.Payoff.ProbeEvery)
-	case !(p.Newborn.RetireBelow >= 0 && p.Newborn.RetireBelow < 1):
-		return fmt.Errorf("newborn.retireBelow %v is not in [0, 1)", p.Newborn.RetireBelow)
-	case p.Newborn.MinTrials < 0:
-		return fmt.Errorf("newborn.minTrials %d is negative", p.Newborn.MinTrials)
-	case p.Newborn.MinParentTrials < 0:
-		return fmt.Errorf("newborn.minParentTrials %d is negative", p.Newborn.MinParentTrials)
+	for _, err := range []error{
+		breaks(!validRule(r.Rule), "retirement.rule %q is not one of %v", r.Rule, RetirementRules),
+		inUnit("retirement.threshold", r.Threshold, true),
+		nonNegative("retirement.minTrials", r.MinTrials),
+		breaks(p.MinActiveArms < 1, "minActiveArms %d is less than 1", p.MinActiveArms),
+		breaks(p.MaxActiveArms < p.MinActiveArms,
+			"maxActiveArms %d is less than minActiveArms %d", p.MaxActiveArms, p.MinActiveArms),
+		nonNegative("mutationsPerCycle", p.MutationsPerCycle),
+		breaks(!(p.ChildPriorStrength > 0) || math.IsInf(p.ChildPriorStrength, 1),
+			"childPriorStrength %v is not a positive finite number", p.ChildPriorStrength),
+		inUnit("payoff.pauseBelow", p.Payoff.PauseBelow, false),
+		nonNegative("payoff.minChildren", p.Payoff.MinChildren),
+		nonNegative("payoff.probeEvery", p.Payoff.ProbeEvery),
+		inUnit("newborn.retireBelow", p.Newborn.RetireBelow, false),
+		nonNegative("newborn.minTrials", p.Newborn.MinTrials),
+		nonNegative("newborn.minParentTrials", p.Newborn.MinParentTrials),
+	} {
+		if err != nil {
+			return err
+		}
 	}
 	return nil
+}
+
+// breaks is the error of a broken rule: nil unless broken, else the message format gives.
+func breaks(broken bool, format string, args ...any) error {
+	if !broken {
+		return nil
+	}
+	return fmt.Errorf(format, args...)
+}
+
+// nonNegative is the rule of a count field: ≥ 0.
+func nonNegative[T int | int64](field string, v T) error {
+	return breaks(v < 0, "%s %d is negative", field, v)
+}
+
+// inUnit is the rule of a probability field: in [0, 1] when closed, else in [0, 1). NaN breaks it.
+func inUnit(field string, v float64, closed bool) error {
+	if closed {
+		return breaks(!(v >= 0 && v <= 1), "%s %v is not in [0, 1]", field, v)
+	}
+	return breaks(!(v >= 0 && v < 1), "%s %v is not in [0, 1)", field, v)
 }
 
 func validRule(r RetirementRule) bool {

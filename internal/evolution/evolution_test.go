@@ -41,117 +41,91 @@ func names(p Plan) (retire, children []string) {
 	return retire, children
 }
 
+// outcome is what TestDecide expects of a plan: the best arm, the arms retired and the children
+// planned (both in order), and the active arms after retirement.
+type outcome struct {
+	best             string
+	retire, children []string
+	after            int
+}
+
+// twoChildren are the children a cycle of generation 4 plans with DefaultPolicy's two mutations.
+var twoChildren = []string{"pf-g4-1", "pf-g4-2"}
+
 func TestDecide(t *testing.T) {
 	tests := []struct {
-		name         string
-		arms         []Arm
-		policy       Policy
-		wantBest     string
-		wantRetire   []string
-		wantChildren []string
-		wantAfter    int
+		name string
+		arms []Arm
+		edit func(*Policy) // of DefaultPolicy; nil keeps it
+		want outcome
 	}{
 		{
-			name:     "no arms plans nothing",
-			policy:   DefaultPolicy(),
-			wantBest: "",
+			name: "no arms plans nothing",
+			want: outcome{},
 		},
 		{
-			name:      "only retired arms plans nothing",
-			arms:      []Arm{retired(arm("pf-a", 90, 10, 0))},
-			policy:    DefaultPolicy(),
-			wantBest:  "",
-			wantAfter: 0,
+			name: "only retired arms plans nothing",
+			arms: []Arm{retired(arm("pf-a", 90, 10, 0))},
+			want: outcome{},
 		},
 		{
-			name:         "no trials yet: equal means and trials, the oldest is best",
-			arms:         []Arm{arm("pf-b", 0, 0, 1), arm("pf-c", 0, 0, 2), arm("pf-a", 0, 0, 3)},
-			policy:       policy(func(p *Policy) { p.Newborn.MinParentTrials = 0 }),
-			wantBest:     "pf-b",
-			wantChildren: []string{"pf-g4-1", "pf-g4-2"},
-			wantAfter:    3,
+			name: "no trials yet: equal means and trials, the oldest is best",
+			arms: []Arm{arm("pf-b", 0, 0, 1), arm("pf-c", 0, 0, 2), arm("pf-a", 0, 0, 3)},
+			edit: func(p *Policy) { p.Newborn.MinParentTrials = 0 },
+			want: outcome{best: "pf-b", children: twoChildren, after: 3},
 		},
 		{
-			name:      "a best arm with fewer than newborn.minParentTrials trials has no children",
-			arms:      []Arm{arm("pf-b", 5, 4, 1), arm("pf-c", 0, 0, 2)},
-			policy:    DefaultPolicy(),
-			wantBest:  "pf-b",
-			wantAfter: 2,
+			name: "a best arm with fewer than newborn.minParentTrials trials has no children",
+			arms: []Arm{arm("pf-b", 5, 4, 1), arm("pf-c", 0, 0, 2)},
+			want: outcome{best: "pf-b", after: 2},
 		},
 		{
-			name:         "all arms equal and created together: the first name is best",
-			arms:         []Arm{arm("pf-c", 50, 50, 0), arm("pf-a", 50, 50, 0), arm("pf-b", 50, 50, 0)},
-			policy:       DefaultPolicy(),
-			wantBest:     "pf-a",
-			wantChildren: []string{"pf-g4-1", "pf-g4-2"},
-			wantAfter:    3,
+			name: "all arms equal and created together: the first name is best",
+			arms: []Arm{arm("pf-c", 50, 50, 0), arm("pf-a", 50, 50, 0), arm("pf-b", 50, 50, 0)},
+			want: outcome{best: "pf-a", children: twoChildren, after: 3},
 		},
 		{
-			name:         "equal means: more trials is best, before age",
-			arms:         []Arm{arm("pf-old", 5, 5, 0), arm("pf-new", 50, 50, 9)},
-			policy:       DefaultPolicy(),
-			wantBest:     "pf-new",
-			wantChildren: []string{"pf-g4-1", "pf-g4-2"},
-			wantAfter:    2,
+			name: "equal means: more trials is best, before age",
+			arms: []Arm{arm("pf-old", 5, 5, 0), arm("pf-new", 50, 50, 9)},
+			want: outcome{best: "pf-new", children: twoChildren, after: 2},
 		},
 		{
-			name:         "a single arm is best, never retired, and mutated",
-			arms:         []Arm{arm("pf-a", 1, 999, 0)},
-			policy:       DefaultPolicy(),
-			wantBest:     "pf-a",
-			wantChildren: []string{"pf-g4-1", "pf-g4-2"},
-			wantAfter:    1,
+			name: "a single arm is best, never retired, and mutated",
+			arms: []Arm{arm("pf-a", 1, 999, 0)},
+			want: outcome{best: "pf-a", children: twoChildren, after: 1},
 		},
 		{
-			name:         "a retired arm with a higher mean is not best",
-			arms:         []Arm{retired(arm("pf-gone", 99, 1, 0)), arm("pf-a", 60, 40, 1), arm("pf-b", 50, 50, 2)},
-			policy:       DefaultPolicy(),
-			wantBest:     "pf-a",
-			wantChildren: []string{"pf-g4-1", "pf-g4-2"},
-			wantAfter:    2,
+			name: "a retired arm with a higher mean is not best",
+			arms: []Arm{retired(arm("pf-gone", 99, 1, 0)), arm("pf-a", 60, 40, 1), arm("pf-b", 50, 50, 2)},
+			want: outcome{best: "pf-a", children: twoChildren, after: 2},
 		},
 		{
-			name:         "a clear loser with enough trials retires",
-			arms:         []Arm{arm("pf-a", 60, 40, 0), arm("pf-b", 30, 70, 1), arm("pf-c", 58, 42, 2)},
-			policy:       DefaultPolicy(),
-			wantBest:     "pf-a",
-			wantRetire:   []string{"pf-b"},
-			wantChildren: []string{"pf-g4-1", "pf-g4-2"},
-			wantAfter:    2,
+			name: "a clear loser with enough trials retires",
+			arms: []Arm{arm("pf-a", 60, 40, 0), arm("pf-b", 30, 70, 1), arm("pf-c", 58, 42, 2)},
+			want: outcome{best: "pf-a", retire: []string{"pf-b"}, children: twoChildren, after: 2},
 		},
 		{
-			name:         "MinTrials not reached: the loser stays",
-			arms:         []Arm{arm("pf-a", 60, 40, 0), arm("pf-b", 30, 69, 1), arm("pf-c", 58, 42, 2)},
-			policy:       policy(func(p *Policy) { p.Retirement.MinTrials = 100 }),
-			wantBest:     "pf-a",
-			wantChildren: []string{"pf-g4-1", "pf-g4-2"},
-			wantAfter:    3,
+			name: "MinTrials not reached: the loser stays",
+			arms: []Arm{arm("pf-a", 60, 40, 0), arm("pf-b", 30, 69, 1), arm("pf-c", 58, 42, 2)},
+			edit: func(p *Policy) { p.Retirement.MinTrials = 100 },
+			want: outcome{best: "pf-a", children: twoChildren, after: 3},
 		},
 		{
-			name:         "MinTrials reached exactly: the loser retires",
-			arms:         []Arm{arm("pf-a", 60, 40, 0), arm("pf-b", 30, 69, 1), arm("pf-c", 58, 42, 2)},
-			policy:       policy(func(p *Policy) { p.Retirement.MinTrials = 99 }),
-			wantBest:     "pf-a",
-			wantRetire:   []string{"pf-b"},
-			wantChildren: []string{"pf-g4-1", "pf-g4-2"},
-			wantAfter:    2,
+			name: "MinTrials reached exactly: the loser retires",
+			arms: []Arm{arm("pf-a", 60, 40, 0), arm("pf-b", 30, 69, 1), arm("pf-c", 58, 42, 2)},
+			edit: func(p *Policy) { p.Retirement.MinTrials = 99 },
+			want: outcome{best: "pf-a", retire: []string{"pf-b"}, children: twoChildren, after: 2},
 		},
 		{
-			name:         "MinTrials 0 judges arms with no trials",
-			arms:         []Arm{arm("pf-a", 100, 0, 0), arm("pf-b", 0, 0, 1)},
-			policy:       policy(func(p *Policy) { p.Retirement.MinTrials = 0; p.MinActiveArms = 1 }),
-			wantBest:     "pf-a",
-			wantRetire:   []string{"pf-b"},
-			wantChildren: []string{"pf-g4-1", "pf-g4-2"},
-			wantAfter:    1,
+			name: "MinTrials 0 judges arms with no trials",
+			arms: []Arm{arm("pf-a", 100, 0, 0), arm("pf-b", 0, 0, 1)},
+			edit: func(p *Policy) { p.Retirement.MinTrials = 0; p.MinActiveArms = 1 },
+			want: outcome{best: "pf-a", retire: []string{"pf-b"}, children: twoChildren, after: 1},
 		},
 		{
-			name:         "close arms are not retired",
-			arms:         []Arm{arm("pf-a", 52, 48, 0), arm("pf-b", 48, 52, 1), arm("pf-c", 50, 50, 2)},
-			policy:       DefaultPolicy(),
-			wantBest:     "pf-a",
-			wantChildren: []string{"pf-g4-1", "pf-g4-2"},
-			wantAfter:    3,
+			name: "close arms are not retired",
+			arms: []Arm{arm("pf-a", 52, 48, 0), arm("pf-b", 48, 52, 1), arm("pf-c", 50, 50, 2)},
+			want: outcome{best: "pf-a", children: twoChildren, after: 3},
 		},
 		{
 			name: "MinActiveArms: the lowest probabilities retire first, the floor stays",
@@ -159,78 +133,60 @@ func TestDecide(t *testing.T) {
 				arm("pf-a", 80, 20, 0), arm("pf-b", 10, 90, 1), arm("pf-c", 40, 60, 2),
 				arm("pf-d", 20, 80, 3), arm("pf-e", 30, 70, 4),
 			},
-			policy:       policy(func(p *Policy) { p.MinActiveArms = 3 }),
-			wantBest:     "pf-a",
-			wantRetire:   []string{"pf-b", "pf-d"},
-			wantChildren: []string{"pf-g4-1", "pf-g4-2"},
-			wantAfter:    3,
+			edit: func(p *Policy) { p.MinActiveArms = 3 },
+			want: outcome{best: "pf-a", retire: []string{"pf-b", "pf-d"}, children: twoChildren, after: 3},
 		},
 		{
-			name:      "already below MinActiveArms: nothing retires",
-			arms:      []Arm{arm("pf-a", 90, 10, 0), arm("pf-b", 10, 90, 1)},
-			policy:    policy(func(p *Policy) { p.MinActiveArms = 3; p.MaxActiveArms = 3; p.MutationsPerCycle = 0 }),
-			wantBest:  "pf-a",
-			wantAfter: 2,
+			name: "already below MinActiveArms: nothing retires",
+			arms: []Arm{arm("pf-a", 90, 10, 0), arm("pf-b", 10, 90, 1)},
+			edit: func(p *Policy) { p.MinActiveArms = 3; p.MaxActiveArms = 3; p.MutationsPerCycle = 0 },
+			want: outcome{best: "pf-a", after: 2},
 		},
 		{
 			name: "MaxActiveArms reached: no children",
 			arms: []Arm{
 				arm("pf-a", 50, 50, 0), arm("pf-b", 50, 50, 1), arm("pf-c", 50, 50, 2), arm("pf-d", 50, 50, 3),
 			},
-			policy:    policy(func(p *Policy) { p.MaxActiveArms = 4 }),
-			wantBest:  "pf-a",
-			wantAfter: 4,
+			edit: func(p *Policy) { p.MaxActiveArms = 4 },
+			want: outcome{best: "pf-a", after: 4},
 		},
 		{
-			name:         "MaxActiveArms leaves room for one child",
-			arms:         []Arm{arm("pf-a", 50, 50, 0), arm("pf-b", 50, 50, 1), arm("pf-c", 50, 50, 2)},
-			policy:       policy(func(p *Policy) { p.MaxActiveArms = 4; p.MutationsPerCycle = 3 }),
-			wantBest:     "pf-a",
-			wantChildren: []string{"pf-g4-1"},
-			wantAfter:    3,
+			name: "MaxActiveArms leaves room for one child",
+			arms: []Arm{arm("pf-a", 50, 50, 0), arm("pf-b", 50, 50, 1), arm("pf-c", 50, 50, 2)},
+			edit: func(p *Policy) { p.MaxActiveArms = 4; p.MutationsPerCycle = 3 },
+			want: outcome{best: "pf-a", children: []string{"pf-g4-1"}, after: 3},
 		},
 		{
 			name: "more active arms than MaxActiveArms: no children, never negative",
 			arms: []Arm{
 				arm("pf-a", 50, 50, 0), arm("pf-b", 50, 50, 1), arm("pf-c", 50, 50, 2),
 			},
-			policy:    policy(func(p *Policy) { p.MinActiveArms = 1; p.MaxActiveArms = 2 }),
-			wantBest:  "pf-a",
-			wantAfter: 3,
+			edit: func(p *Policy) { p.MinActiveArms = 1; p.MaxActiveArms = 2 },
+			want: outcome{best: "pf-a", after: 3},
 		},
 		{
-			name:         "retirement makes room for children",
-			arms:         []Arm{arm("pf-a", 60, 40, 0), arm("pf-b", 30, 70, 1), arm("pf-c", 58, 42, 2)},
-			policy:       policy(func(p *Policy) { p.MaxActiveArms = 3; p.MutationsPerCycle = 5 }),
-			wantBest:     "pf-a",
-			wantRetire:   []string{"pf-b"},
-			wantChildren: []string{"pf-g4-1"},
-			wantAfter:    2,
+			name: "retirement makes room for children",
+			arms: []Arm{arm("pf-a", 60, 40, 0), arm("pf-b", 30, 70, 1), arm("pf-c", 58, 42, 2)},
+			edit: func(p *Policy) { p.MaxActiveArms = 3; p.MutationsPerCycle = 5 },
+			want: outcome{best: "pf-a", retire: []string{"pf-b"}, children: []string{"pf-g4-1"}, after: 2},
 		},
 		{
-			name:       "zero mutations per cycle still retires",
-			arms:       []Arm{arm("pf-a", 60, 40, 0), arm("pf-b", 30, 70, 1), arm("pf-c", 58, 42, 2)},
-			policy:     policy(func(p *Policy) { p.MutationsPerCycle = 0 }),
-			wantBest:   "pf-a",
-			wantRetire: []string{"pf-b"},
-			wantAfter:  2,
+			name: "zero mutations per cycle still retires",
+			arms: []Arm{arm("pf-a", 60, 40, 0), arm("pf-b", 30, 70, 1), arm("pf-c", 58, 42, 2)},
+			edit: func(p *Policy) { p.MutationsPerCycle = 0 },
+			want: outcome{best: "pf-a", retire: []string{"pf-b"}, after: 2},
 		},
 		{
-			name:         "threshold 0 never retires",
-			arms:         []Arm{arm("pf-a", 100, 0, 0), arm("pf-b", 0, 100, 1), arm("pf-c", 0, 100, 2)},
-			policy:       policy(func(p *Policy) { p.Retirement.Threshold = 0; p.MinActiveArms = 1 }),
-			wantBest:     "pf-a",
-			wantChildren: []string{"pf-g4-1", "pf-g4-2"},
-			wantAfter:    3,
+			name: "threshold 0 never retires",
+			arms: []Arm{arm("pf-a", 100, 0, 0), arm("pf-b", 0, 100, 1), arm("pf-c", 0, 100, 2)},
+			edit: func(p *Policy) { p.Retirement.Threshold = 0; p.MinActiveArms = 1 },
+			want: outcome{best: "pf-a", children: twoChildren, after: 3},
 		},
 		{
-			name:         "threshold 1 retires every arm that may go, down to the floor",
-			arms:         []Arm{arm("pf-a", 51, 49, 0), arm("pf-b", 50, 50, 1), arm("pf-c", 49, 51, 2)},
-			policy:       policy(func(p *Policy) { p.Retirement.Threshold = 1; p.MinActiveArms = 1 }),
-			wantBest:     "pf-a",
-			wantRetire:   []string{"pf-c", "pf-b"},
-			wantChildren: []string{"pf-g4-1", "pf-g4-2"},
-			wantAfter:    1,
+			name: "threshold 1 retires every arm that may go, down to the floor",
+			arms: []Arm{arm("pf-a", 51, 49, 0), arm("pf-b", 50, 50, 1), arm("pf-c", 49, 51, 2)},
+			edit: func(p *Policy) { p.Retirement.Threshold = 1; p.MinActiveArms = 1 },
+			want: outcome{best: "pf-a", retire: []string{"pf-c", "pf-b"}, children: twoChildren, after: 1},
 		},
 		{
 			name: "counts at 1e7 with integer and non-integer priors",
@@ -238,33 +194,30 @@ func TestDecide(t *testing.T) {
 				arm("pf-a", 6_000_000, 4_000_000, 0), arm("pf-b", 5_990_000, 4_010_000, 1),
 				{Name: "pf-c", PriorAlpha: 0.5, PriorBeta: 2.25, Successes: 6_000_000, Failures: 4_000_000, Active: true, Created: epoch},
 			},
-			policy:       DefaultPolicy(),
-			wantBest:     "pf-a",
-			wantRetire:   []string{"pf-b"},
-			wantChildren: []string{"pf-g4-1", "pf-g4-2"},
-			wantAfter:    2,
+			want: outcome{best: "pf-a", retire: []string{"pf-b"}, children: twoChildren, after: 2},
 		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			plan, err := Decide(Input{Portfolio: "pf", Generation: 4, Arms: tt.arms, Policy: tt.policy})
+			in := Input{Portfolio: "pf", Generation: 4, Arms: tt.arms, Policy: policy(tt.edit)}
+			plan, err := Decide(in)
 			if err != nil {
 				t.Fatalf("Decide: %v", err)
 			}
-			if plan.Best != tt.wantBest {
-				t.Errorf("Best = %q, want %q", plan.Best, tt.wantBest)
+			if plan.Best != tt.want.best {
+				t.Errorf("Best = %q, want %q", plan.Best, tt.want.best)
 			}
 			retire, children := names(plan)
-			if !reflect.DeepEqual(retire, tt.wantRetire) {
-				t.Errorf("Retire = %v, want %v", retire, tt.wantRetire)
+			if !reflect.DeepEqual(retire, tt.want.retire) {
+				t.Errorf("Retire = %v, want %v", retire, tt.want.retire)
 			}
-			if !reflect.DeepEqual(children, tt.wantChildren) {
-				t.Errorf("Children = %v, want %v", children, tt.wantChildren)
+			if !reflect.DeepEqual(children, tt.want.children) {
+				t.Errorf("Children = %v, want %v", children, tt.want.children)
 			}
-			if plan.ActiveAfter != tt.wantAfter {
-				t.Errorf("ActiveAfter = %d, want %d", plan.ActiveAfter, tt.wantAfter)
+			if plan.ActiveAfter != tt.want.after {
+				t.Errorf("ActiveAfter = %d, want %d", plan.ActiveAfter, tt.want.after)
 			}
-			checkPlan(t, plan, Input{Portfolio: "pf", Generation: 4, Arms: tt.arms, Policy: tt.policy})
+			checkPlan(t, plan, in)
 		})
 	}
 }

@@ -23,9 +23,10 @@ type Figure struct {
 	Render func(draw.Canvas)
 }
 
-// Size is the size of every figure's canvas.
+// Size is the size of every figure's canvas, and the width of the legend column WithSideLegend
+// draws in it.
 type Size struct {
-	Width, Height vg.Length
+	Width, Height, Legend vg.Length
 }
 
 // Write renders every figure into dir (created when missing) in every format and returns the

@@ -15,6 +15,7 @@ import (
 	"github.com/promptfolio/promptfolio/api/v1alpha1"
 	"github.com/promptfolio/promptfolio/internal/bandit"
 	"github.com/promptfolio/promptfolio/internal/posterior"
+	trafficwindow "github.com/promptfolio/promptfolio/internal/traffic"
 )
 
 // Level of the credible intervals drawn.
@@ -132,13 +133,13 @@ func armOf(a *v1alpha1.PromptArm) Arm {
 	}
 }
 
-// windowTrials is an arm's trials since its portfolio's current traffic window opened: all of
-// them before the controller first recorded a window.
+// windowTrials is an arm's trials since its portfolio's current traffic window opened, counted as
+// internal/traffic counts them: all of them before the controller first recorded a window.
 func windowTrials(trials int64, t *v1alpha1.ArmTraffic) int64 {
-	if t == nil || t.WindowStartTrials > trials {
+	if t == nil {
 		return trials
 	}
-	return trials - t.WindowStartTrials
+	return trafficwindow.Arm{Trials: trials, WindowStart: t.WindowStartTrials}.Current()
 }
 
 // sortArms orders arms: active first, then by generation, then by name.

@@ -17,12 +17,8 @@ import (
 	"github.com/promptfolio/promptfolio/internal/figure"
 )
 
-// Figure sizes: the legend, with long arm names, gets its own column right of the axes.
-const (
-	figWidth    = 12 * vg.Inch
-	figHeight   = 5 * vg.Inch
-	legendWidth = 4.6 * vg.Inch
-)
+// size is every figure's: the legend, with long arm names, gets its own column right of the axes.
+var size = figure.Size{Width: 12 * vg.Inch, Height: 5 * vg.Inch, Legend: 4.6 * vg.Inch}
 
 // Options control Write.
 type Options struct {
@@ -42,7 +38,7 @@ func Write(p Portfolio, opt Options) ([]string, error) {
 	if len(p.Arms) == 0 {
 		return nil, fmt.Errorf("portfolio %s/%s has no arms yet", p.Namespace, p.Name)
 	}
-	return figure.Write(opt.Dir, figure.Size{Width: figWidth, Height: figHeight}, []figure.Figure{
+	return figure.Write(opt.Dir, size, []figure.Figure{
 		{Name: p.Name + "-posteriors", Render: posteriors(p, opt.IncludeRetired)},
 		{Name: p.Name + "-traffic", Render: traffic(p)},
 	})
@@ -117,7 +113,7 @@ func posteriors(p Portfolio, includeRetired bool) func(draw.Canvas) {
 		pl.Add(line)
 		legend.Add(label, line)
 	}
-	return figure.WithSideLegend(pl, legend, legendWidth, vg.Inch/4)
+	return figure.WithSideLegend(pl, legend, size.Legend, vg.Inch/4)
 }
 
 // xRange is the success-rate range that holds the 99.9% intervals of the shown arms, padded
@@ -214,7 +210,7 @@ func traffic(p Portfolio) func(draw.Canvas) {
 		pad := max(last.Sub(first)/20, time.Minute)
 		pl.X.Min, pl.X.Max = float64(first.Add(-pad).Unix()), float64(last.Add(pad).Unix())
 	}
-	return figure.WithSideLegend(pl, legend, legendWidth, vg.Inch/4)
+	return figure.WithSideLegend(pl, legend, size.Legend, vg.Inch/4)
 }
 
 // shareSeries is one arm's share in every window with trials, at the window's end, and whether

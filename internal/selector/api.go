@@ -45,12 +45,20 @@ type api struct {
 	sampler *bandit.Sampler
 	replay  *replayCache
 	// issuer names this process in the decisions it issues, and seq counts them (Decision).
-	issuer  uint64
-	seq     atomic.Uint64
-	metrics *metrics
-	ttl     time.Duration
-	maxBody int64
-	now     func() time.Time
+	issuer uint64
+	seq    atomic.Uint64
+	// home is this process's advertised host:port, written into its decisions; empty when it
+	// advertises none. lineage holds the issuers whose decisions this process counts: its own
+	// and those of earlier processes of its state directory (home.go).
+	home    string
+	lineage []uint64
+	// forwarder sends rewards to their decisions' homes within forwardTimeout.
+	forwarder      *http.Client
+	forwardTimeout time.Duration
+	metrics        *metrics
+	ttl            time.Duration
+	maxBody        int64
+	now            func() time.Time
 	// synced reports whether the informer's cache has synced.
 	synced func() bool
 
@@ -74,12 +82,16 @@ type api struct {
 	metricsHandler http.Handler
 }
 
-func newAPI(reg *registry, m *metrics, ttl time.Duration, maxBody int64, maxPending int64, synced func() bool) *api {
+func newAPI(reg *registry, m *metrics, ttl time.Duration, maxBody int64, maxPending int64, forwardTimeout time.Duration, synced func() bool) *api {
+	issuer := rand.Uint64()
 	a := &api{
 		reg:            reg,
 		sampler:        bandit.NewSampler(rand.Uint64()),
 		replay:         newReplayCache(ttl),
-		issuer:         rand.Uint64(),
+		issuer:         issuer,
+		lineage:        []uint64{issuer},
+		forwarder:      newForwarder(forwardTimeout),
+		forwardTimeout: forwardTimeout,
 		metrics:        m,
 		ttl:            ttl,
 		maxBody:        maxBody,
@@ -194,7 +206,7 @@ func (a *api) draw(w http.ResponseWriter, r *http.Request) {
 	b = append(b, '{')
 	b = append(b, arm.entry...)
 	b = append(b, `,"decision":"`...)
-	b = appendToken(b, &buf.scratch, key, Decision{Portfolio: p.name, Arm: arm.name, IssuedAt: a.now(), Issuer: a.issuer, Seq: a.seq.Add(1)})
+	b = appendToken(b, &buf.scratch, key, Decision{Portfolio: p.name, Arm: arm.name, IssuedAt: a.now(), Issuer: a.issuer, Seq: a.seq.Add(1), Home: a.home})
 	b = append(b, "\"}\n"...)
 	a.write(w, http.StatusOK, b)
 	buf.out = b
@@ -253,10 +265,6 @@ func (a *api) reward(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, http.StatusServiceUnavailable, ReasonNotReady, "the PromptArm cache has not synced yet")
 		return
 	}
-	if want := r.Header[WriterHeader]; len(want) > 0 && want[0] != a.writerHeader[0] {
-		a.fail(w, http.StatusPreconditionFailed, ReasonWriterChanged, "this retry reached another selector process than the first attempt; its outcome cannot be checked here")
-		return
-	}
 	// The body and the decoded token live in bufs until the reward is recorded.
 	bufs := a.buffers.Get().(*buffers)
 	defer a.buffers.Put(bufs)
@@ -296,6 +304,23 @@ func (a *api) reward(w http.ResponseWriter, r *http.Request) {
 	}
 	if issuedAt.After(now.Add(maxClockSkew)) {
 		a.fail(w, http.StatusBadRequest, ReasonMalformed, "the decision was issued in the future")
+		return
+	}
+	switch a.routeOf(&tok, len(r.Header[ForwardedHeader]) > 0) {
+	case routeForward:
+		a.forward(w, r, bufs.out, string(tok.home))
+		return
+	case routeIssuerGone:
+		a.fail(w, http.StatusGone, ReasonIssuerGone, "the selector process that issued this decision is gone with its record of rewarded decisions; the reward cannot be counted exactly once")
+		return
+	case routeMisdirected:
+		a.fail(w, http.StatusMisdirectedRequest, ReasonMisdirected, "this forwarded reward reached a selector that is not its decision's home")
+		return
+	}
+	if want := r.Header[WriterHeader]; len(tok.home) == 0 && len(want) > 0 && want[0] != a.writerHeader[0] {
+		// Without a home, only the process that may have counted the first attempt can tell a
+		// duplicate.
+		a.fail(w, http.StatusPreconditionFailed, ReasonWriterChanged, "this retry reached another selector process than the first attempt; its outcome cannot be checked here")
 		return
 	}
 	arm := (*p.all.Load())[string(tok.arm)]

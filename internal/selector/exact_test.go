@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net/http"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -25,7 +27,9 @@ import (
 	"github.com/promptfolio/promptfolio/internal/selector/faultproxy"
 )
 
-// ledger counts the rewards acknowledged with 202, per arm.
+// ledger counts the rewards acknowledged with 202, per arm. It is the test's own count of what the
+// clients saw acknowledged, kept apart from the selector's counting (the write-ahead record's
+// counts in wal.go look the same) so that a fault in that code cannot hide from the test.
 type ledger struct {
 	mu   sync.Mutex
 	acks map[string]counters.Counts
@@ -88,10 +92,16 @@ func TestExactCountsUnderFaults(t *testing.T) {
 	logger := zap.New(zap.UseDevMode(true), zap.Level(zapcore.Level(zapLevel())))
 	log.SetLogger(logger)
 	start := func(s *slot) {
+		// A restarted selector listens where it listened before, as a sidecar restarted in its
+		// pod keeps the pod's address: it is the home of the decisions it issued.
+		addr := "127.0.0.1:0"
+		if u := s.url.Load(); u != nil {
+			addr = strings.TrimPrefix(*u, "http://")
+		}
 		cfg := selector.Config{
 			Namespace:       ns,
 			Portfolios:      []string{"pf"},
-			Addr:            "127.0.0.1:0",
+			Addr:            addr,
 			Writer:          s.writer,
 			StateDir:        s.dir,
 			FlushInterval:   150 * time.Millisecond,
@@ -126,46 +136,33 @@ func TestExactCountsUnderFaults(t *testing.T) {
 	}
 
 	acked := &ledger{acks: map[string]counters.Counts{}}
-	var stats struct{ draws, acks, dups, unavailable, other atomic.Int64 }
+	var stats struct{ draws, unavailable atomic.Int64 }
+	var sent sendStats
 	httpc := &http.Client{Timeout: 5 * time.Second}
 	loadCtx, stopLoad := context.WithTimeout(ctx, duration)
 	defer stopLoad()
-	var workers sync.WaitGroup
-	for i, s := range slots {
-		for w := range 2 {
-			workers.Add(1)
-			go func() {
-				defer workers.Done()
-				rng := rand.New(rand.NewPCG(uint64(i), uint64(w)))
-				for loadCtx.Err() == nil {
-					base := *s.url.Load()
-					d, err := draw(httpc, base)
-					if err != nil {
-						stats.unavailable.Add(1)
-						time.Sleep(20 * time.Millisecond)
-						continue
-					}
-					stats.draws.Add(1)
-					success := rng.IntN(3) == 0
-					// Some rewards go to another selector of the portfolio.
-					target := base
-					if rng.IntN(5) == 0 {
-						target = *slots[rng.IntN(len(slots))].url.Load()
-					}
-					switch code := reward(httpc, target, d.Decision, success); code {
-					case http.StatusAccepted:
-						acked.add(d.Arm, success)
-						stats.acks.Add(1)
-					case http.StatusServiceUnavailable, 0:
-						stats.unavailable.Add(1)
-					default:
-						stats.other.Add(1)
-						t.Errorf("reward answered %d", code)
-					}
-				}
-			}()
+	waitClients := runClients(loadCtx, len(slots), 2, func(i int, rng *rand.Rand) bool {
+		c := loadClient{http: httpc, rng: rng, acked: acked, stats: &sent}
+		base := *slots[i].url.Load()
+		// Some rewards go to another selector of the portfolio, which forwards them to the
+		// selector that drew them.
+		target := base
+		if rng.IntN(5) == 0 {
+			target = *slots[rng.IntN(len(slots))].url.Load()
 		}
-	}
+		_, _, err := c.drawAndReward(base, func() string { return target })
+		switch {
+		case errors.Is(err, errDraw):
+			stats.unavailable.Add(1)
+			time.Sleep(20 * time.Millisecond)
+		case err != nil:
+			t.Error(err)
+			return false
+		default:
+			stats.draws.Add(1)
+		}
+		return true
+	})
 
 	// Restart selectors gracefully while the load runs, a few at a time.
 	var restarts atomic.Int64
@@ -191,7 +188,7 @@ func TestExactCountsUnderFaults(t *testing.T) {
 			}()
 		}
 	}
-	workers.Wait()
+	waitClients()
 	restarting.Wait()
 	for _, s := range slots {
 		if err := stopSlot(s); err != nil {
@@ -205,11 +202,12 @@ func TestExactCountsUnderFaults(t *testing.T) {
 	for f := faultproxy.Delay; f <= faultproxy.LoseResponse; f++ {
 		faults[f.String()] = proxy.Count(f)
 	}
-	t.Logf("%d selectors, %d graceful restarts in %v: %d draws, %d rewards acknowledged (%d successes, %d failures), %d unavailable; faults %v; report writes %d",
-		selectors, restarts.Load(), duration, stats.draws.Load(), stats.acks.Load(), total.Successes, total.Failures,
-		stats.unavailable.Load(), faults, proxy.Writes(http.MethodPatch, "promptcounterreports"))
-	if stats.acks.Load() < 1000 || restarts.Load() < 5 {
-		t.Errorf("the run was too small to mean much: %d acknowledged rewards, %d restarts", stats.acks.Load(), restarts.Load())
+	t.Logf("%d selectors, %d graceful restarts in %v: %d draws, %d rewards acknowledged (%d successes, %d failures), %d draws unavailable, "+
+		"%d rewards refused and sent again, %d answers unknown and resolved by a retry; faults %v; report writes %d",
+		selectors, restarts.Load(), duration, stats.draws.Load(), sent.acks.Load(), total.Successes, total.Failures,
+		stats.unavailable.Load(), sent.refusals.Load(), sent.unknowns.Load(), faults, proxy.Writes(http.MethodPatch, "promptcounterreports"))
+	if sent.acks.Load() < 1000 || restarts.Load() < 5 {
+		t.Errorf("the run was too small to mean much: %d acknowledged rewards, %d restarts", sent.acks.Load(), restarts.Load())
 	}
 }
 
@@ -277,4 +275,61 @@ func reward(c *http.Client, base, decision string, success bool) int {
 	}
 	defer resp.Body.Close()
 	return resp.StatusCode
+}
+
+// runClients runs perTarget load clients for each of targets, until ctx ends or step returns
+// false; step gets the target's index and the client's own random source. The returned function
+// waits for the clients to end.
+func runClients(ctx context.Context, targets, perTarget int, step func(target int, rng *rand.Rand) bool) (wait func()) {
+	var wg sync.WaitGroup
+	for i := range targets {
+		for w := range perTarget {
+			wg.Go(func() {
+				rng := rand.New(rand.NewPCG(uint64(i), uint64(w)))
+				for ctx.Err() == nil {
+					if !step(i, rng) {
+						return
+					}
+				}
+			})
+		}
+	}
+	return wg.Wait
+}
+
+// errDraw says that a load client's draw failed: its selector is starting or stopping.
+var errDraw = errors.New("draw failed")
+
+// loadClient draws decisions and rewards them until their outcome is known, and adds what was
+// acknowledged to acked.
+type loadClient struct {
+	http  *http.Client
+	rng   *rand.Rand
+	acked *ledger
+	stats *sendStats
+}
+
+// drawAndReward draws at base and rewards the decision at random, each attempt at the selector
+// that pick returns. It returns the decision, the answer that settled it (202, or 409 after an
+// attempt whose outcome was unknown) and errDraw when the draw failed; any other error is a
+// failure of the test.
+func (c *loadClient) drawAndReward(base string, pick func() string) (drawn, bool, error) {
+	d, err := draw(c.http, base)
+	if err != nil {
+		return d, false, errDraw
+	}
+	success := c.rng.IntN(3) == 0
+	code, maybeCounted, err := sendUntilKnown(c.http, pick, d.Decision, success, c.stats)
+	switch {
+	case err != nil:
+		return d, success, err
+	case code == http.StatusConflict && !maybeCounted:
+		return d, success, errors.New("a first attempt was answered 409")
+	}
+	c.acked.add(d.Arm, success)
+	c.stats.acks.Add(1)
+	if code == http.StatusConflict {
+		c.stats.replayed.Add(1)
+	}
+	return d, success, nil
 }

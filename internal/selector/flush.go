@@ -167,22 +167,35 @@ func (f *flusher) pass(ctx context.Context, final bool) error {
 	return firstErr
 }
 
-// maxBackoff bounds the wait after failed writes: an API server that answers slowly or not at all
-// gets fewer writes from every writer, not a retry storm.
+// maxBackoff bounds the wait after repeated failed writes when the interval is shorter.
 const maxBackoff = 30 * time.Second
 
-// schedule sets when the portfolio's next write is due: one interval (with jitter) after a
-// success, a backoff that doubles from the floor up to maxBackoff (or the interval, when longer)
-// after a failure.
+// schedule sets when the portfolio's next write is due.
+//
+// After a success, one interval after the write was due: the writes keep a fixed cadence, whose
+// phase spread chose at random, so that a write's own duration and the flusher's tick do not
+// lengthen the gap between two writes, and no reward waits more than one interval for the write
+// that carries it. A writer that fell behind (a write that took longer than the interval, the
+// first success after failures) starts a new cadence from now.
+//
+// After a failure (a timeout, 429, 504: an API server that cannot keep up), never sooner than
+// one interval: a failing writer sends no more writes than its share of the budget, retries
+// included, so that an overloaded API server is not sent more than the budget, which would only
+// make more writes time out. Repeated failures double the wait up to maxBackoff (or the
+// interval, when longer), with jitter so that writers that failed together do not retry together.
 func (f *flusher) schedule(p *portfolioState, err error) {
 	r := &p.report
+	now, interval := f.now(), f.interval(p)
 	if err == nil {
-		r.backoff = 0
-		r.next = f.now().Add(jittered(f.interval(p), f.jitter))
+		next := r.next.Add(interval)
+		if r.backoff > 0 || !next.After(now) {
+			next = now.Add(interval)
+		}
+		r.backoff, r.next = 0, next
 		return
 	}
-	r.backoff = min(max(2*r.backoff, f.floor), max(maxBackoff, f.interval(p)))
-	r.next = f.now().Add(jittered(r.backoff, f.jitter))
+	r.backoff = min(max(2*r.backoff, interval), max(maxBackoff, interval))
+	r.next = now.Add(jittered(r.backoff, f.jitter))
 }
 
 // spread sets the first write after the report was loaded at a random point of one interval,

@@ -50,7 +50,7 @@ func newTestAPI(tb testing.TB, arms map[string]v1alpha1.ArmPhase) (*api, *testCl
 	for _, p := range *reg.portfolios.Load() {
 		p.report.ready.Store(true)
 	}
-	a := newAPI(reg, m, 10*time.Minute, 8192, 1<<40, func() bool { return true })
+	a := newAPI(reg, m, 10*time.Minute, 8192, 1<<40, time.Second, func() bool { return true })
 	a.now = clock.now
 	return a, clock
 }

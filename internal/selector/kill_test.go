@@ -99,36 +99,43 @@ func (p *proc) signal(sig os.Signal) error {
 	return cmd.Wait()
 }
 
-// outcome of one reward request.
-type outcome int
+// sendStats counts what reward answers were seen.
+type sendStats struct{ acks, replayed, duplicates, refusals, unknowns atomic.Int64 }
 
-const (
-	acknowledged outcome = iota // 202, or 409 for a retry of an answer that was lost
-	refused                     // an answer that says it was not counted: send it again later
-	unknown                     // no answer: it may or may not be counted
-)
-
-func sendReward(c *http.Client, url, decision string, success bool) (outcome, int) {
-	code := reward(c, url, decision, success)
-	switch code {
-	case http.StatusAccepted:
-		return acknowledged, code
-	case 0:
-		return unknown, code
-	case http.StatusServiceUnavailable:
-		return refused, code
+// sendUntilKnown sends the reward of decision, each attempt to the selector that pick returns,
+// until an answer says whether it is counted: 202 (counted now) or 409 (counted before). It
+// returns that code and whether an earlier attempt's outcome was unknown: no answer (its selector
+// was killed) or 504 (a selector forwarded it and lost its home's answer). Refusals (503: the
+// home, or the selector asked, is restarting) are sent again. Any other answer, or no definite
+// answer within two minutes, is an error.
+func sendUntilKnown(c *http.Client, pick func() string, decision string, success bool, stats *sendStats) (code int, maybeCounted bool, err error) {
+	for deadline := time.Now().Add(2 * time.Minute); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		switch code := reward(c, pick(), decision, success); code {
+		case http.StatusAccepted, http.StatusConflict:
+			return code, maybeCounted, nil
+		case 0, http.StatusGatewayTimeout:
+			maybeCounted = true
+			stats.unknowns.Add(1)
+		case http.StatusServiceUnavailable:
+			stats.refusals.Add(1)
+		default:
+			return code, maybeCounted, fmt.Errorf("reward answered %d", code)
+		}
 	}
-	return refused, code
+	return 0, maybeCounted, errors.New("no definite answer to a reward within two minutes")
 }
 
 // TestSIGKILLKeepsAcknowledgedRewards runs real selector processes with disk acknowledgement
 // against a real API server, sends rewards from many clients, and SIGKILLs the processes at random
 // moments (and stops some with SIGTERM), starting each again with its state directory, as the
 // kubelet restarts a sidecar container; in the middle the kube-apiserver process is paused with
-// SIGSTOP for 10 s. A reward whose answer was lost to a kill is sent again to the restarted
-// process until it answers: 202 (it was not recorded) or 409 (it was, and the restart replayed
-// it). At the end the processes stop gracefully and the counts in their reports must equal the
-// rewards acknowledged, exactly, per arm.
+// SIGSTOP for 10 s. Half the rewards go to another process than the one that drew the decision
+// (which forwards them to it), and half the decisions are rewarded a second time at a random
+// process, as a client retrying through a Service does: that second reward must be answered 409
+// wherever it lands. A reward whose answer was lost to a kill is sent again until it answers: 202
+// (it was not recorded) or 409 (it was, and the restart replayed it). At the end the processes
+// stop gracefully and the counts in their reports must equal the rewards acknowledged, exactly,
+// per arm.
 //
 // SELECTOR_KILL_PROCS (default 4), SELECTOR_KILL_RATE (rewards per second per process; default
 // as fast as 6 clients per process go) and SELECTOR_KILL_DURATION (default 20s) size the run:
@@ -184,58 +191,43 @@ func TestSIGKILLKeepsAcknowledgedRewards(t *testing.T) {
 	}
 
 	acked := &ledger{acks: map[string]counters.Counts{}}
-	var stats struct{ acks, replayed, refusals, unknowns atomic.Int64 }
+	var stats sendStats
 	httpc := &http.Client{Timeout: 5 * time.Second}
 	loadCtx, stopLoad := context.WithTimeout(ctx, duration)
 	defer stopLoad()
-	var workers sync.WaitGroup
-	for i, p := range ps {
-		for w := range clients {
-			workers.Add(1)
-			go func() {
-				defer workers.Done()
-				rng := rand.New(rand.NewPCG(uint64(i), uint64(w)))
-				for loadCtx.Err() == nil {
-					d, err := draw(httpc, p.url)
-					if err != nil {
-						time.Sleep(20 * time.Millisecond)
-						continue
-					}
-					success := rng.IntN(3) == 0
-					// Send until the outcome is known; an unknown outcome is resolved by the
-					// retry's answer (409: the first attempt was counted).
-					retried := false
-					for {
-						o, code := sendReward(httpc, p.url, d.Decision, success)
-						if o == acknowledged || (retried && code == http.StatusConflict) {
-							acked.add(d.Arm, success)
-							stats.acks.Add(1)
-							if code == http.StatusConflict {
-								stats.replayed.Add(1)
-							}
-							break
-						}
-						if code == http.StatusConflict {
-							t.Errorf("a first attempt was answered 409")
-							break
-						}
-						if o == unknown {
-							retried = true
-							stats.unknowns.Add(1)
-						} else {
-							stats.refusals.Add(1)
-						}
-						time.Sleep(50 * time.Millisecond)
-					}
-					if rate > 0 {
-						time.Sleep(time.Duration(float64(clients) / rate * float64(time.Second)))
-					} else {
-						time.Sleep(time.Duration(rng.IntN(4)) * time.Millisecond)
-					}
-				}
-			}()
+	waitClients := runClients(loadCtx, len(ps), clients, func(i int, rng *rand.Rand) bool {
+		c := loadClient{http: httpc, rng: rng, acked: acked, stats: &stats}
+		anyProc := func() string { return ps[rng.IntN(len(ps))].url }
+		drawnHereOrAny := func() string {
+			if rng.IntN(2) == 0 {
+				return ps[i].url
+			}
+			return anyProc()
 		}
-	}
+		d, success, err := c.drawAndReward(ps[i].url, drawnHereOrAny)
+		switch {
+		case errors.Is(err, errDraw):
+			time.Sleep(20 * time.Millisecond)
+			return true
+		case err != nil:
+			t.Error(err)
+			return false
+		}
+		if rng.IntN(2) == 0 {
+			code, _, err := sendUntilKnown(httpc, anyProc, d.Decision, success, &stats)
+			if err != nil || code != http.StatusConflict {
+				t.Errorf("a decision rewarded again at another selector was answered %d (%v): counted twice", code, err)
+				return false
+			}
+			stats.duplicates.Add(1)
+		}
+		if rate > 0 {
+			time.Sleep(time.Duration(float64(clients) / rate * float64(time.Second)))
+		} else {
+			time.Sleep(time.Duration(rng.IntN(4)) * time.Millisecond)
+		}
+		return true
+	})
 
 	// In the middle, pause the API server for 10 s: selectors keep answering draws and taking
 	// rewards, and write them once it runs again.
@@ -277,7 +269,7 @@ func TestSIGKILLKeepsAcknowledgedRewards(t *testing.T) {
 	if err := <-paused; err != nil {
 		t.Fatalf("pausing the API server: %v", err)
 	}
-	workers.Wait()
+	waitClients()
 	for _, p := range ps {
 		p.waitReady(t)
 		if err := p.signal(syscall.SIGTERM); err != nil {
@@ -287,11 +279,11 @@ func TestSIGKILLKeepsAcknowledgedRewards(t *testing.T) {
 
 	total := checkCounted(ctx, t, env.Client, ns, arms, acked)
 	t.Logf("%d processes, %d SIGKILLs, %d graceful restarts and a 10 s API-server pause in %v: %d rewards acknowledged "+
-		"(%d successes, %d failures), %d answers lost to a kill (%d of them found counted by the restarted process: 409), "+
-		"%d refusals (starting, stopping)",
-		procs, kills, stops, duration, stats.acks.Load(), total.Successes, total.Failures, stats.unknowns.Load(),
-		stats.replayed.Load(), stats.refusals.Load())
-	if kills < 5 || stats.acks.Load() < 1000 {
-		t.Errorf("the run was too small to mean much: %d kills, %d acknowledged", kills, stats.acks.Load())
+		"(%d successes, %d failures), %d decisions rewarded again at a random selector and answered 409, "+
+		"%d answers lost to a kill (%d rewards found counted by the retry: 409), %d refusals (starting, stopping)",
+		procs, kills, stops, duration, stats.acks.Load(), total.Successes, total.Failures, stats.duplicates.Load(),
+		stats.unknowns.Load(), stats.replayed.Load(), stats.refusals.Load())
+	if kills < 5 || stats.acks.Load() < 1000 || stats.duplicates.Load() < 100 {
+		t.Errorf("the run was too small to mean much: %d kills, %d acknowledged, %d rewarded twice", kills, stats.acks.Load(), stats.duplicates.Load())
 	}
 }

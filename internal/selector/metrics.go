@@ -25,13 +25,17 @@ const (
 	ReasonBacklogFull      = "backlog_full"
 	ReasonReportLost       = "report_lost"
 	ReasonStateUnavailable = "state_unavailable"
+	ReasonHomeUnavailable  = "home_unavailable"
+	ReasonHomeUnanswered   = "home_unanswered"
+	ReasonIssuerGone       = "issuer_gone"
+	ReasonMisdirected      = "misdirected"
 )
 
 var reasons = []string{
 	ReasonMalformed, ReasonBadSignature, ReasonUnknownPortfolio, ReasonUnknownArm, ReasonDuplicate,
 	ReasonExpired, ReasonTooLarge, ReasonNotReady, ReasonShuttingDown, ReasonNoActiveArms,
 	ReasonKeyUnavailable, ReasonNotFound, ReasonMethod, ReasonWriterChanged, ReasonBacklogFull,
-	ReasonReportLost, ReasonStateUnavailable,
+	ReasonReportLost, ReasonStateUnavailable, ReasonHomeUnavailable, ReasonHomeUnanswered, ReasonIssuerGone, ReasonMisdirected,
 }
 
 // metrics are the selector's Prometheus metrics, on a registry of its own.
@@ -43,6 +47,7 @@ type metrics struct {
 	flushDuration prometheus.Histogram
 	flushErrors   prometheus.Counter
 	writes        *prometheus.CounterVec
+	forwards      *prometheus.CounterVec
 }
 
 // newMetrics registers the metrics; pending and replay report the gauges read at scrape time.
@@ -66,6 +71,10 @@ func newMetrics(pending func() float64, replay func() float64) *metrics {
 		writes: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "promptfolio_selector_api_writes_total", Help: "Writes sent to the API server, by kind (create, report).",
 		}, []string{"kind"}),
+		forwards: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "promptfolio_selector_forwarded_rewards_total",
+			Help: "Rewards forwarded to the selector that issued their decision, by the status code it answered (or unreachable).",
+		}, []string{"code"}),
 	}
 	rejections := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "promptfolio_selector_rejections_total", Help: "Requests answered with an error, by reason.",
@@ -73,7 +82,7 @@ func newMetrics(pending func() float64, replay func() float64) *metrics {
 	for _, r := range reasons {
 		m.rejections[r] = rejections.WithLabelValues(r)
 	}
-	m.registry.MustRegister(m.draws, m.rewards, rejections, m.flushDuration, m.flushErrors, m.writes,
+	m.registry.MustRegister(m.draws, m.rewards, rejections, m.flushDuration, m.flushErrors, m.writes, m.forwards,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "promptfolio_selector_pending_rewards", Help: "Acknowledged rewards not yet written to the API server.",
 		}, pending),

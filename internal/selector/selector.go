@@ -64,6 +64,15 @@ type Config struct {
 	LabelSelector string
 	// Addr is the HTTP listen address. Default 127.0.0.1:8088.
 	Addr string
+	// AdvertiseAddress is the host:port other selectors reach this one at: the home written
+	// into its decisions, to which they forward the rewards of those decisions; "none" writes no
+	// home. Default: the listen address when it names an address (loopback only when PodIP is
+	// empty), else PodIP with the listen port, else none.
+	AdvertiseAddress string
+	// PodIP is the IP of the selector's pod, for the default AdvertiseAddress.
+	PodIP string
+	// ForwardTimeout bounds a reward forwarded to its decision's home. Default 5s.
+	ForwardTimeout time.Duration
 	// Writer names this writer's PromptCounterReports ("<writer>.<portfolio>"). It must stay the
 	// same across restarts of the process that share a state directory, and differ between
 	// processes that run at once. Default WriterID().
@@ -89,7 +98,8 @@ type Config struct {
 	// report interval (status.reportInterval of the arms) makes it longer when a portfolio has
 	// many writers. Default 1s.
 	FlushInterval time.Duration
-	// FlushJitter is the fraction by which intervals vary. Default 0.1.
+	// FlushJitter is the fraction by which the backoff after a failed report write varies.
+	// Default 0.1.
 	FlushJitter float64
 	// MaxPending bounds the acknowledged rewards not yet written to the API server; beyond it
 	// rewards are answered 503 (backlog_full). Default 1,000,000.
@@ -130,6 +140,7 @@ func (c *Config) Defaults() {
 	set(&c.TokenTTL, 10*time.Minute)
 	set(&c.FlushInterval, time.Second)
 	set(&c.APITimeout, 10*time.Second)
+	set(&c.ForwardTimeout, 5*time.Second)
 	set(&c.ShutdownTimeout, 25*time.Second)
 	if c.FlushJitter <= 0 {
 		c.FlushJitter = 0.1
@@ -256,7 +267,7 @@ func New(cfg Config, restCfg *rest.Config) (*Selector, error) {
 	}
 	s.reg = newRegistry(cfg.Writer, s.newPortfolio)
 	s.metrics = newMetrics(func() float64 { return float64(s.api.pending.Load()) }, func() float64 { return float64(s.api.replay.len()) })
-	s.api = newAPI(s.reg, s.metrics, cfg.TokenTTL, cfg.MaxBodyBytes, cfg.MaxPending, s.synced.Load)
+	s.api = newAPI(s.reg, s.metrics, cfg.TokenTTL, cfg.MaxBodyBytes, cfg.MaxPending, cfg.ForwardTimeout, s.synced.Load)
 	s.flusher = &flusher{
 		kube: kube, reg: s.reg, api: s.api, metrics: s.metrics, writer: cfg.Writer,
 		timeout: cfg.APITimeout, floor: cfg.FlushInterval, jitter: cfg.FlushJitter, parallel: cfg.FlushParallelism, now: time.Now,
@@ -295,6 +306,10 @@ func (s *Selector) openState() error {
 		return err
 	}
 	now := time.Now()
+	if s.api.lineage, err = openLineage(s.cfg.StateDir, s.api.issuer, s.cfg.TokenTTL, now); err != nil {
+		_ = w.close()
+		return err
+	}
 	for _, d := range rep.decisions {
 		s.api.replay.firstUse(d.issuer, d.seq, d.expires, now)
 	}
@@ -391,6 +406,15 @@ func (s *Selector) Run(ctx context.Context) error {
 		return fmt.Errorf("listening: %w", err)
 	}
 	addr := ln.Addr().String()
+	home, err := advertisedAddress(s.cfg.AdvertiseAddress, s.cfg.PodIP, ln.Addr())
+	if err != nil {
+		ln.Close()
+		stopWork()
+		bg.Wait()
+		return err
+	}
+	// Set before the server starts: no decision is issued without its home.
+	s.api.home = home
 	s.addr.Store(&addr)
 	close(s.listened)
 	srv := &http.Server{
@@ -409,7 +433,7 @@ func (s *Selector) Run(ctx context.Context) error {
 			logger.Error(err, "HTTP server stopped")
 		}
 	}()
-	logger.Info("selector listening", "addr", addr, "namespace", s.cfg.Namespace, "acknowledgement", s.cfg.Ack,
+	logger.Info("selector listening", "addr", addr, "home", home, "namespace", s.cfg.Namespace, "acknowledgement", s.cfg.Ack,
 		"restoredDecisions", s.restoredDecisions)
 
 	if s.fileKey != nil {

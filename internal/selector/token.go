@@ -13,23 +13,31 @@ import (
 	"time"
 )
 
-// A decision token names the portfolio and arm a draw served, when, and which decision it was,
-// signed with the portfolio's key. It travels as base64url (no padding) of
+// A decision token names the portfolio and arm a draw served, when, which decision it was and
+// which selector may count its reward (its home), signed with the portfolio's key. It travels as
+// base64url (no padding) of
 //
-//	version (1 byte, 2) | issued-at (8 bytes, Unix milliseconds, big endian) |
-//	issuer (8 bytes) | sequence (8 bytes) |
+//	version (1 byte, 3) | issued-at (8 bytes, Unix milliseconds, big endian) |
+//	issuer (8 bytes) | sequence (8 bytes) | len(home) (1 byte) | home |
 //	len(portfolio) (1 byte) | portfolio | len(arm) (1 byte) | arm | tag (16 bytes)
 //
 // where tag is HMAC-SHA256 over everything before it, truncated to 128 bits. The issuer is drawn
 // at random when a selector process starts and the sequence counts its decisions, so the pair
-// names one decision, and a selector remembers the rewarded ones in one bit each (replay.go). A
-// typical token is about 90 characters long.
+// names one decision, and a selector remembers the rewarded ones in one bit each (replay.go). The
+// home is the issuing selector's advertised host:port, or empty when it advertises none: a
+// selector that receives the reward of a decision with another home forwards it there, so that
+// one record decides whether a decision was rewarded (home.go). Version 2 tokens, written before
+// the home was added, have no home field and are read as tokens without a home. A typical token
+// is about 110 characters long.
 const (
-	tokenVersion  = 2
-	tagSize       = 16
-	headerSize    = 1 + 8 + 8 + 8
-	maxNameLen    = 253
-	maxRawToken   = headerSize + 2 + 2*maxNameLen + tagSize
+	tokenVersion   = 3
+	tokenVersionV2 = 2
+	tagSize        = 16
+	headerSize     = 1 + 8 + 8 + 8
+	maxNameLen     = 253
+	// maxHomeLen bounds an advertised host:port.
+	maxHomeLen    = 255
+	maxRawToken   = headerSize + 1 + maxHomeLen + 2 + 2*maxNameLen + tagSize
 	maxTokenChars = (maxRawToken*8 + 5) / 6
 	// MinKeyBytes is the shortest signing key accepted.
 	MinKeyBytes = 32
@@ -44,6 +52,9 @@ type Decision struct {
 	Issuer uint64
 	// Seq numbers the issuer's decisions.
 	Seq uint64
+	// Home is the advertised host:port of the issuing selector, the one that counts the
+	// decision's reward; empty when it advertises none.
+	Home string
 }
 
 // Token errors; handlers map them to HTTP answers.
@@ -56,7 +67,8 @@ var (
 // decoded into, so that parsing allocates nothing.
 type parsedToken struct {
 	portfolio, arm []byte
-	issuedAtMs     int64 // Unix milliseconds
+	home           []byte // empty when the token names no home
+	issuedAtMs     int64  // Unix milliseconds
 	issuer, seq    uint64
 	signed, tag    []byte // the bytes the tag covers, and the tag
 }
@@ -76,11 +88,19 @@ func parseToken(buf *[maxRawToken]byte, s []byte) (parsedToken, error) {
 	}
 	n, err := base64.RawURLEncoding.Decode(buf[:], s)
 	raw := buf[:n]
-	if err != nil || len(raw) < headerSize+2+tagSize || raw[0] != tokenVersion {
+	if err != nil || len(raw) < headerSize+2+tagSize || (raw[0] != tokenVersion && raw[0] != tokenVersionV2) {
 		return p, errMalformedToken
 	}
 	body := raw[:len(raw)-tagSize]
 	rest := body[headerSize:]
+	var home []byte
+	if raw[0] == tokenVersion {
+		n := int(rest[0])
+		if n > len(rest)-1 {
+			return p, errMalformedToken
+		}
+		home, rest = rest[1:1+n], rest[1+n:]
+	}
 	portfolio, rest, ok := cutName(rest)
 	if !ok {
 		return p, errMalformedToken
@@ -93,7 +113,7 @@ func parseToken(buf *[maxRawToken]byte, s []byte) (parsedToken, error) {
 	if ms > 1<<53 {
 		return p, errMalformedToken
 	}
-	p.portfolio, p.arm = portfolio, arm
+	p.portfolio, p.arm, p.home = portfolio, arm, home
 	p.issuedAtMs = int64(ms)
 	p.issuer = binary.BigEndian.Uint64(raw[9:17])
 	p.seq = binary.BigEndian.Uint64(raw[17:25])
@@ -120,6 +140,8 @@ func appendToken(dst []byte, scratch *[]byte, k *signingKey, d Decision) []byte 
 	raw = binary.BigEndian.AppendUint64(raw, uint64(d.IssuedAt.UnixMilli()))
 	raw = binary.BigEndian.AppendUint64(raw, d.Issuer)
 	raw = binary.BigEndian.AppendUint64(raw, d.Seq)
+	raw = append(raw, byte(len(d.Home)))
+	raw = append(raw, d.Home...)
 	raw = append(raw, byte(len(d.Portfolio)))
 	raw = append(raw, d.Portfolio...)
 	raw = append(raw, byte(len(d.Arm)))

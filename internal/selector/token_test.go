@@ -15,7 +15,7 @@ func parseFresh(s string) (parsedToken, error) {
 
 // decisionOf returns what p says.
 func decisionOf(p *parsedToken) Decision {
-	return Decision{Portfolio: string(p.portfolio), Arm: string(p.arm), IssuedAt: p.issuedAt(), Issuer: p.issuer, Seq: p.seq}
+	return Decision{Portfolio: string(p.portfolio), Arm: string(p.arm), IssuedAt: p.issuedAt(), Issuer: p.issuer, Seq: p.seq, Home: string(p.home)}
 }
 
 func TestTokenRoundTrip(t *testing.T) {
@@ -27,8 +27,9 @@ func TestTokenRoundTrip(t *testing.T) {
 		d        Decision
 		maxChars int
 	}{
-		{"typical", Decision{Portfolio: "support", Arm: "support-friendly", IssuedAt: at, Issuer: 0xdeadbeef12345678, Seq: 1 << 40}, 100},
-		{"longest names", Decision{Portfolio: longest, Arm: longest, IssuedAt: at, Issuer: 1, Seq: 1}, maxTokenChars},
+		{"typical", Decision{Portfolio: "support", Arm: "support-friendly", IssuedAt: at, Issuer: 0xdeadbeef12345678, Seq: 1 << 40, Home: "10.244.13.207:8686"}, 120},
+		{"no home", Decision{Portfolio: "support", Arm: "support-friendly", IssuedAt: at, Issuer: 2, Seq: 3}, 100},
+		{"longest names", Decision{Portfolio: longest, Arm: longest, IssuedAt: at, Issuer: 1, Seq: 1, Home: strings.Repeat("h", maxHomeLen)}, maxTokenChars},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -61,6 +62,29 @@ func TestTokenBufferFits(t *testing.T) {
 	}
 }
 
+// TestTokenVersion2 checks that a token of the version without a home still parses and
+// verifies, as one without a home: selectors of an older release issue them during an upgrade.
+func TestTokenVersion2(t *testing.T) {
+	k := newSigningKey(testKey)
+	v3 := string(appendToken(nil, new([]byte), k, Decision{Portfolio: "p", Arm: "a", IssuedAt: time.UnixMilli(5), Issuer: 7, Seq: 9}))
+	raw, _ := base64.RawURLEncoding.DecodeString(v3)
+	// Version 2 is version 3 without the home's length byte (here 0), signed again.
+	v2 := append([]byte{tokenVersionV2}, raw[1:headerSize]...)
+	v2 = append(v2, raw[headerSize+1:len(raw)-tagSize]...)
+	v2 = k.appendSum(v2, len(v2))[:len(v2)+tagSize]
+	p, err := parseFresh(base64.RawURLEncoding.EncodeToString(v2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Decision{Portfolio: "p", Arm: "a", IssuedAt: time.UnixMilli(5), Issuer: 7, Seq: 9}
+	if got := decisionOf(&p); got != want {
+		t.Errorf("parsed %+v, want %+v", got, want)
+	}
+	if !k.verify(p.signed, p.tag) {
+		t.Error("a version 2 tag does not verify")
+	}
+}
+
 func TestParseTokenRejects(t *testing.T) {
 	k := newSigningKey(testKey)
 	good := string(appendToken(nil, new([]byte), k, Decision{Portfolio: "p", Arm: "a", IssuedAt: time.UnixMilli(1), Issuer: 1, Seq: 1}))
@@ -77,8 +101,9 @@ func TestParseTokenRejects(t *testing.T) {
 		{"short", mutate(func(b []byte) []byte { return b[:10] })},
 		{"wrong version", mutate(func(b []byte) []byte { b[0] = tokenVersion + 1; return b })},
 		{"version 1 (random nonce)", mutate(func(b []byte) []byte { b[0] = 1; return b })},
-		{"portfolio length past end", mutate(func(b []byte) []byte { b[headerSize] = 200; return b })},
-		{"empty portfolio", mutate(func(b []byte) []byte { b[headerSize] = 0; return b })},
+		{"home length past end", mutate(func(b []byte) []byte { b[headerSize] = 200; return b })},
+		{"portfolio length past end", mutate(func(b []byte) []byte { b[headerSize+1] = 200; return b })},
+		{"empty portfolio", mutate(func(b []byte) []byte { b[headerSize+1] = 0; return b })},
 		{"trailing byte", mutate(func(b []byte) []byte {
 			return append(append(append([]byte(nil), b[:len(b)-tagSize]...), 'x'), b[len(b)-tagSize:]...)
 		})},

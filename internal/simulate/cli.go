@@ -204,50 +204,43 @@ func (sf *scenarioFlags) apply(s *Scenario) {
 type floatList []float64
 
 func (l *floatList) String() string {
-	if l == nil {
-		return ""
-	}
-	s := make([]string, len(*l))
-	for i, x := range *l {
-		s[i] = strconv.FormatFloat(x, 'g', -1, 64)
-	}
-	return strings.Join(s, ",")
+	return formatList((*[]float64)(l), func(x float64) string { return strconv.FormatFloat(x, 'g', -1, 64) })
 }
 
+// Set parses every field, empty ones included: an empty field is an error.
 func (l *floatList) Set(v string) error {
-	var out []float64
-	for _, f := range strings.Split(v, ",") {
-		x, err := strconv.ParseFloat(strings.TrimSpace(f), 64)
-		if err != nil {
-			return err
-		}
-		out = append(out, x)
-	}
-	*l = out
-	return nil
+	return setList((*[]float64)(l), v, false, func(f string) (float64, error) { return strconv.ParseFloat(f, 64) })
 }
 
 // intList is a flag.Value of comma-separated integers.
 type intList []int
 
-func (l *intList) String() string {
+func (l *intList) String() string { return formatList((*[]int)(l), strconv.Itoa) }
+
+// Set drops empty fields, so that "1,7," is [1 7].
+func (l *intList) Set(v string) error { return setList((*[]int)(l), v, true, strconv.Atoi) }
+
+// formatList joins the values of a list flag with commas; a nil list is "".
+func formatList[T any](l *[]T, format func(T) string) string {
 	if l == nil {
 		return ""
 	}
 	s := make([]string, len(*l))
 	for i, x := range *l {
-		s[i] = strconv.Itoa(x)
+		s[i] = format(x)
 	}
 	return strings.Join(s, ",")
 }
 
-func (l *intList) Set(v string) error {
-	var out []int
+// setList parses the comma-separated fields of v, trimmed of spaces, into *l; with skipEmpty it
+// drops empty fields. On an error *l is left as it was.
+func setList[T any](l *[]T, v string, skipEmpty bool, parse func(string) (T, error)) error {
+	var out []T
 	for _, f := range strings.Split(v, ",") {
-		if f = strings.TrimSpace(f); f == "" {
+		if f = strings.TrimSpace(f); skipEmpty && f == "" {
 			continue
 		}
-		x, err := strconv.Atoi(f)
+		x, err := parse(f)
 		if err != nil {
 			return err
 		}

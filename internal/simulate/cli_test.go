@@ -39,8 +39,9 @@ func TestMainEndToEnd(t *testing.T) {
 		t.Errorf("--progress drew no progress bar: %q", stderr)
 	}
 	for _, name := range []string{"cumulative-successes", "posterior-densities", "traffic-share", "strategies", "lifetimes"} {
-		checkPNG(t, filepath.Join(dir, name+".png"))
-		checkSVG(t, filepath.Join(dir, name+".svg"))
+		for _, format := range PlotFormats {
+			checkFigure(t, filepath.Join(dir, name+"."+format))
+		}
 		if !strings.Contains(stdout, filepath.Join(dir, name+".png")) {
 			t.Errorf("stdout does not list %s.png", name)
 		}
@@ -60,32 +61,34 @@ func TestMainEndToEnd(t *testing.T) {
 	}
 }
 
-func checkPNG(t *testing.T, path string) {
-	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Error(err)
-		return
-	}
-	defer f.Close()
-	img, err := png.Decode(f)
-	if err != nil {
-		t.Errorf("%s: %v", path, err)
-		return
-	}
-	if b := img.Bounds(); b.Dx() < 400 || b.Dy() < 200 {
-		t.Errorf("%s is only %v", path, b)
-	}
-}
-
-func checkSVG(t *testing.T, path string) {
+// checkFigure checks that path holds a whole figure in the format its extension names: a PNG of
+// at least 400×200 pixels, or an XML document with an svg root that reads to its end.
+func checkFigure(t *testing.T, path string) {
 	t.Helper()
 	data, err := os.ReadFile(path)
 	if err != nil {
 		t.Error(err)
 		return
 	}
-	dec := xml.NewDecoder(bytes.NewReader(data))
+	switch filepath.Ext(path) {
+	case ".png":
+		img, err := png.Decode(bytes.NewReader(data))
+		if err != nil {
+			t.Errorf("%s: %v", path, err)
+			return
+		}
+		if b := img.Bounds(); b.Dx() < 400 || b.Dy() < 200 {
+			t.Errorf("%s is only %v", path, b)
+		}
+	case ".svg":
+		checkSVG(t, path, xml.NewDecoder(bytes.NewReader(data)))
+	default:
+		t.Errorf("%s: not a figure format", path)
+	}
+}
+
+func checkSVG(t *testing.T, path string, dec *xml.Decoder) {
+	t.Helper()
 	var root string
 	for {
 		tok, err := dec.Token()
@@ -166,5 +169,27 @@ func TestMainErrors(t *testing.T) {
 				t.Errorf("Main(%v) = %v, want an error containing %q", tt.args, err, tt.want)
 			}
 		})
+	}
+}
+
+// TestListFlags checks the comma-separated flags: spaces trimmed, empty fields an error for
+// numbers and dropped for days, and a value that fails to parse leaves the flag as it was.
+func TestListFlags(t *testing.T) {
+	var rates floatList
+	if err := rates.Set(" 0.2, 0.35 ,1"); err != nil || rates.String() != "0.2,0.35,1" {
+		t.Errorf("rates = %v (%v), want 0.2,0.35,1", rates.String(), err)
+	}
+	if err := rates.Set("0.2,,1"); err == nil || rates.String() != "0.2,0.35,1" {
+		t.Errorf("an empty field: rates = %v (%v), want an error and 0.2,0.35,1", rates.String(), err)
+	}
+	var days intList
+	if err := days.Set("1, 7,,30,"); err != nil || days.String() != "1,7,30" {
+		t.Errorf("days = %v (%v), want 1,7,30", days.String(), err)
+	}
+	if err := days.Set("1,x"); err == nil || days.String() != "1,7,30" {
+		t.Errorf("a bad field: days = %v (%v), want an error and 1,7,30", days.String(), err)
+	}
+	if (*floatList)(nil).String() != "" || (*intList)(nil).String() != "" {
+		t.Error("a nil list flag is not empty")
 	}
 }

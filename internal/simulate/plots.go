@@ -21,12 +21,8 @@ import (
 // PlotFormats are the file formats WritePlots writes every figure in.
 var PlotFormats = figure.Formats
 
-// Figure sizes.
-const (
-	figWidth    = 9 * vg.Inch
-	figHeight   = 5 * vg.Inch
-	legendWidth = 2 * vg.Inch
-)
+// size is every figure's, with a column right of the axes for the legend.
+var size = figure.Size{Width: 9 * vg.Inch, Height: 5 * vg.Inch, Legend: 2 * vg.Inch}
 
 // PlotOptions control WritePlots.
 type PlotOptions struct {
@@ -74,7 +70,7 @@ func WritePlots(s Summary, opt PlotOptions) ([]string, error) {
 	if sc.Evolution.Enabled {
 		figures = append(figures, figure.Figure{Name: "lifetimes", Render: withSideLegend(lifetimes(sc, res, subtitle))})
 	}
-	return figure.Write(opt.Dir, figure.Size{Width: figWidth, Height: figHeight}, figures)
+	return figure.Write(opt.Dir, size, figures)
 }
 
 // withSideLegend draws p with its legend in a column to the right of the plot, where it cannot
@@ -84,7 +80,7 @@ func withSideLegend(p *plot.Plot) func(draw.Canvas) {
 	legend.Top, legend.Left = true, true
 	legend.XOffs = vg.Points(6)
 	p.Legend = plot.NewLegend()
-	return figure.WithSideLegend(p, legend, legendWidth, vg.Points(24))
+	return figure.WithSideLegend(p, legend, size.Legend, vg.Points(24))
 }
 
 // armStyle is the line style of the i-th arm: the palette's colors, then dashed once they repeat.

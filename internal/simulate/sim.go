@@ -154,8 +154,8 @@ func Run(sc Scenario, strategy Strategy, seed uint64, trace bool) (Result, error
 	r := &run{
 		sc:       sc,
 		strategy: strategy,
-		rng:      rand.New(rand.NewPCG(mix(seed), mix(seed+1))),
-		sampler:  bandit.NewSampler(mix(seed + 2)),
+		rng:      rand.New(rand.NewPCG(bandit.SplitMix64(seed), bandit.SplitMix64(seed+1))),
+		sampler:  bandit.NewSampler(bandit.SplitMix64(seed + 2)),
 	}
 	for i, rate := range sc.Rates {
 		r.arms = append(r.arms, Arm{
@@ -346,20 +346,14 @@ func (r *run) evolve(generation int64, t int, res *Result) error {
 	return nil
 }
 
-// mix is the SplitMix64 finalizer: it turns nearby seeds (1, 2, 3, …) into unrelated ones.
-func mix(x uint64) uint64 {
-	x += 0x9e3779b97f4a7c15
-	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9
-	x = (x ^ (x >> 27)) * 0x94d049bb133111eb
-	return x ^ (x >> 31)
-}
-
 // RunSeed is the seed of run number i (from 0) of a batch with base seed seed, and
 // StrategySeed the seed one strategy uses within that run. Run 0 of a batch is the run WritePlots
 // draws, so `--runs 1` and `--runs 1000` with one --seed plot the same run.
-func RunSeed(seed uint64, i int) uint64 { return mix(seed ^ mix(uint64(i))) }
+func RunSeed(seed uint64, i int) uint64 {
+	return bandit.SplitMix64(seed ^ bandit.SplitMix64(uint64(i)))
+}
 
 // StrategySeed is the seed of strategy s within the run whose seed is runSeed.
 func StrategySeed(runSeed uint64, s Strategy) uint64 {
-	return mix(runSeed + uint64(s)*0x632be59bd9b4e019)
+	return bandit.SplitMix64(runSeed + uint64(s)*0x632be59bd9b4e019)
 }

@@ -50,8 +50,9 @@ type Arm struct {
 	Previous int64
 }
 
-// current is the arm's trials since the current window opened.
-func (a Arm) current() int64 {
+// Current is the arm's trials since the current window opened: all of them when Trials is below
+// WindowStart.
+func (a Arm) Current() int64 {
 	if a.Trials < a.WindowStart {
 		return a.Trials
 	}
@@ -83,24 +84,24 @@ func Update(cfg Config, now, opened time.Time, arms []Arm) Result {
 	}
 	var inWindow int64
 	for _, a := range arms {
-		inWindow += a.current()
+		inWindow += a.Current()
 	}
 	if !opened.IsZero() && now.Sub(opened) >= cfg.MinDuration && inWindow >= cfg.MinTrials {
 		res.Closed, res.ClosedTrials, res.WindowOpened = true, make([]int64, len(arms)), now
 		for i, a := range arms {
-			res.ClosedTrials[i] = a.current()
-			res.Arms[i] = Arm{Trials: a.Trials, WindowStart: a.Trials, Previous: a.current()}
+			res.ClosedTrials[i] = a.Current()
+			res.Arms[i] = Arm{Trials: a.Trials, WindowStart: a.Trials, Previous: a.Current()}
 		}
 	}
 	var total int64
 	for _, a := range res.Arms {
-		total += a.Previous + a.current()
+		total += a.Previous + a.Current()
 	}
 	if total == 0 {
 		return res
 	}
 	for i, a := range res.Arms {
-		res.Shares[i] = float64(a.Previous+a.current()) / float64(total)
+		res.Shares[i] = float64(a.Previous+a.Current()) / float64(total)
 	}
 	return res
 }

@@ -104,17 +104,19 @@ func TestChart(t *testing.T) {
 		return string(out)
 	}
 	kubectl := filepath.Join(env.BinaryAssetsDirectory, "kubectl")
-	for _, ns := range []string{managerNamespace, "shop"} {
+	for _, ns := range []string{managerNamespace, "shop", "web"} {
 		run(t, kubectl, "create", "namespace", ns)
 	}
 
-	t.Run("server-side dry run", func(t *testing.T) {
-		file := filepath.Join(dir, "chart.yaml")
-		if err := os.WriteFile(file, renderChart(t, helm, values...), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		t.Logf("server dry run:\n%s", run(t, kubectl, "apply", "--dry-run=server", "-f", file))
-	})
+	for mode, values := range map[string][]string{"sidecar": values, "node": nodeModeValues} {
+		t.Run("server-side dry run, "+mode+" mode", func(t *testing.T) {
+			file := filepath.Join(dir, mode+".yaml")
+			if err := os.WriteFile(file, renderChart(t, helm, values...), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			t.Logf("server dry run:\n%s", run(t, kubectl, "apply", "--dry-run=server", "-f", file))
+		})
+	}
 
 	chart := filepath.Join(testenv.RepoRoot(), "charts", "promptfolio")
 	secretData := func(t *testing.T, ns, name string) string {
@@ -145,6 +147,19 @@ func TestChart(t *testing.T) {
 		if got := secretData(t, "shop", "promptfolio-selector-token"); got != key {
 			t.Error("helm upgrade replaced the decision-token key")
 		}
+	})
+	// Node mode binds the DaemonSet's ServiceAccount itself: with selector.serviceAccounts set,
+	// no group binding covers it.
+	nodeValues := append(slices.Clone(values), "--set", "selector.mode=node", "--set", "selector.serviceAccounts={default}")
+	t.Run("upgrade to node mode keeps the key", func(t *testing.T) {
+		if key == "" {
+			t.Skip("install failed")
+		}
+		run(t, helm, append([]string{"upgrade", "promptfolio", chart, "-n", managerNamespace}, nodeValues...)...)
+		if got := secretData(t, "shop", "promptfolio-selector-token"); got != key {
+			t.Error("the upgrade to node mode replaced the decision-token key, which outstanding decisions are signed with")
+		}
+		run(t, kubectl, "get", "daemonset", "-n", "shop", "promptfolio-node-selector")
 	})
 
 	// The manager, with the chart's ClusterRole, and a selector, with the chart's Role, each do
@@ -180,7 +195,18 @@ func TestChart(t *testing.T) {
 		// Long enough for what must happen, short enough for what never will.
 		granted: 30 * time.Second, removed: 8 * time.Second,
 		exercise: func(c client.Client, i int, wait time.Duration) error {
-			return exerciseSelector(c, cfg, "shop", fmt.Sprintf("greeting%d", i), wait)
+			return exerciseSelector(c, cfg, workloadUser("shop"), "shop", fmt.Sprintf("greeting%d", i), wait)
+		},
+	}, {
+		// The node-local selector, with the ServiceAccount of its DaemonSet; its Role is the one
+		// checked verb by verb above.
+		who:     "node selector",
+		role:    &rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "promptfolio-selector"}},
+		user:    nodeSelectorUser("shop"),
+		cases:   []permissionCase{{name: "all granted"}},
+		granted: 30 * time.Second, removed: 8 * time.Second,
+		exercise: func(c client.Client, i int, wait time.Duration) error {
+			return exerciseSelector(c, cfg, nodeSelectorUser("shop"), "shop", fmt.Sprintf("node%d", i), wait)
 		},
 	}} {
 		t.Run(p.who+" permissions", func(t *testing.T) {
@@ -322,6 +348,15 @@ func waitForAuthorization(t *testing.T, c client.Client, user rest.Impersonation
 	}
 }
 
+// nodeSelectorUser is who a node-local selector in ns is to the API server: the ServiceAccount of
+// the chart's DaemonSet.
+func nodeSelectorUser(ns string) rest.ImpersonationConfig {
+	return rest.ImpersonationConfig{
+		UserName: "system:serviceaccount:" + ns + ":promptfolio-node-selector",
+		Groups:   []string{"system:serviceaccounts", "system:serviceaccounts:" + ns, "system:authenticated"},
+	}
+}
+
 // managerUser is who the manager is to the API server: the chart's manager ServiceAccount.
 func managerUser() rest.ImpersonationConfig {
 	return rest.ImpersonationConfig{
@@ -391,12 +426,11 @@ func exerciseManager(c client.Client, admin *rest.Config, ns, portfolio string, 
 	}
 }
 
-// exerciseSelector runs a selector for portfolio in ns with the credentials of the namespace's
-// default ServiceAccount, which the chart's selector Role is bound to, and the chart's token
-// Secret as its key file. It returns the first thing that went wrong: the selector not getting
+// exerciseSelector runs a selector for portfolio in ns as user (a ServiceAccount the chart's
+// selector Role is bound to), with the chart's token Secret as its key file. It returns the first thing that went wrong: the selector not getting
 // ready (its counter report not read or created), a reward not reaching its report, an arm
 // created later never drawn, or the graceful stop failing.
-func exerciseSelector(c client.Client, admin *rest.Config, ns, portfolio string, wait time.Duration) (err error) {
+func exerciseSelector(c client.Client, admin *rest.Config, user rest.ImpersonationConfig, ns, portfolio string, wait time.Duration) (err error) {
 	ctx := context.Background()
 	armName := portfolio + "-plain"
 	pf := &v1alpha1.PromptPortfolio{
@@ -427,7 +461,7 @@ func exerciseSelector(c client.Client, admin *rest.Config, ns, portfolio string,
 	}
 
 	workload := rest.CopyConfig(admin)
-	workload.Impersonate = workloadUser(ns)
+	workload.Impersonate = user
 	writer := portfolio + "-writer"
 	sel, err := selector.New(selector.Config{
 		Namespace: ns, Portfolios: []string{portfolio}, Addr: "127.0.0.1:0", KeyFile: keyFile, Writer: writer,

@@ -70,7 +70,10 @@ func TestInjectionThroughAPIServer(t *testing.T) {
 		MutatingWebhooks: []*admissionregv1.MutatingWebhookConfiguration{config},
 	})
 
-	counter := &countingHandler{next: NewPodInjector(env.Scheme, DefaultOptions().Sidecar), byNS: map[string]int{}}
+	// Namespace "web" is served by node-local selectors, "shop" by sidecars.
+	opts := DefaultOptions().Sidecar
+	opts.NodePorts = map[string]int32{"web": 8701}
+	counter := &countingHandler{next: NewPodInjector(env.Scheme, opts), byNS: map[string]int{}}
 	wo := env.WebhookInstallOptions
 	server := crwebhook.NewServer(crwebhook.Options{Host: wo.LocalServingHost, Port: wo.LocalServingPort, CertDir: wo.LocalServingCertDir})
 	server.Register(Path, &admission.Webhook{Handler: counter})
@@ -94,6 +97,7 @@ func TestInjectionThroughAPIServer(t *testing.T) {
 		t.Fatal(err)
 	}
 	appNS := createNamespace(t, c, "shop")
+	nodeNS := createNamespace(t, c, "web")
 	createNamespace(t, c, managerNamespace)
 
 	annotations := map[string]string{AnnotationInject: "true", AnnotationPortfolios: "greeting"}
@@ -101,9 +105,12 @@ func TestInjectionThroughAPIServer(t *testing.T) {
 		name, namespace string
 		annotations     map[string]string
 		wantSidecar     bool
-		wantCalls       int // requests the handler receives for this pod's namespace, at least
+		wantNode        bool // pointed at the node-local selector
+		wantCalls       int  // requests the handler receives for this pod's namespace, at least
 	}{
 		{name: "annotated pod gets the sidecar", namespace: appNS, annotations: annotations, wantSidecar: true, wantCalls: 1},
+		{name: "annotated pod of a node-mode namespace gets the node's selector", namespace: nodeNS, annotations: annotations, wantNode: true, wantCalls: 1},
+		{name: "unannotated pod of a node-mode namespace untouched", namespace: nodeNS, wantCalls: 1},
 		{name: "unannotated pod untouched", namespace: appNS, wantCalls: 1},
 		{name: "manager's namespace never sent", namespace: managerNamespace, annotations: annotations},
 		{name: "kube-system never sent", namespace: metav1.NamespaceSystem, annotations: annotations},
@@ -135,6 +142,19 @@ func TestInjectionThroughAPIServer(t *testing.T) {
 			hasSidecar := len(got.Spec.InitContainers) == 1 && got.Spec.InitContainers[0].Name == ContainerName
 			if hasSidecar != tt.wantSidecar {
 				t.Fatalf("sidecar injected = %v, want %v (init containers %v)", hasSidecar, tt.wantSidecar, got.Spec.InitContainers)
+			}
+			if tt.wantNode {
+				// What the API server stored: no container or volume added, the node's address
+				// from the downward API ahead of the URL that refers to it.
+				env := got.Spec.Containers[0].Env
+				if len(got.Spec.InitContainers) != 0 || len(got.Spec.Volumes) != 0 || len(env) != 3 ||
+					env[0].Name != EnvHostIP || env[0].ValueFrom == nil || env[0].ValueFrom.FieldRef.FieldPath != "status.hostIP" ||
+					env[1].Name != EnvSelectorURL || env[1].Value != "http://$(PROMPTFOLIO_HOST_IP):8701" ||
+					got.Annotations[AnnotationMode] != ModeNode {
+					t.Errorf("node-mode pod as stored: init containers %v, volumes %v, env %+v, annotations %v",
+						got.Spec.InitContainers, got.Spec.Volumes, env, got.Annotations)
+				}
+				return
 			}
 			if !tt.wantSidecar {
 				if len(got.Spec.Containers[0].Env) != 0 || len(got.Spec.Volumes) != 0 || got.Annotations[AnnotationInjected] != "" {

@@ -4,9 +4,12 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"strconv"
+	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
+	"k8s.io/apimachinery/pkg/util/validation"
 )
 
 // Defaults of Options, also the defaults of the manager's flags.
@@ -66,6 +69,13 @@ type SidecarOptions struct {
 	// StateLimit is the size limit of the emptyDir that holds the write-ahead record: about one
 	// decision lifetime of rewards at 38 bytes each.
 	StateLimit resource.Quantity
+	// NodePorts names the namespaces served by node-local selectors (chart value selector.mode
+	// node: a DaemonSet in each of these namespaces) and the host port of each. Annotated pods of
+	// these namespaces get no sidecar: their application containers are pointed at the selector
+	// of their node, http://<node address>:<port>. A pod that names a token Secret other than
+	// TokenSecret gets the sidecar, since the node's selector signs with TokenSecret's key. Pods
+	// of other namespaces get the sidecar. Empty (the default) injects sidecars everywhere.
+	NodePorts map[string]int32
 }
 
 // DefaultOptions returns the defaults of every option, with the webhook disabled.
@@ -117,6 +127,42 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 	quantity(fs, &o.Sidecar.MemoryLimit, "selector-memory-limit", "memory limit of the injected selector")
 	fs.StringVar(&o.Sidecar.Ack, "selector-ack", o.Sidecar.Ack, "acknowledgement level of the injected selector: disk (rewards survive its SIGKILL: write-ahead record in an emptyDir) or memory")
 	quantity(fs, &o.Sidecar.StateLimit, "selector-state-limit", "size limit of the injected selector's state emptyDir")
+	fs.Func("selector-node-ports", "namespaces served by a node-local selector (a DaemonSet) and its host port, as namespace=port,...: their annotated pods get no sidecar but the URL of their node's selector (default: none, sidecars everywhere)", func(s string) error {
+		ports, err := ParseNodePorts(s)
+		if err != nil {
+			return err
+		}
+		o.Sidecar.NodePorts = ports
+		return nil
+	})
+}
+
+// ParseNodePorts reads the value of --selector-node-ports: comma-separated namespace=port pairs.
+// An empty value is an empty map.
+func ParseNodePorts(value string) (map[string]int32, error) {
+	ports := map[string]int32{}
+	for _, field := range strings.Split(value, ",") {
+		field = strings.TrimSpace(field)
+		if field == "" {
+			continue
+		}
+		ns, portText, ok := strings.Cut(field, "=")
+		if !ok {
+			return nil, fmt.Errorf("%q: want namespace=port", field)
+		}
+		if errs := validation.IsDNS1123Label(ns); len(errs) > 0 {
+			return nil, fmt.Errorf("%q is not a namespace name: %s", ns, strings.Join(errs, "; "))
+		}
+		if _, dup := ports[ns]; dup {
+			return nil, fmt.Errorf("namespace %s is listed twice", ns)
+		}
+		port, err := strconv.ParseInt(portText, 10, 32)
+		if err != nil || port < 1 || port > 65535 {
+			return nil, fmt.Errorf("namespace %s: port must be between 1 and 65535, got %q", ns, portText)
+		}
+		ports[ns] = int32(port)
+	}
+	return ports, nil
 }
 
 // quantity registers a flag holding a resource quantity.
@@ -154,6 +200,11 @@ func (o Options) Validate() error {
 	}
 	if !o.Sidecar.MemoryLimit.IsZero() && o.Sidecar.MemoryLimit.Cmp(o.Sidecar.MemoryRequest) < 0 {
 		errs = append(errs, errors.New("selector memory limit must not be below its request"))
+	}
+	for ns, port := range o.Sidecar.NodePorts {
+		if port < 1 || port > 65535 {
+			errs = append(errs, fmt.Errorf("node-local selector port %d of namespace %s is out of range", port, ns))
+		}
 	}
 	return errors.Join(errs...)
 }

@@ -24,6 +24,18 @@ const (
 	AnnotationTokenSecret = "promptfolio.dev/token-secret"
 	// AnnotationInjected is set by the webhook on pods it changed, to the portfolios served.
 	AnnotationInjected = "promptfolio.dev/injected"
+	// AnnotationMode is set by the webhook on pods it changed, to ModeSidecar or ModeNode: where
+	// the pod's selector runs.
+	AnnotationMode = "promptfolio.dev/selector-mode"
+)
+
+// Values of AnnotationMode.
+const (
+	// ModeSidecar: the pod has its own selector, a native sidecar reached over its loopback.
+	ModeSidecar = "sidecar"
+	// ModeNode: the pod uses the node-local selector of its node (a DaemonSet of its namespace),
+	// reached at the node's address and the namespace's host port (SidecarOptions.NodePorts).
+	ModeNode = "node"
 )
 
 // Names of what the webhook adds to a pod.
@@ -54,6 +66,9 @@ const (
 	EnvSelectorURL = "PROMPTFOLIO_SELECTOR_URL"
 	// EnvPortfolios repeats the portfolios the selector serves, comma-separated.
 	EnvPortfolios = "PROMPTFOLIO_PORTFOLIOS"
+	// EnvHostIP is the address of the pod's node (status.hostIP), set in node mode ahead of
+	// EnvSelectorURL, whose value refers to it as $(PROMPTFOLIO_HOST_IP).
+	EnvHostIP = "PROMPTFOLIO_HOST_IP"
 )
 
 // Environment variables of the selector, from the downward API. The selector's writer id is
@@ -64,6 +79,8 @@ const (
 	envPodName = "POD_NAME"
 	envPodNS   = "POD_NAMESPACE"
 	envPodUID  = "POD_UID"
+	// envPodIP is the pod's IP, which the selector advertises as the home of its decisions.
+	envPodIP = "POD_IP"
 )
 
 // maxPortfolios bounds the list of one pod's annotation.
@@ -98,10 +115,43 @@ type injection struct {
 	opts        SidecarOptions
 	portfolios  []string
 	tokenSecret string
+	// nodePort is the host port of the node-local selector that serves the pod, or 0 when the
+	// pod gets a sidecar.
+	nodePort int32
 }
 
-// selectorURL is where the application reaches the selector: over the pod's loopback.
+// newInjection decides what a pod of namespace ns with annotations gets. A namespace listed in
+// opts.NodePorts is served by node-local selectors, unless the pod names a token Secret of its
+// own: the node's selector verifies decisions with the key of opts.TokenSecret only.
+func newInjection(opts SidecarOptions, ns string, annotations map[string]string) (injection, error) {
+	portfolios, err := parsePortfolios(annotations[AnnotationPortfolios])
+	if err != nil {
+		return injection{}, err
+	}
+	in := injection{opts: opts, portfolios: portfolios, tokenSecret: opts.TokenSecret}
+	if name := annotations[AnnotationTokenSecret]; name != "" {
+		in.tokenSecret = name
+	}
+	if port, ok := opts.NodePorts[ns]; ok && in.tokenSecret == opts.TokenSecret {
+		in.nodePort = port
+	}
+	return in, nil
+}
+
+// mode is the value of AnnotationMode for the pod.
+func (in injection) mode() string {
+	if in.nodePort != 0 {
+		return ModeNode
+	}
+	return ModeSidecar
+}
+
+// selectorURL is where the application reaches the selector: over the pod's loopback, or, in
+// node mode, at its node's address, which the kubelet substitutes for $(PROMPTFOLIO_HOST_IP).
 func (in injection) selectorURL() string {
+	if in.nodePort != 0 {
+		return "http://$(" + EnvHostIP + "):" + strconv.Itoa(int(in.nodePort))
+	}
 	return "http://127.0.0.1:" + strconv.Itoa(int(in.opts.Port))
 }
 
@@ -136,6 +186,7 @@ func (in injection) container() corev1.Container {
 			fieldEnv(envPodName, "metadata.name"),
 			fieldEnv(envPodNS, "metadata.namespace"),
 			fieldEnv(envPodUID, "metadata.uid"),
+			fieldEnv(envPodIP, "status.podIP"),
 		},
 		Ports: []corev1.ContainerPort{{Name: PortName, ContainerPort: in.opts.Port, Protocol: corev1.ProtocolTCP}},
 		// The application's containers start once the selector answers /healthz, so their first
@@ -203,12 +254,17 @@ func (in injection) stateVolume() corev1.Volume {
 	return corev1.Volume{Name: StateVolumeName, VolumeSource: corev1.VolumeSource{EmptyDir: ed}}
 }
 
-// appEnv are the variables every application container gets.
+// appEnv are the variables every application container gets. In node mode the node's address
+// comes first: a variable can refer only to variables listed before it.
 func (in injection) appEnv() []corev1.EnvVar {
-	return []corev1.EnvVar{
-		{Name: EnvSelectorURL, Value: in.selectorURL()},
-		{Name: EnvPortfolios, Value: strings.Join(in.portfolios, ",")},
+	var env []corev1.EnvVar
+	if in.nodePort != 0 {
+		env = append(env, fieldEnv(EnvHostIP, "status.hostIP"))
 	}
+	return append(env,
+		corev1.EnvVar{Name: EnvSelectorURL, Value: in.selectorURL()},
+		corev1.EnvVar{Name: EnvPortfolios, Value: strings.Join(in.portfolios, ",")},
+	)
 }
 
 func fieldEnv(name, path string) corev1.EnvVar {
@@ -217,8 +273,12 @@ func fieldEnv(name, path string) corev1.EnvVar {
 	}}
 }
 
-// injected reports whether the pod already has the selector.
+// injected reports whether the pod already has the selector: its sidecar, or the webhook's mark
+// of node mode.
 func injected(pod *corev1.Pod) bool {
+	if pod.Annotations[AnnotationMode] == ModeNode {
+		return true
+	}
 	for _, list := range [][]corev1.Container{pod.Spec.InitContainers, pod.Spec.Containers} {
 		for _, c := range list {
 			if c.Name == ContainerName {
@@ -229,11 +289,14 @@ func injected(pod *corev1.Pod) bool {
 	return false
 }
 
-// apply adds the selector to pod. The selector goes first among the init containers, so that
-// other init containers can use it too. Variables an application container already sets are kept.
+// apply adds the selector to pod: in sidecar mode the selector container, first among the init
+// containers so that other init containers can use it too, and its volumes; in node mode nothing
+// but the application's variables. Variables an application container already sets are kept.
 func (in injection) apply(pod *corev1.Pod) {
-	pod.Spec.InitContainers = append([]corev1.Container{in.container()}, pod.Spec.InitContainers...)
-	pod.Spec.Volumes = append(pod.Spec.Volumes, in.stateVolume(), in.volume())
+	if in.nodePort == 0 {
+		pod.Spec.InitContainers = append([]corev1.Container{in.container()}, pod.Spec.InitContainers...)
+		pod.Spec.Volumes = append(pod.Spec.Volumes, in.stateVolume(), in.volume())
+	}
 	for i := range pod.Spec.Containers {
 		c := &pod.Spec.Containers[i]
 		for _, env := range in.appEnv() {
@@ -246,6 +309,7 @@ func (in injection) apply(pod *corev1.Pod) {
 		pod.Annotations = map[string]string{}
 	}
 	pod.Annotations[AnnotationInjected] = strings.Join(in.portfolios, ",")
+	pod.Annotations[AnnotationMode] = in.mode()
 }
 
 func hasEnv(c *corev1.Container, name string) bool {

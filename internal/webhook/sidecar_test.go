@@ -3,6 +3,7 @@ package webhook
 import (
 	"context"
 	"encoding/json"
+	"maps"
 	"net/http"
 	"slices"
 	"strings"
@@ -34,17 +35,47 @@ func TestParsePortfolios(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := parsePortfolios(tt.value)
-			if tt.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-					t.Fatalf("parsePortfolios(%q) error = %v, want one containing %q", tt.value, err, tt.wantErr)
-				}
-				return
-			}
-			if err != nil || !slices.Equal(got, tt.want) {
-				t.Fatalf("parsePortfolios(%q) = %v, %v; want %v", tt.value, got, err, tt.want)
-			}
+			checkParse(t, "parsePortfolios", parsePortfolios, slices.Equal, tt.value, tt.want, tt.wantErr)
 		})
+	}
+}
+
+func TestParseNodePorts(t *testing.T) {
+	tests := []struct {
+		name, value string
+		want        map[string]int32
+		wantErr     string
+	}{
+		{name: "empty", value: "", want: map[string]int32{}},
+		{name: "one", value: "shop=8686", want: map[string]int32{"shop": 8686}},
+		{name: "several with spaces", value: " shop=8686 , web=8701,", want: map[string]int32{"shop": 8686, "web": 8701}},
+		{name: "no port", value: "shop", wantErr: "want namespace=port"},
+		{name: "port zero", value: "shop=0", wantErr: "between 1 and 65535"},
+		{name: "port too high", value: "shop=65536", wantErr: "between 1 and 65535"},
+		{name: "not a number", value: "shop=http", wantErr: "between 1 and 65535"},
+		{name: "bad namespace", value: "Shop=8686", wantErr: "not a namespace name"},
+		{name: "namespace twice", value: "shop=8686,shop=8701", wantErr: "listed twice"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			checkParse(t, "ParseNodePorts", ParseNodePorts, maps.Equal, tt.value, tt.want, tt.wantErr)
+		})
+	}
+}
+
+// checkParse fails the test unless parse (named name) returns an error containing wantErr for
+// value when wantErr is set, and otherwise no error and a result equal to want.
+func checkParse[T any](t *testing.T, name string, parse func(string) (T, error), equal func(T, T) bool, value string, want T, wantErr string) {
+	t.Helper()
+	got, err := parse(value)
+	if wantErr != "" {
+		if err == nil || !strings.Contains(err.Error(), wantErr) {
+			t.Fatalf("%s(%q) error = %v, want one containing %q", name, value, err, wantErr)
+		}
+		return
+	}
+	if err != nil || !equal(got, want) {
+		t.Fatalf("%s(%q) = %v, %v; want %v", name, value, got, err, want)
 	}
 }
 
@@ -63,7 +94,8 @@ func TestHandle(t *testing.T) {
 		t.Fatal(err)
 	}
 	opts := DefaultOptions().Sidecar
-	injector := NewPodInjector(scheme, opts)
+	nodeOpts := opts
+	nodeOpts.NodePorts = map[string]int32{"shop": 8701}
 
 	app := corev1.Container{Name: "app", Image: "example/app"}
 	annotated := func(extra map[string]string) *corev1.Pod {
@@ -82,9 +114,44 @@ func TestHandle(t *testing.T) {
 	injection{opts: opts, portfolios: []string{"greeting"}, tokenSecret: "t"}.apply(alreadyInjected)
 	ownURL := annotated(nil)
 	ownURL.Spec.Containers[0].Env = []corev1.EnvVar{{Name: EnvSelectorURL, Value: "http://elsewhere:1"}}
+	nodeInjected := annotated(nil)
+	injection{opts: nodeOpts, portfolios: []string{"greeting"}, tokenSecret: opts.TokenSecret, nodePort: 8701}.apply(nodeInjected)
+	twoContainers := annotated(nil)
+	twoContainers.Spec.Containers = append(twoContainers.Spec.Containers, corev1.Container{Name: "worker", Image: "example/worker"})
+
+	// noSidecar fails unless pod has no selector container and no volume of the webhook.
+	noSidecar := func(t *testing.T, pod *corev1.Pod) {
+		t.Helper()
+		if len(pod.Spec.InitContainers) != 0 || len(pod.Spec.Volumes) != 0 {
+			t.Errorf("node mode added init containers %v and volumes %v, want none", pod.Spec.InitContainers, pod.Spec.Volumes)
+		}
+	}
+	// pointsAtNode fails unless every container reaches the node's selector on port.
+	pointsAtNode := func(t *testing.T, pod *corev1.Pod, port string) {
+		t.Helper()
+		for _, c := range pod.Spec.Containers {
+			names := make([]string, len(c.Env))
+			for i, e := range c.Env {
+				names[i] = e.Name
+			}
+			host := slices.Index(names, EnvHostIP)
+			url := slices.Index(names, EnvSelectorURL)
+			if host < 0 || c.Env[host].ValueFrom == nil || c.Env[host].ValueFrom.FieldRef == nil || c.Env[host].ValueFrom.FieldRef.FieldPath != "status.hostIP" {
+				t.Errorf("container %s: %s is not the node's address from the downward API: %v", c.Name, EnvHostIP, c.Env)
+				continue
+			}
+			if want := "http://$(" + EnvHostIP + "):" + port; url < host || c.Env[url].Value != want {
+				t.Errorf("container %s: env %v; want %s = %q after %s", c.Name, names, EnvSelectorURL, want, EnvHostIP)
+			}
+			if got := envValue(c, EnvPortfolios); got != "greeting,checkout" {
+				t.Errorf("container %s: %s = %q", c.Name, EnvPortfolios, got)
+			}
+		}
+	}
 
 	tests := []struct {
 		name        string
+		opts        *SidecarOptions // nil: opts
 		pod         *corev1.Pod
 		wantAllowed bool
 		wantPatch   bool
@@ -118,8 +185,38 @@ func TestHandle(t *testing.T) {
 			if v := pod.Spec.Volumes[len(pod.Spec.Volumes)-1]; v.Secret == nil || v.Secret.SecretName != DefaultTokenSecret {
 				t.Errorf("token volume = %+v, want Secret %s", v, DefaultTokenSecret)
 			}
-			if pod.Annotations[AnnotationInjected] != "greeting,checkout" {
-				t.Errorf("annotation %s = %q", AnnotationInjected, pod.Annotations[AnnotationInjected])
+			if pod.Annotations[AnnotationInjected] != "greeting,checkout" || pod.Annotations[AnnotationMode] != ModeSidecar {
+				t.Errorf("annotations %s = %q, %s = %q", AnnotationInjected, pod.Annotations[AnnotationInjected], AnnotationMode, pod.Annotations[AnnotationMode])
+			}
+		}},
+		{name: "node mode: no sidecar, the node's selector", opts: &nodeOpts, pod: twoContainers, wantAllowed: true, wantPatch: true, check: func(t *testing.T, pod *corev1.Pod) {
+			noSidecar(t, pod)
+			pointsAtNode(t, pod, "8701")
+			if pod.Annotations[AnnotationInjected] != "greeting,checkout" || pod.Annotations[AnnotationMode] != ModeNode {
+				t.Errorf("annotations %s = %q, %s = %q", AnnotationInjected, pod.Annotations[AnnotationInjected], AnnotationMode, pod.Annotations[AnnotationMode])
+			}
+		}},
+		{name: "node mode: already pointed at the node", opts: &nodeOpts, pod: nodeInjected, wantAllowed: true},
+		{name: "node mode: no portfolios denied", opts: &nodeOpts, pod: annotated(map[string]string{AnnotationPortfolios: ","}), wantAllowed: false},
+		{name: "node mode: the default token Secret named", opts: &nodeOpts, pod: annotated(map[string]string{AnnotationTokenSecret: DefaultTokenSecret}), wantAllowed: true, wantPatch: true, check: func(t *testing.T, pod *corev1.Pod) {
+			noSidecar(t, pod)
+			pointsAtNode(t, pod, "8701")
+		}},
+		{name: "node mode: a token Secret of its own gets the sidecar", opts: &nodeOpts, pod: annotated(map[string]string{AnnotationTokenSecret: "shop-token"}), wantAllowed: true, wantPatch: true, check: func(t *testing.T, pod *corev1.Pod) {
+			if !injected(pod) || pod.Annotations[AnnotationMode] != ModeSidecar || envValue(pod.Spec.Containers[0], EnvSelectorURL) != "http://127.0.0.1:8686" {
+				t.Errorf("init containers %v, mode %q, env %v: want the sidecar", pod.Spec.InitContainers, pod.Annotations[AnnotationMode], pod.Spec.Containers[0].Env)
+			}
+		}},
+		{name: "node mode elsewhere: this namespace gets the sidecar", opts: &SidecarOptions{Image: opts.Image, Port: opts.Port, TokenSecret: opts.TokenSecret, NodePorts: map[string]int32{"web": 8701}},
+			pod: annotated(nil), wantAllowed: true, wantPatch: true, check: func(t *testing.T, pod *corev1.Pod) {
+				if !injected(pod) || pod.Annotations[AnnotationMode] != ModeSidecar {
+					t.Errorf("init containers %v, mode %q: want the sidecar", pod.Spec.InitContainers, pod.Annotations[AnnotationMode])
+				}
+			}},
+		{name: "node mode: the application's own URL kept", opts: &nodeOpts, pod: ownURL, wantAllowed: true, wantPatch: true, check: func(t *testing.T, pod *corev1.Pod) {
+			noSidecar(t, pod)
+			if got := envValue(pod.Spec.Containers[0], EnvSelectorURL); got != "http://elsewhere:1" {
+				t.Errorf("%s = %q, want the application's own value", EnvSelectorURL, got)
 			}
 		}},
 		{name: "token secret from annotation", pod: annotated(map[string]string{AnnotationTokenSecret: "shop-token"}), wantAllowed: true, wantPatch: true, check: func(t *testing.T, pod *corev1.Pod) {
@@ -143,7 +240,11 @@ func TestHandle(t *testing.T) {
 				UID: "1", Kind: metav1.GroupVersionKind{Version: "v1", Kind: "Pod"}, Operation: admissionv1.Create,
 				Namespace: "shop", Object: runtime.RawExtension{Raw: raw},
 			}}
-			resp := injector.Handle(context.Background(), req)
+			o := opts
+			if tt.opts != nil {
+				o = *tt.opts
+			}
+			resp := NewPodInjector(scheme, o).Handle(context.Background(), req)
 			if resp.Allowed != tt.wantAllowed {
 				t.Fatalf("allowed = %v (%v), want %v", resp.Allowed, resp.Result, tt.wantAllowed)
 			}

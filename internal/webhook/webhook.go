@@ -1,6 +1,8 @@
 // Package webhook injects the promptfolio selector into pods: a mutating admission webhook, served
 // by the manager, adds the selector as a native sidecar (an init container with restartPolicy
-// Always) to pods annotated promptfolio.dev/inject: "true".
+// Always) to pods annotated promptfolio.dev/inject: "true". In namespaces served by node-local
+// selectors (SidecarOptions.NodePorts: a DaemonSet per namespace, chart value selector.mode
+// node) it adds no container and points the pod's application at the selector of its node.
 //
 // The webhook changes nothing else: unannotated pods pass unchanged, and a pod that already has
 // the selector is answered without a patch, so retries and re-invocations are harmless. The
@@ -52,15 +54,12 @@ func (p *PodInjector) Handle(ctx context.Context, req admission.Request) admissi
 	if injected(pod) {
 		return admission.Allowed("selector already injected")
 	}
-	portfolios, err := parsePortfolios(pod.Annotations[AnnotationPortfolios])
+	// The request's namespace: a pod's own is often empty at admission.
+	in, err := newInjection(p.opts, req.Namespace, pod.Annotations)
 	if err != nil {
 		// Denying makes the mistake visible in the workload's events (FailedCreate); a pod
 		// without its selector would fail later and far less clearly.
 		return admission.Denied(err.Error())
-	}
-	in := injection{opts: p.opts, portfolios: portfolios, tokenSecret: p.opts.TokenSecret}
-	if name := pod.Annotations[AnnotationTokenSecret]; name != "" {
-		in.tokenSecret = name
 	}
 	in.apply(pod)
 	mutated, err := json.Marshal(pod)
@@ -69,7 +68,7 @@ func (p *PodInjector) Handle(ctx context.Context, req admission.Request) admissi
 	}
 	// The pod's name is often empty at admission (generateName); log what identifies it.
 	log.FromContext(ctx).V(1).Info("injecting selector", "namespace", req.Namespace,
-		"generateName", pod.GenerateName, "name", pod.Name, "portfolios", portfolios)
+		"generateName", pod.GenerateName, "name", pod.Name, "portfolios", in.portfolios, "mode", in.mode())
 	return admission.PatchResponseFromRaw(req.Object.Raw, mutated)
 }
 

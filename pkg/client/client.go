@@ -3,9 +3,11 @@
 //
 // Retries never count a reward twice. A reward is resent freely when it certainly did not reach
 // the selector (the connection was refused, or the selector answered 503). When the answer was
-// lost after the request was sent, the retry names the selector process that may have counted it
-// (the Promptfolio-Writer header): the same process answers 409 for a decision it already counted,
-// which Reward treats as success, and another process refuses with 412, which Reward returns as
+// lost after the request was sent (or a selector that forwarded the reward answered 504), the
+// retry reaches the decision's home, the selector that issued it, directly or forwarded: it
+// answers 409 for a decision it already counted, which Reward treats as success. For a decision
+// without a home, the retry names the selector process that may have counted it (the
+// Promptfolio-Writer header), and another process refuses with 412, which Reward returns as
 // ErrOutcomeUnknown instead of risking a second count.
 package client
 
@@ -165,6 +167,11 @@ func (c *Client) Reward(ctx context.Context, decision string, success bool) erro
 			return false, ErrDuplicate
 		case http.StatusPreconditionFailed:
 			return false, ErrOutcomeUnknown
+		case http.StatusGatewayTimeout:
+			// A selector forwarded the reward to the decision's home and lost the home's answer:
+			// it may have been counted, and a retry that reaches the home answers 409 if it was.
+			maybeCounted = true
+			return true, decodeError(resp)
 		case http.StatusServiceUnavailable:
 			return true, decodeError(resp)
 		}

@@ -87,3 +87,33 @@ digest of the manager's image.
 {{- define "promptfolio.selectorRole" -}}
 {{ include "promptfolio.fullname" . }}-selector
 {{- end }}
+
+{{/* Name of the node-local selectors' DaemonSet and ServiceAccount in workload namespaces. */}}
+{{- define "promptfolio.nodeSelector" -}}
+{{ include "promptfolio.fullname" . }}-node-selector
+{{- end }}
+
+{{/* Labels that select the node-local selector pods. */}}
+{{- define "promptfolio.nodeSelectorLabels" -}}
+{{ include "promptfolio.selectorLabels" . }}
+app.kubernetes.io/component: node-selector
+{{- end }}
+
+{{/*
+The host ports of the node-local selectors (selector.mode node), as "namespace=port,...": the
+manager's --selector-node-ports. A namespace's port is selector.node.hostPorts[namespace], else
+selector.node.hostPort. Two namespaces on one port would meet on every node, so that fails.
+*/}}
+{{- define "promptfolio.nodePorts" -}}
+{{- $byPort := dict }}
+{{- $pairs := list }}
+{{- range $ns := .Values.selector.namespaces }}
+{{- $port := toString (index $.Values.selector.node.hostPorts $ns | default $.Values.selector.node.hostPort) }}
+{{- if hasKey $byPort $port }}
+{{- fail (printf "selector.node: namespaces %s and %s would both use host port %s on every node; give each its own in selector.node.hostPorts" (index $byPort $port) $ns $port) }}
+{{- end }}
+{{- $_ := set $byPort $port $ns }}
+{{- $pairs = append $pairs (printf "%s=%s" $ns $port) }}
+{{- end }}
+{{- join "," $pairs }}
+{{- end }}
