@@ -37,10 +37,7 @@ func TestReportsSummedAndFolded(t *testing.T) {
 	ctx := context.Background()
 
 	createPortfolio(t, ns, "crash", seeds("a", "Answer briefly.", "b", "Answer with an example."), nil)
-	eventually(t, 30*time.Second, func() (bool, string) {
-		pf := getPortfolio(t, ns, "crash")
-		return pf.Status.ActiveArms == 2, fmt.Sprintf("%d active", pf.Status.ActiveArms)
-	})
+	waitActiveArms(t, ns, "crash", 2)
 
 	flush(t, ns, "crash-a", "w-1", 10, 5)
 	flush(t, ns, "crash-a", "w-2", 7, 3)
@@ -158,10 +155,7 @@ func TestFoldFailureReachesStatus(t *testing.T) {
 	ctx := context.Background()
 
 	createPortfolio(t, ns, "held", seeds("a", "Answer briefly.", "b", "Answer with an example."), nil)
-	eventually(t, 30*time.Second, func() (bool, string) {
-		pf := getPortfolio(t, ns, "held")
-		return pf.Status.ActiveArms == 2, fmt.Sprintf("%d active", pf.Status.ActiveArms)
-	})
+	waitActiveArms(t, ns, "held", 2)
 	flush(t, ns, "held-a", "w-1", 5, 5)
 	waitTotalsOf(t, ns, "held", "held-a", 5, 5)
 	waitReady(t, ns, "held", metav1.ConditionTrue, promptsv1alpha1.ReasonSucceeded, 30*time.Second)
