@@ -103,15 +103,17 @@ n=$(awk '$1=="draw" && $3 > max {max = $3} END {printf "%d", max * '"$secs"' * 1
 [ -n "${REWARD_ONLY:-}" ] && sed -i '/^draw /d' "$results"
 for r in $(seq 1 "$rounds"); do
   for c in "${conns_list[@]}"; do
+    # Each selector is sent decisions it drew itself: one drawn elsewhere would be forwarded to
+    # the selector that drew it (its home). The two token files hold requests of the same sizes.
     "$work/benchenv" tokens -url http://127.0.0.1:18088 -portfolio bench -n "$n" >"$work/tokens"
-    # The three servers in an order that rotates with the round. The disk selector gets the same
-    # decisions as the memory one: they are two processes, so neither sees a duplicate.
+    "$work/benchenv" tokens -url http://127.0.0.1:18092 -portfolio bench -n "$n" >"$work/tokens-disk"
+    # The three servers in an order that rotates with the round.
     at=""
     ((${#conns_list[@]} > 1)) && at="@$c"
-    names=(baseline-post reward reward-disk) ports=(18089 18088 18092)
+    names=(baseline-post reward reward-disk) ports=(18089 18088 18092) tokens=("$work/tokens" "$work/tokens" "$work/tokens-disk")
     for k in 0 1 2; do
       i=$(((k + r) % 3))
-      TOKENS="$work/tokens" THREADS=$threads run "${names[i]}$at" "$r" "http://127.0.0.1:${ports[i]}/v1/reward" "$work/reward.lua" "$c"
+      TOKENS="${tokens[i]}" THREADS=$threads run "${names[i]}$at" "$r" "http://127.0.0.1:${ports[i]}/v1/reward" "$work/reward.lua" "$c"
     done
   done
 done >>"$results"

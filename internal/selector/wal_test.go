@@ -25,24 +25,14 @@ func TestWALReplay(t *testing.T) {
 		t.Fatal("a second process opened the same state directory")
 	}
 	expires := clock.t.Add(10 * time.Minute)
-	var wg sync.WaitGroup
-	for g := range 8 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range 100 {
-				b, err := w.record("pf", []string{"a", "b"}[i%2], i%4 == 0, uint64(g), uint64(i), expires)
-				if err == nil {
-					err = b.wait()
-				}
-				if err != nil {
-					t.Error(err)
-					return
-				}
+	recordConcurrently(t, 8, func(g int) error {
+		for i := range 100 {
+			if err := recordSynced(w, []string{"a", "b"}[i%2], i%4 == 0, uint64(g), uint64(i), expires); err != nil {
+				return err
 			}
-		}()
-	}
-	wg.Wait()
+		}
+		return nil
+	})
 	if err := w.close(); err != nil {
 		t.Fatal(err)
 	}
@@ -110,11 +100,7 @@ func TestWALRotation(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i := range 30 {
-		b, err := w.record("pf", "a", true, 1, uint64(i), now().Add(2*time.Minute))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := b.wait(); err != nil {
+		if err := recordSynced(w, "a", true, 1, uint64(i), now().Add(2*time.Minute)); err != nil {
 			t.Fatal(err)
 		}
 		advance(20 * time.Second)
@@ -159,25 +145,15 @@ func TestWALGrows(t *testing.T) {
 	}
 	// Enough rewards for more than one preallocated stretch, in large batches.
 	n := preallocate/30 + 10000
-	var wg sync.WaitGroup
 	const writers = 256
-	for g := range writers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := g; i < n; i += writers {
-				b, err := w.record("pf", "a", true, 1, uint64(i), now().Add(time.Hour))
-				if err == nil {
-					err = b.wait()
-				}
-				if err != nil {
-					t.Error(err)
-					return
-				}
+	recordConcurrently(t, writers, func(g int) error {
+		for i := g; i < n; i += writers {
+			if err := recordSynced(w, "a", true, 1, uint64(i), now().Add(time.Hour)); err != nil {
+				return err
 			}
-		}()
-	}
-	wg.Wait()
+		}
+		return nil
+	})
 	w.close()
 	_, rep, err := openWAL(dir, time.Hour, now)
 	if err != nil {
@@ -186,4 +162,28 @@ func TestWALGrows(t *testing.T) {
 	if got := rep.counts["pf/a"]; got != (walCounts{int64(n), 0}) || len(rep.decisions) != n {
 		t.Errorf("replayed %+v and %d decisions, want %d", got, len(rep.decisions), n)
 	}
+}
+
+// recordSynced records a reward of portfolio "pf" and waits for its group commit.
+func recordSynced(w *wal, arm string, success bool, issuer, seq uint64, expires time.Time) error {
+	b, err := w.record("pf", arm, success, issuer, seq, expires)
+	if err == nil {
+		err = b.wait()
+	}
+	return err
+}
+
+// recordConcurrently runs record(g) in n goroutines at once, as concurrent reward handlers, and
+// fails t with the errors they return.
+func recordConcurrently(t *testing.T, n int, record func(g int) error) {
+	t.Helper()
+	var wg sync.WaitGroup
+	for g := range n {
+		wg.Go(func() {
+			if err := record(g); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
 }
