@@ -140,16 +140,15 @@ func (a *api) sendHome(ctx context.Context, body []byte, home string) ([]byte, i
 	return answer, resp.StatusCode, resp.Header.Get(WriterHeader), nil
 }
 
-// newForwarder returns the HTTP client that forwards rewards to their homes: bounded by timeout,
-// with idle connections kept per home, and no redirects followed.
-func newForwarder(timeout time.Duration) *http.Client {
+// newForwarder returns the HTTP client that forwards rewards to their homes, with idle
+// connections kept per home and no redirects followed. The whole forward is bounded by the
+// request's context (api.forward); a dial gives up after at most dialTimeout.
+func newForwarder(dialTimeout time.Duration) *http.Client {
 	return &http.Client{
-		Timeout: timeout,
 		Transport: &http.Transport{
-			DialContext:           (&net.Dialer{Timeout: min(timeout, 2*time.Second)}).DialContext,
-			MaxIdleConnsPerHost:   16,
-			IdleConnTimeout:       90 * time.Second,
-			ResponseHeaderTimeout: timeout,
+			DialContext:         (&net.Dialer{Timeout: min(dialTimeout, 2*time.Second)}).DialContext,
+			MaxIdleConnsPerHost: 16,
+			IdleConnTimeout:     90 * time.Second,
 		},
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
@@ -280,10 +279,5 @@ func writeFileSynced(path string, data []byte) error {
 	if err != nil {
 		return err
 	}
-	d, err := os.Open(filepath.Dir(path))
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
+	return syncDir(filepath.Dir(path))
 }
