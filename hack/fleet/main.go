@@ -1,7 +1,8 @@
 // Command fleet measures the counter data path with a fleet of writers: for each fleet size it
 // starts a real control plane (etcd and kube-apiserver from bin/k8s), the promptfolio controller
-// and S selectors in this one process, each with its own connection, informer, HTTP API and
-// counter report, exactly as a sidecar runs. Every selector gets paced rewards through its HTTP
+// manager as a process of its own (as in a cluster, where it is its own pod) and S selectors in
+// this one process, each with its own connection, informer, HTTP API and counter report, exactly
+// as a sidecar runs. Every selector gets paced rewards through its HTTP
 // handler; part of the fleet is restarted in a storm (stopped, its reports deleted as garbage
 // collection deletes them with their pods, and replaced by new writers) and the kube-apiserver
 // process is paused with SIGSTOP and resumed. It prints, from the API server's /metrics, writes
@@ -37,14 +38,9 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
-	"k8s.io/utils/ptr"
-	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
-	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"go.uber.org/zap/zapcore"
 
@@ -66,9 +62,14 @@ type options struct {
 	ack      string
 	arms     int
 	nice     int
+	manager  string
 }
 
+// exit is the process's exit status, set by main before its deferred cleanups run.
+var exit int
+
 func main() {
+	defer func() { os.Exit(exit) }()
 	var o options
 	var sizes string
 	flag.StringVar(&sizes, "writers", "1,10,100,1000", "comma-separated fleet sizes S")
@@ -80,7 +81,8 @@ func main() {
 	flag.Float64Var(&o.budget, "budget", controllers.DefaultCounterWriteBudget, "counter report writes per second of the portfolio")
 	flag.StringVar(&o.ack, "ack", selector.AckMemory, "acknowledgement level of the writers: memory or disk")
 	flag.IntVar(&o.arms, "arms", 4, "arms of the portfolio")
-	flag.IntVar(&o.nice, "nice", 5, "CPU niceness of the writers and the load, above the control plane's (0: the same)")
+	flag.IntVar(&o.nice, "nice", 5, "CPU niceness of the writers and the load, above the control plane's and the controller's (0: the same)")
+	flag.StringVar(&o.manager, "manager", "", "the promptfolio binary whose manager subcommand runs the controller (default: built from this checkout)")
 	flag.Parse()
 	for _, f := range strings.Split(sizes, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(f))
@@ -91,19 +93,29 @@ func main() {
 		o.sizes = append(o.sizes, n)
 	}
 	log.SetLogger(zap.New(zap.Level(zapcore.Level(5))))
+	if o.manager == "" {
+		bin, cleanup, err := buildManager()
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "building the manager:", err)
+			os.Exit(1)
+		}
+		defer cleanup()
+		o.manager = bin
+	}
 	var results []result
 	for _, s := range o.sizes {
 		r, err := run(o, s)
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "S=%d: %v\n", s, err)
-			os.Exit(1)
+			exit = 1
+			return
 		}
 		results = append(results, r)
 		printTable(o, results)
 	}
 	for _, r := range results {
 		if r.acked != r.counted || r.code504-r.pause504 > 0 {
-			os.Exit(1)
+			exit = 1
 		}
 	}
 }
@@ -113,6 +125,7 @@ type result struct {
 	writers                      int
 	rewardsPerSec                float64
 	writesPerSec, reportsPerSec  float64
+	selectorWritesPerSec         float64 // the writers' report creations and writes (audit log)
 	watchEventsPerSec, watchBPS  float64
 	armBytes, reportBytes        int
 	ledgerBytes                  int
@@ -140,11 +153,11 @@ type stageQuantiles struct {
 func printTable(o options, rs []result) {
 	fmt.Printf("\nrate %.0f rewards/s per writer, budget %.0f report writes/s, window %v, storm %.0f%%, API-server pause %v, ack %s\n",
 		o.rate, o.budget, o.duration, 100*o.storm, o.pause, o.ack)
-	fmt.Println("| S | rewards/s | writes/s (all) | report writes/s | report interval | watch events/s | watch KB/s | arm watch KB/s | arm B | report B | ledger B | staleness p50 | p99 | 504s (of them from the pause on) | refused | acknowledged | counted (in reports) |")
-	fmt.Println("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+	fmt.Println("| S | rewards/s | writes/s (all) | selectors' report writes/s | report PATCHes/s (all) | report interval | watch events/s | watch KB/s | arm watch KB/s | arm B | report B | ledger B | staleness p50 | p99 | 504s (of them from the pause on) | refused | acknowledged | counted (in reports) |")
+	fmt.Println("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 	for _, r := range rs {
-		fmt.Printf("| %d | %.0f | %.1f | %.1f | %v | %.0f | %.0f | %.0f | %d | %d | %d | %.1fs | %.1fs | %d (%d) | %d | %d | %d (%d) |\n",
-			r.writers, r.rewardsPerSec, r.writesPerSec, r.reportsPerSec, r.reportInterval, r.watchEventsPerSec, r.watchBPS/1024,
+		fmt.Printf("| %d | %.0f | %.1f | %.1f | %.1f | %v | %.0f | %.0f | %.0f | %d | %d | %d | %.1fs | %.1fs | %d (%d) | %d | %d | %d (%d) |\n",
+			r.writers, r.rewardsPerSec, r.writesPerSec, r.selectorWritesPerSec, r.reportsPerSec, r.reportInterval, r.watchEventsPerSec, r.watchBPS/1024,
 			r.armBytesSec/1024, r.armBytes, r.reportBytes, r.ledgerBytes, r.p50.Seconds(), r.p99.Seconds(), r.code504, r.pause504, r.refused,
 			r.acked, r.counted, r.inReports)
 	}
@@ -191,16 +204,30 @@ type timeline struct {
 
 func run(o options, size int) (res result, err error) {
 	res.writers = size
+	dir, err := os.MkdirTemp("", "fleet-")
+	if err != nil {
+		return res, err
+	}
+	defer os.RemoveAll(dir)
 	setNice(baseNice)
-	env, err := testenv.Start(testenv.Options{})
+	auditLog := filepath.Join(dir, "audit.log")
+	env, err := testenv.Start(testenv.Options{AuditLog: auditLog})
 	if err != nil {
 		return res, err
 	}
 	defer func() { _ = env.Stop() }()
-	// In a cluster the selectors run on other machines than the control plane; here they share
-	// its cores, and the writers and their load yield to etcd and the API server (started above,
-	// they keep their priority) so that what is measured is the API server's answer to the
-	// fleet rather than the fleet's own CPU use.
+	// The controller is the real manager, a process of its own as in a cluster, at the control
+	// plane's priority.
+	mgr, err := startManager(o.manager, env.Kubeconfig, dir, o.budget)
+	if err != nil {
+		return res, err
+	}
+	defer mgr.stop()
+	// In a cluster the selectors run in other pods, on other machines than the control plane
+	// and the controller; here they share its cores, and the writers and their load yield to
+	// etcd, the API server and the manager (started above, they keep their priority) so that
+	// what is measured is the answer of the control plane to the fleet rather than the fleet's
+	// own CPU use.
 	setNice(baseNice + o.nice)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -210,20 +237,6 @@ func run(o options, size int) (res result, err error) {
 	}
 
 	errs := &errorLog{}
-	mgrCfg := rest.CopyConfig(env.Config)
-	mgrCfg.WrapTransport = func(rt http.RoundTripper) http.RoundTripper { return &probe{rt: rt, who: "controller", errs: errs} }
-	mgr, err := ctrl.NewManager(mgrCfg, ctrl.Options{
-		Scheme: env.Scheme, Metrics: metricsserver.Options{BindAddress: "0"}, HealthProbeBindAddress: "0",
-		// One manager per fleet size in this process.
-		Controller: config.Controller{SkipNameValidation: ptr.To(true)},
-	})
-	if err != nil {
-		return res, err
-	}
-	if err := controllers.SetupWithManager(mgr, controllers.Options{CounterWriteBudget: o.budget}); err != nil {
-		return res, err
-	}
-	go func() { _ = mgr.Start(ctx) }()
 
 	var seedsList []v1alpha1.SeedPrompt
 	for i := range o.arms {
@@ -240,11 +253,6 @@ func run(o options, size int) (res result, err error) {
 		return res, fmt.Errorf("arms not created: %w", err)
 	}
 
-	dir, err := os.MkdirTemp("", "fleet-")
-	if err != nil {
-		return res, err
-	}
-	defer os.RemoveAll(dir)
 	keyFile := filepath.Join(dir, "key")
 	if err := os.WriteFile(keyFile, []byte(base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{5}, 32))), 0o600); err != nil {
 		return res, err
@@ -264,6 +272,7 @@ func run(o options, size int) (res result, err error) {
 		name := fmt.Sprintf("fleet-%d", nextID.Add(1))
 		tr := newTrack(armLines, inWindow)
 		restCfg := rest.CopyConfig(env.Config)
+		restCfg.UserAgent = writerAgent
 		restCfg.Dial = (&net.Dialer{Timeout: 10 * time.Second}).DialContext
 		restCfg.WrapTransport = func(rt http.RoundTripper) http.RoundTripper {
 			return &probe{rt: rt, who: "writer", errs: errs, track: tr}
@@ -386,7 +395,10 @@ func run(o options, size int) (res result, err error) {
 		return res, err
 	}
 	ackedBefore := acked.Load()
-	recBefore := reconciles()
+	mgrBefore, err := mgr.scrape(ctx)
+	if err != nil {
+		return res, err
+	}
 	measuring.Store(true)
 	fifoWindow.Store(true)
 	start := time.Now()
@@ -442,7 +454,11 @@ func run(o options, size int) (res result, err error) {
 		return res, err
 	}
 	end := time.Now()
-	res.reconciles = reconciles().minus(recBefore)
+	mgrAfter, err := mgr.scrape(ctx)
+	if err != nil {
+		return res, err
+	}
+	res.reconciles = mgrAfter.reconciles.minus(mgrBefore.reconciles)
 	ackedWindow := acked.Load() - ackedBefore
 	measuring.Store(false)
 	fifoWindow.Store(false)
@@ -480,7 +496,7 @@ func run(o options, size int) (res result, err error) {
 	fmt.Fprintf(os.Stderr, "S=%d: writes by verb and resource: %s\n", size, strings.Join(counts, ", "))
 	fmt.Fprintf(os.Stderr, "S=%d: API server mean latency, by verb and resource: %s\n", size, meanLatencies(before.reqSum, before.reqCount, after.reqSum, after.reqCount, sec))
 	fmt.Fprintf(os.Stderr, "S=%d: etcd mean latency, by operation: %s\n", size, meanLatencies(before.etcdSum, before.etcdCount, after.etcdSum, after.etcdCount, sec))
-	fmt.Fprintf(os.Stderr, "S=%d: controller's requests seen by its client: %s\n", size, errs.latencies("controller", start, end))
+	fmt.Fprintf(os.Stderr, "S=%d: controller's requests seen by its client: %s\n", size, mgrAfter.requests(mgrBefore, sec))
 	var detail []string
 	res.errors, detail = errs.classify(start, end, pauseFrom, pauseTo, 10*time.Second)
 	for _, d := range detail {
@@ -529,6 +545,15 @@ func run(o options, size int) (res result, err error) {
 	}
 	res.armBytes, res.reportBytes, res.ledgerBytes, res.reportInterval, res.foldedLeft = sizes(ctx, env, ns)
 	res.inReports = reportedTotal(ctx, env.Client, ns)
+	audit, err := readAudit(auditLog, start, end)
+	if err != nil {
+		return res, fmt.Errorf("reading the audit log: %w", err)
+	}
+	res.selectorWritesPerSec = float64(audit.reportWrites) / sec
+	fmt.Fprintf(os.Stderr, "S=%d: writes by party, verb and resource (audit log): %s\n", size, audit.perSecond(sec))
+	for _, f := range audit.failed {
+		fmt.Fprintf(os.Stderr, "S=%d: audit: %s\n", size, f)
+	}
 	if res.counted != res.acked {
 		fmt.Fprintf(os.Stderr, "S=%d: the arms hold %d of %d acknowledged rewards after the wait; the reports and the ledger hold %d\n",
 			size, res.counted, res.acked, res.inReports)
@@ -763,43 +788,6 @@ func parseSample(line string) (name string, labels map[string]string, value floa
 	}
 	v, err := strconv.ParseFloat(f[0], 64)
 	return name, labels, v, err == nil
-}
-
-// reconcileStats are the portfolio controller's reconciles, from controller-runtime's metrics.
-type reconcileStats struct {
-	count, errors, seconds float64
-}
-
-func (a reconcileStats) minus(b reconcileStats) reconcileStats {
-	return reconcileStats{a.count - b.count, a.errors - b.errors, a.seconds - b.seconds}
-}
-
-// reconciles reads the portfolio controller's reconcile counters of this process.
-func reconciles() reconcileStats {
-	var st reconcileStats
-	families, err := ctrlmetrics.Registry.Gather()
-	if err != nil {
-		return st
-	}
-	for _, f := range families {
-		for _, m := range f.GetMetric() {
-			labels := map[string]string{}
-			for _, l := range m.GetLabel() {
-				labels[l.GetName()] = l.GetValue()
-			}
-			if labels["controller"] != "promptportfolio" {
-				continue
-			}
-			switch f.GetName() {
-			case "controller_runtime_reconcile_errors_total":
-				st.errors += m.GetCounter().GetValue()
-			case "controller_runtime_reconcile_time_seconds":
-				st.count += float64(m.GetHistogram().GetSampleCount())
-				st.seconds += m.GetHistogram().GetSampleSum()
-			}
-		}
-	}
-	return st
 }
 
 // meanLatencies formats the mean latency of every key with at least 0.1 requests per second in

@@ -20,9 +20,9 @@ import (
 // stages of a reward's staleness, and failed requests, to tell where errors come from.
 type probe struct {
 	rt    http.RoundTripper
-	who   string // "writer" or "controller"
+	who   string // "writer"
 	errs  *errorLog
-	track *track // the writer's rewards; nil for the controller
+	track *track // the writer's rewards
 }
 
 // reportWrite is the part of a report patch the probe reads: the cumulative counts.
@@ -38,7 +38,8 @@ type reportWrite struct {
 // RoundTrip sends req and notes its outcome.
 func (p *probe) RoundTrip(req *http.Request) (*http.Response, error) {
 	var body []byte
-	report := p.track != nil && req.Method == http.MethodPatch && resourceOf(req) == "promptcounterreports"
+	// A report write is a patch, or the creation that a writer's first write is.
+	report := p.track != nil && (req.Method == http.MethodPatch || req.Method == http.MethodPost) && resourceOf(req) == "promptcounterreports"
 	if report && req.Body != nil {
 		body, _ = io.ReadAll(req.Body)
 		_ = req.Body.Close()
@@ -91,8 +92,6 @@ type failure struct {
 type errorLog struct {
 	mu   sync.Mutex
 	list []failure
-	// controller holds every request of the controller, failed or not, for its latencies.
-	controller []failure
 }
 
 func (l *errorLog) note(who string, req *http.Request, start, end time.Time, code int, err error) {
@@ -103,9 +102,6 @@ func (l *errorLog) note(who string, req *http.Request, start, end time.Time, cod
 	f := failure{who: who, verb: verb, resource: resourceOf(req), start: start, end: end, code: code}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if who == "controller" && verb != "WATCH" {
-		l.controller = append(l.controller, f)
-	}
 	if err == nil && code < 400 {
 		return
 	}
@@ -115,39 +111,6 @@ func (l *errorLog) note(who string, req *http.Request, start, end time.Time, cod
 		return
 	}
 	l.list = append(l.list, f)
-}
-
-// latencies formats the count, mean and maximum duration of who's requests sent within
-// [from, to], by verb and resource.
-func (l *errorLog) latencies(who string, from, to time.Time) string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	type agg struct {
-		n        int
-		sum, top time.Duration
-	}
-	by := map[string]*agg{}
-	for _, f := range l.controller {
-		if f.who != who || f.start.Before(from) || f.start.After(to) {
-			continue
-		}
-		k := f.verb + " " + f.resource
-		a := by[k]
-		if a == nil {
-			a = &agg{}
-			by[k] = a
-		}
-		d := f.end.Sub(f.start)
-		a.n++
-		a.sum += d
-		a.top = max(a.top, d)
-	}
-	var out []string
-	for k, a := range by {
-		out = append(out, fmt.Sprintf("%s: %d, mean %v, max %v", k, a.n, (a.sum/time.Duration(a.n)).Round(time.Millisecond), a.top.Round(time.Millisecond)))
-	}
-	sort.Strings(out)
-	return strings.Join(out, "; ")
 }
 
 // The phases of a run that failures are sorted into.

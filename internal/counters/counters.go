@@ -164,14 +164,25 @@ func AddTo(list *[]v1alpha1.ArmCount, arm string, c Counts) {
 	sortCounts(*list)
 }
 
-// Interval returns how often each of writers writers should report so that together they send
-// about budget writes per second, and never more often than floor.
+// ChurnReserve is the share of a portfolio's write budget that the report cadence leaves free
+// for the writes a changing fleet adds on top of it: the final write of every writer that stops
+// (a graceful stop writes what it acknowledged since its last write, whatever the cadence). A new
+// writer adds none: its report is created by its first write, which falls at a random point of
+// its first interval like every later one. With 10% the cadence sends 90% of the budget, and a
+// fleet can replace a ninth of its writers per report interval (a rollout of 1,000 writers in
+// about nine intervals) and stay within the budget over that interval.
+const ChurnReserve = 0.1
+
+// Interval returns how often each of writers writers should report so that their writes, with
+// the churn reserve, stay within budget writes per second: writers / (budget × (1 −
+// ChurnReserve)), rounded up to 100 ms, never shorter than floor.
 func Interval(writers int, budget float64, floor time.Duration) time.Duration {
 	if budget <= 0 || writers <= 0 {
 		return floor
 	}
-	d := time.Duration(float64(writers) / budget * float64(time.Second))
-	return max(floor, d.Round(100*time.Millisecond))
+	const step = 100 * time.Millisecond
+	d := time.Duration(float64(writers) / (budget * (1 - ChurnReserve)) * float64(time.Second))
+	return max(floor, (d + step - 1).Truncate(step))
 }
 
 func stamp(r *v1alpha1.PromptCounterReport, now time.Time) {

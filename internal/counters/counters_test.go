@@ -113,6 +113,9 @@ func TestFoldKeepsTotals(t *testing.T) {
 	}
 }
 
+// TestInterval checks the report interval of a fleet: its writes at that interval (the cadence)
+// plus the final writes of a ninth of the fleet replaced within one interval stay within the
+// budget, and the floor bounds it below.
 func TestInterval(t *testing.T) {
 	tests := []struct {
 		writers int
@@ -121,13 +124,30 @@ func TestInterval(t *testing.T) {
 	}{
 		{0, 50, time.Second},
 		{1, 50, time.Second},
-		{100, 50, 2 * time.Second},
-		{1000, 50, 20 * time.Second},
+		{40, 50, time.Second},
+		{45, 50, time.Second},
+		{46, 50, 1100 * time.Millisecond},
+		{100, 50, 2300 * time.Millisecond},
+		{1000, 50, 22300 * time.Millisecond},
+		{10000, 50, 222300 * time.Millisecond},
+		{1000, 200, 5600 * time.Millisecond},
 		{10, 0, time.Second},
+		{10, -1, time.Second},
 	}
 	for _, tt := range tests {
-		if got := Interval(tt.writers, tt.budget, time.Second); got != tt.want {
+		got := Interval(tt.writers, tt.budget, time.Second)
+		if got != tt.want {
 			t.Errorf("Interval(%d, %v) = %v, want %v", tt.writers, tt.budget, got, tt.want)
+		}
+		if tt.budget <= 0 || got == time.Second {
+			continue
+		}
+		// One interval's writes: the cadence, and the final writes of the writers replaced.
+		cadence := float64(tt.writers)
+		churn := float64(tt.writers) / 9
+		if limit := tt.budget * got.Seconds(); cadence+churn > limit {
+			t.Errorf("Interval(%d, %v) = %v: %.0f cadence and %.0f final writes per interval exceed the budget's %.0f",
+				tt.writers, tt.budget, got, cadence, churn, limit)
 		}
 	}
 }

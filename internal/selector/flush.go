@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"maps"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -60,7 +62,17 @@ type flusher struct {
 	jitter   float64
 	parallel int
 	now      func() time.Time
+	// instance names this process in the reports it creates (annotationInstance).
+	instance string
+	// stateDir is the state directory of disk acknowledgement ("" with memory acknowledgement),
+	// where a marker records each report this writer created (createdMarker).
+	stateDir string
 }
+
+// annotationInstance is the annotation of a report naming the process that created it: a first
+// write that finds the report existing tells by it whether the report is its own (its create
+// landed, the answer was lost) or an earlier process's.
+const annotationInstance = "selector.promptfolio.dev/instance"
 
 // reportBody is the JSON of a report the writer creates.
 type reportBody struct {
@@ -76,10 +88,13 @@ type reportPatch struct {
 	Metadata struct {
 		UID types.UID `json:"uid"`
 	} `json:"metadata"`
-	Spec struct {
-		Arms       []v1alpha1.ArmCount `json:"arms"`
-		UpdateTime metav1.Time         `json:"updateTime"`
-	} `json:"spec"`
+	Spec reportSpec `json:"spec"`
+}
+
+// reportSpec is what a write sets: every arm's cumulative counts and the time.
+type reportSpec struct {
+	Arms       []v1alpha1.ArmCount `json:"arms"`
+	UpdateTime metav1.Time         `json:"updateTime"`
 }
 
 // interval returns the portfolio's report interval.
@@ -90,8 +105,15 @@ func (f *flusher) interval(p *portfolioState) time.Duration {
 // run loads and writes the reports until ctx ends. A failed write is retried with a growing
 // backoff (schedule); it is logged at the default level once per failing spell, so that an
 // unreachable API server shows without flooding the log.
+//
+// The end of ctx does not cancel the requests of a pass in flight, which end within their
+// timeout: a graceful stop lets the write it finds under way finish and then writes once more
+// (Selector.Run), rather than abandoning it with its outcome unknown (the API server answers a
+// request whose client went away with a 504 and may still have applied it). No new write
+// starts after the end.
 func (f *flusher) run(ctx context.Context) {
 	logger := logr.FromContextOrDiscard(ctx)
+	requests := context.WithoutCancel(ctx)
 	tick := time.NewTicker(min(f.floor/4, 250*time.Millisecond))
 	defer tick.Stop()
 	failing := false
@@ -101,7 +123,7 @@ func (f *flusher) run(ctx context.Context) {
 			return
 		case <-tick.C:
 		}
-		err := f.pass(ctx, false)
+		err := f.pass(requests, ctx.Done(), false)
 		switch {
 		case err != nil && !failing && ctx.Err() == nil:
 			logger.Error(err, "could not write counter reports; acknowledged rewards wait and are retried",
@@ -115,8 +137,9 @@ func (f *flusher) run(ctx context.Context) {
 }
 
 // pass loads the reports not yet loaded and writes those that are due (all with pending counts
-// when final), with bounded parallelism. It returns the first error.
-func (f *flusher) pass(ctx context.Context, final bool) error {
+// when final), with bounded parallelism, and starts none once stop is closed (nil: never). It
+// returns the first error.
+func (f *flusher) pass(ctx context.Context, stop <-chan struct{}, final bool) error {
 	start := time.Now()
 	var (
 		wg       sync.WaitGroup
@@ -127,7 +150,7 @@ func (f *flusher) pass(ctx context.Context, final bool) error {
 	)
 	now := f.now()
 	for _, p := range *f.reg.portfolios.Load() {
-		if p.report.lost.Load() {
+		if p.report.lost.Load() || closed(stop) {
 			continue
 		}
 		p.report.mu.Lock()
@@ -138,6 +161,11 @@ func (f *flusher) pass(ctx context.Context, final bool) error {
 		}
 		wg.Add(1)
 		sem <- struct{}{}
+		if closed(stop) {
+			<-sem
+			wg.Done()
+			continue
+		}
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
@@ -165,6 +193,16 @@ func (f *flusher) pass(ctx context.Context, final bool) error {
 		f.metrics.flushDuration.Observe(time.Since(start).Seconds())
 	}
 	return firstErr
+}
+
+// closed reports whether c is closed; a nil c never is.
+func closed(c <-chan struct{}) bool {
+	select {
+	case <-c:
+		return true
+	default:
+		return false
+	}
 }
 
 // maxBackoff bounds the wait after repeated failed writes when the interval is shorter.
@@ -204,9 +242,12 @@ func (f *flusher) spread(p *portfolioState) {
 	p.report.next = f.now().Add(time.Duration(rand.Int64N(int64(f.interval(p)) + 1)))
 }
 
-// load reads the writer's report of p, creating it when missing, and raises the arms'
-// acknowledged counts to it, so that a writer restarted without its state record (memory
-// acknowledgement) counts on from what it had written.
+// load reads the writer's report of p and raises the arms' acknowledged counts to it, so that a
+// writer restarted without its state record (memory acknowledgement) counts on from what it had
+// written. A missing report is not created here but by the writer's first write (write), which
+// falls at a random point of the first interval: a writer that starts costs no write beyond its
+// cadence, so that a restart storm's starts stay within the budget (counters.ChurnReserve), and a
+// writer that takes no reward writes nothing.
 func (f *flusher) load(ctx context.Context, p *portfolioState) (err error) {
 	r := &p.report
 	r.mu.Lock()
@@ -221,30 +262,27 @@ func (f *flusher) load(ctx context.Context, p *portfolioState) (err error) {
 	name := counters.ReportName(f.writer, p.name)
 	report, err := f.kube.getReport(ctx, name)
 	if apierrors.IsNotFound(err) {
-		restored := f.restoredOf(p.name)
-		if len(restored) > 0 {
-			// The state record holds counts of a report that no longer exists: it was deleted
-			// and folded while this writer lived.
+		if len(f.restoredOf(p.name)) > 0 && f.created(p.name) {
+			// The state record holds counts of a report that this writer created and that no
+			// longer exists: it was deleted and folded while this writer lived.
 			f.markLost(ctx, p, "the writer's report was deleted; its state record's counts were already folded")
 			return nil
 		}
-		report, err = f.create(ctx, p, name)
+		// Never created (a state record's counts are those of a process stopped before its
+		// first write): the first write creates it.
+		report, err = &v1alpha1.PromptCounterReport{Spec: v1alpha1.PromptCounterReportSpec{Writer: f.writer}}, nil
 	}
 	if err != nil {
 		return fmt.Errorf("loading report %s: %w", name, err)
 	}
-	if report.Spec.Writer != f.writer || counters.IsLedger(report) {
-		f.markLost(ctx, p, "a report of this name belongs to another writer")
+	if !f.ours(ctx, p, report) {
 		return nil
 	}
-	r.uid = report.UID
-	r.reported = map[string]walCounts{}
-	for _, a := range report.Spec.Arms {
-		r.reported[a.Arm] = walCounts{a.Successes, a.Failures}
+	if report.UID != "" {
+		f.markCreated(ctx, p.name)
 	}
-	baseline := maps.Clone(r.reported)
 	f.reg.mu.Lock()
-	r.baseline.Store(&baseline)
+	f.setReported(p, report)
 	for name, a := range *p.all.Load() {
 		before := a.pending()
 		c := r.reported[name]
@@ -258,6 +296,89 @@ func (f *flusher) load(ctx context.Context, p *portfolioState) (err error) {
 	f.reg.mu.Unlock()
 	f.spread(p)
 	return nil
+}
+
+// ours reports whether report is this writer's; when it is not, counting for p stops.
+func (f *flusher) ours(ctx context.Context, p *portfolioState, report *v1alpha1.PromptCounterReport) bool {
+	if report.Spec.Writer != f.writer || counters.IsLedger(report) {
+		f.markLost(ctx, p, "a report of this name belongs to another writer")
+		return false
+	}
+	return true
+}
+
+// setReported records report as what p's report holds: its uid (empty: not created yet), its
+// counts, and the baseline of arms seen later. The caller holds the report's and the registry's
+// locks.
+func (f *flusher) setReported(p *portfolioState, report *v1alpha1.PromptCounterReport) {
+	r := &p.report
+	r.uid = report.UID
+	r.reported = map[string]walCounts{}
+	for _, a := range report.Spec.Arms {
+		r.reported[a.Arm] = walCounts{a.Successes, a.Failures}
+	}
+	baseline := maps.Clone(r.reported)
+	r.baseline.Store(&baseline)
+}
+
+// adopt takes over report, which the first write found existing although load had found none.
+// When this process created it (its create landed and the answer was lost), the report holds
+// what that write carried. Else it is an earlier process's create that the API server applied
+// late: its counts were acknowledged by that process, of which this one restored only what the
+// state record held, so each arm counts on from the larger of the two plus what this process
+// acknowledged since it started. The arms' written counts become the report's; the next write
+// carries the rest.
+func (f *flusher) adopt(ctx context.Context, p *portfolioState, report *v1alpha1.PromptCounterReport) {
+	if !f.ours(ctx, p, report) {
+		return
+	}
+	own := report.Annotations[annotationInstance] == f.instance
+	f.reg.mu.Lock()
+	defer f.reg.mu.Unlock()
+	f.setReported(p, report)
+	for name, a := range *p.all.Load() {
+		before := a.pending()
+		c, r := p.report.reported[name], f.restored[walKey(p.name, name)]
+		if !own {
+			a.ackedS.Add(max(0, c.successes-r.successes))
+			a.ackedF.Add(max(0, c.failures-r.failures))
+		}
+		a.flushedS.Store(c.successes)
+		a.flushedF.Store(c.failures)
+		f.api.pending.Add(a.pending() - before)
+	}
+	f.markCreated(ctx, p.name)
+}
+
+// createdMarker returns the path of the marker of the writer's report of portfolio in the state
+// directory.
+func (f *flusher) createdMarker(portfolio string) string {
+	return filepath.Join(f.stateDir, "report-"+portfolio)
+}
+
+// created reports whether this writer created its report of portfolio: a marker in the state
+// directory says so. Without a state directory there are no counts to restore, and a missing
+// report was never created as far as this process knows.
+func (f *flusher) created(portfolio string) bool {
+	if f.stateDir == "" {
+		return false
+	}
+	_, err := os.Stat(f.createdMarker(portfolio))
+	return err == nil
+}
+
+// markCreated records durably that the writer's report of portfolio exists, so that a later
+// start that restores counts and finds no report knows it was deleted (and folded), not never
+// written. A failure is logged: what it risks is a report deleted by hand while its writer lives
+// being counted again.
+func (f *flusher) markCreated(ctx context.Context, portfolio string) {
+	if f.stateDir == "" || f.created(portfolio) {
+		return
+	}
+	if err := writeFileSynced(f.createdMarker(portfolio), nil); err != nil {
+		logr.FromContextOrDiscard(ctx).Error(err, "could not record the creation of the writer's report in the state directory",
+			"portfolio", portfolio)
+	}
 }
 
 // initArm sets the counts of an arm seen for the first time: what the state record and the
@@ -294,18 +415,20 @@ func cutPortfolio(key, portfolio string) (string, bool) {
 	return "", false
 }
 
-// create creates the writer's report of p, with a finalizer that makes the controller fold it
-// before it goes, owned by the writer's pod when there is one.
-func (f *flusher) create(ctx context.Context, p *portfolioState, name string) (*v1alpha1.PromptCounterReport, error) {
+// create creates the writer's report of p with its first counts, with a finalizer that makes the
+// controller fold it before it goes, owned by the writer's pod when there is one.
+func (f *flusher) create(ctx context.Context, p *portfolioState, name string, spec reportSpec) (*v1alpha1.PromptCounterReport, error) {
 	body := reportBody{
 		APIVersion: v1alpha1.GroupVersion.String(),
 		Kind:       "PromptCounterReport",
 		Metadata: metav1.ObjectMeta{
-			Name:       name,
-			Labels:     map[string]string{v1alpha1.LabelPortfolio: p.name},
-			Finalizers: []string{v1alpha1.FinalizerCounterFold},
+			Name:        name,
+			Labels:      map[string]string{v1alpha1.LabelPortfolio: p.name},
+			Finalizers:  []string{v1alpha1.FinalizerCounterFold},
+			Annotations: map[string]string{annotationInstance: f.instance},
 		},
-		Spec: v1alpha1.PromptCounterReportSpec{Portfolio: p.name, Role: v1alpha1.RoleWriter, Writer: f.writer},
+		Spec: v1alpha1.PromptCounterReportSpec{Portfolio: p.name, Role: v1alpha1.RoleWriter, Writer: f.writer,
+			Arms: spec.Arms, UpdateTime: &spec.UpdateTime},
 	}
 	if f.owner != nil {
 		body.Metadata.OwnerReferences = []metav1.OwnerReference{*f.owner}
@@ -328,8 +451,8 @@ func (f *flusher) markLost(ctx context.Context, p *portfolioState, why string) {
 
 var errReportLost = errors.New("the writer's report is gone; rewards of its portfolio are refused until the selector restarts under a new writer id")
 
-// write writes p's report when its counts are ahead of what it holds, and reports whether it
-// wrote.
+// write writes p's report when its counts are ahead of what it holds, creating it on the first
+// write, and reports whether it wrote.
 func (f *flusher) write(ctx context.Context, p *portfolioState) (wrote bool, err error) {
 	r := &p.report
 	r.mu.Lock()
@@ -365,14 +488,32 @@ func (f *flusher) write(ctx context.Context, p *portfolioState) (wrote bool, err
 		c := next[name]
 		patch.Spec.Arms = append(patch.Spec.Arms, v1alpha1.ArmCount{Arm: name, Successes: c.successes, Failures: c.failures})
 	}
+	ctx, cancel := context.WithTimeout(ctx, f.timeout)
+	defer cancel()
+	name := counters.ReportName(f.writer, p.name)
+	if r.uid == "" {
+		created, err := f.create(ctx, p, name, patch.Spec)
+		if apierrors.IsAlreadyExists(err) {
+			var cur *v1alpha1.PromptCounterReport
+			if cur, err = f.kube.getReport(ctx, name); err == nil {
+				f.adopt(ctx, p, cur)
+				err = fmt.Errorf("report %s existed at its first write: counting on from its counts", name)
+			}
+		}
+		if err != nil {
+			f.metrics.flushErrors.Inc()
+			return false, fmt.Errorf("creating report of portfolio %s: %w", p.name, err)
+		}
+		r.uid = created.UID
+		f.settled(p, arms, next)
+		f.markCreated(ctx, p.name)
+		return true, nil
+	}
 	body, err := json.Marshal(patch)
 	if err != nil {
 		return false, err
 	}
-	ctx, cancel := context.WithTimeout(ctx, f.timeout)
-	defer cancel()
 	f.metrics.writes.WithLabelValues("report").Inc()
-	name := counters.ReportName(f.writer, p.name)
 	err = f.kube.patchReport(ctx, name, body)
 	if apierrors.IsNotFound(err) || apierrors.IsConflict(err) {
 		// Gone, or its uid no longer matches: look before giving it up, a conflict can be
@@ -387,13 +528,18 @@ func (f *flusher) write(ctx context.Context, p *portfolioState) (wrote bool, err
 		f.metrics.flushErrors.Inc()
 		return false, fmt.Errorf("writing report of portfolio %s: %w", p.name, err)
 	}
-	r.reported = next
+	f.settled(p, arms, next)
+	return true, nil
+}
+
+// settled records that p's report now holds next: the arms' written counts rise to it.
+func (f *flusher) settled(p *portfolioState, arms map[string]*armState, next map[string]walCounts) {
+	p.report.reported = next
 	for name, a := range arms {
 		c := next[name]
 		f.api.settle(&a.flushedS, c.successes)
 		f.api.settle(&a.flushedF, c.failures)
 	}
-	return true, nil
 }
 
 // raise sets v to n unless it is already larger.

@@ -271,6 +271,10 @@ func New(cfg Config, restCfg *rest.Config) (*Selector, error) {
 	s.flusher = &flusher{
 		kube: kube, reg: s.reg, api: s.api, metrics: s.metrics, writer: cfg.Writer,
 		timeout: cfg.APITimeout, floor: cfg.FlushInterval, jitter: cfg.FlushJitter, parallel: cfg.FlushParallelism, now: time.Now,
+		instance: fmt.Sprintf("%016x", s.api.issuer),
+	}
+	if cfg.Ack == AckDisk {
+		s.flusher.stateDir = cfg.StateDir
 	}
 	if cfg.PodName != "" && cfg.PodUID != "" {
 		s.flusher.owner = &metav1.OwnerReference{APIVersion: "v1", Kind: "Pod", Name: cfg.PodName, UID: types.UID(cfg.PodUID)}
@@ -446,7 +450,7 @@ func (s *Selector) Run(ctx context.Context) error {
 
 	if !toolscache.WaitForCacheSync(work.Done(), s.arms.HasSynced) {
 		// Stopped before the cache synced: no reward was taken, so there is nothing to lose.
-		return s.shutdown(logger, srv, stopWork, &bg)
+		return s.shutdown(logger, srv, stopWork, &bg, nil)
 	}
 	s.synced.Store(true)
 	logger.Info("arm cache synced")
@@ -457,24 +461,30 @@ func (s *Selector) Run(ctx context.Context) error {
 		s.flusher.run(work)
 	}()
 	<-ctx.Done()
-	stopWork()
-	<-flushDone
-	return s.shutdown(logger, srv, stopWork, &bg)
+	return s.shutdown(logger, srv, stopWork, &bg, flushDone)
 }
 
-// shutdown runs the graceful stop: no new rewards, a final write of every report, the state
-// record closed.
-func (s *Selector) shutdown(logger logr.Logger, srv *http.Server, stopWork context.CancelFunc, bg *sync.WaitGroup) error {
+// shutdown runs the graceful stop: no new rewards, the end of the report write in flight (when
+// flushDone, closed once the flusher has stopped, is not nil), a final write of every report,
+// the state record closed, all within ShutdownTimeout.
+func (s *Selector) shutdown(logger logr.Logger, srv *http.Server, stopWork context.CancelFunc, bg *sync.WaitGroup, flushDone <-chan struct{}) error {
 	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
 	defer cancel()
 	ctx = logr.NewContext(ctx, logger)
 	s.api.stopAccepting(ctx.Done())
 	stopWork()
+	if flushDone != nil {
+		// Its requests end within the API timeout (by default below the shutdown timeout).
+		select {
+		case <-flushDone:
+		case <-ctx.Done():
+		}
+	}
 
 	var errs []error
 	if s.synced.Load() {
 		for {
-			err := s.flusher.pass(ctx, true)
+			err := s.flusher.pass(ctx, nil, true)
 			if err == nil && s.api.pending.Load() <= 0 {
 				break
 			}

@@ -37,7 +37,21 @@ type Options struct {
 	// ControllerManager also starts kube-controller-manager with the garbage collector and the
 	// namespace controller, so that owner references and namespace deletion behave as in a cluster.
 	ControllerManager bool
+	// AuditLog, when set, is the file the API server writes an audit event to for every write
+	// request (create, update, patch, delete; metadata level: who, what, the answer's code and
+	// when it was received and answered), so that a failed request can be named.
+	AuditLog string
 }
+
+// auditPolicy records write requests at the metadata level and nothing else.
+const auditPolicy = `apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: ["RequestReceived"]
+rules:
+- level: Metadata
+  verbs: ["create", "update", "patch", "delete", "deletecollection"]
+- level: None
+`
 
 // Env is a running control plane.
 type Env struct {
@@ -116,6 +130,18 @@ func Start(opts Options) (*Env, error) {
 		Scheme:                   e.Scheme,
 		ControlPlaneStartTimeout: 2 * time.Minute,
 		ControlPlaneStopTimeout:  time.Minute,
+	}
+	if opts.AuditLog != "" {
+		policy := opts.AuditLog + ".policy.yaml"
+		if err := os.WriteFile(policy, []byte(auditPolicy), 0o600); err != nil {
+			return nil, err
+		}
+		args := e.env.ControlPlane.GetAPIServer().Configure()
+		args.Set("audit-policy-file", policy)
+		args.Set("audit-log-path", opts.AuditLog)
+		// Batched, so that writing the log does not hold requests up.
+		args.Set("audit-log-mode", "batch")
+		args.Set("audit-log-batch-max-wait", "2s")
 	}
 	cfg, err := e.env.Start()
 	if err != nil {
