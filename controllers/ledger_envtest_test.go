@@ -50,7 +50,7 @@ func TestLedgerSeededFromPublishedTotals(t *testing.T) {
 	waitReady(t, ns, "up", metav1.ConditionTrue, promptsv1alpha1.ReasonSucceeded, 30*time.Second)
 	waitTotalsOf(t, ns, "up", "up-a", 100, 40)
 	waitTotalsOf(t, ns, "up", "up-b", 7, 0)
-	assertLedgerArms(t, ns, "up", map[string]counters.Counts{"up-a": {Successes: 100, Failures: 40}, "up-b": {Successes: 7, Failures: 0}})
+	assertLedgerArms(t, ns, map[string]counters.Counts{"up-a": {Successes: 100, Failures: 40}, "up-b": {Successes: 7, Failures: 0}})
 	eventually(t, 30*time.Second, func() (bool, string) {
 		ev := eventsOf(t, ns, "up")[promptsv1alpha1.EventLedgerSeeded]
 		return hasAny(ev, "up-a 100/40 (published 100/40, reports 0/0)") && hasAny(ev, "up-b 7/0 (published 7/0, reports 0/0)"),
@@ -69,7 +69,7 @@ func TestLedgerSeededFromPublishedTotals(t *testing.T) {
 	waitTotalsOf(t, ns, "up", "up-a", 103, 42)
 	waitTotalsOf(t, ns, "up", "up-b", 8, 1)
 	// The seed is not taken again: the ledger holds it plus the fold.
-	assertLedgerArms(t, ns, "up", map[string]counters.Counts{"up-a": {Successes: 103, Failures: 42}, "up-b": {Successes: 8, Failures: 1}})
+	assertLedgerArms(t, ns, map[string]counters.Counts{"up-a": {Successes: 103, Failures: 42}, "up-b": {Successes: 8, Failures: 1}})
 
 	// A ledger deleted by hand while a writer reports: the new one holds what the totals hold
 	// beyond that writer's report, and the writer's next rewards count on top.
@@ -78,11 +78,11 @@ func TestLedgerSeededFromPublishedTotals(t *testing.T) {
 	old := getReport(t, ns, counters.LedgerName("up")).UID
 	deleteLedger(t, ns, "up")
 	waitLedger(t, ns, "up", old)
-	assertLedgerArms(t, ns, "up", map[string]counters.Counts{"up-a": {Successes: 103, Failures: 42}, "up-b": {Successes: 8, Failures: 1}})
+	assertLedgerArms(t, ns, map[string]counters.Counts{"up-a": {Successes: 103, Failures: 42}, "up-b": {Successes: 8, Failures: 1}})
 	flush(t, ns, "up-a", "w-2", 12, 6)
 	waitTotalsOf(t, ns, "up", "up-a", 115, 48)
 	waitTotalsOf(t, ns, "up", "up-b", 8, 1)
-	assertLedgerArms(t, ns, "up", map[string]counters.Counts{"up-a": {Successes: 103, Failures: 42}, "up-b": {Successes: 8, Failures: 1}})
+	assertLedgerArms(t, ns, map[string]counters.Counts{"up-a": {Successes: 103, Failures: 42}, "up-b": {Successes: 8, Failures: 1}})
 	eventually(t, 30*time.Second, func() (bool, string) {
 		ev := eventsOf(t, ns, "up")[promptsv1alpha1.EventLedgerSeeded]
 		return hasAny(ev, "up-a 103/42 (published 113/47, reports 10/5)"), fmt.Sprintf("%s events %q", promptsv1alpha1.EventLedgerSeeded, ev)
@@ -132,11 +132,11 @@ func setPublishedTotals(t *testing.T, ns, arm string, successes, failures int64)
 	}
 }
 
-// assertLedgerArms checks the counts of a portfolio's ledger.
-func assertLedgerArms(t *testing.T, ns, portfolio string, want map[string]counters.Counts) {
+// assertLedgerArms checks the counts of portfolio "up"'s ledger.
+func assertLedgerArms(t *testing.T, ns string, want map[string]counters.Counts) {
 	t.Helper()
-	if got := counters.Totals(getReport(t, ns, counters.LedgerName(portfolio)), nil); !reflect.DeepEqual(got, want) {
-		t.Errorf("ledger of %s holds %+v, want %+v", portfolio, got, want)
+	if got := counters.Totals(getReport(t, ns, counters.LedgerName("up")), nil); !reflect.DeepEqual(got, want) {
+		t.Errorf("ledger holds %+v, want %+v", got, want)
 	}
 }
 

@@ -56,7 +56,7 @@ func TestStreaks(t *testing.T) {
 				if failing != s.failing {
 					t.Fatalf("step %d: failing %v, want %v", i, failing, s.failing)
 				}
-				if failing && (!f.Since.Equal(t0.Add(s.since*time.Second)) || f.Err != s.err || f.Kind != "PromptCounterReport") {
+				if failing && (!f.Since.Equal(t0.Add(s.since*time.Second)) || !errors.Is(f.Err, s.err) || f.Kind != "PromptCounterReport") {
 					t.Errorf("step %d: %+v, want since +%ds with %v", i, f, s.since, s.err)
 				}
 			}
