@@ -190,8 +190,9 @@ func armEventHandler() handler.EventHandler {
 // portfolio is aggregated at once when its last aggregation was at least interval ago, else at
 // that point, and every report written meanwhile joins that reconcile. So a portfolio's arms get
 // at most one statistics write per interval however many writers report, and a report waits at
-// most one interval for it. A report being deleted reconciles at once, so its fold does not hold
-// the garbage collector up.
+// most one interval for it. A report being deleted is paced alike: its fold waits at most one
+// interval (its counts stay in the totals meanwhile), and a restart storm's deletions do not
+// each cause a statistics write of every arm, which every selector's watch would carry.
 func reportEventHandler(interval time.Duration) handler.EventHandler {
 	rl := &aggregationPacer{interval: interval, next: map[types.NamespacedName]time.Time{}, now: time.Now}
 	return handler.Funcs{
@@ -200,10 +201,6 @@ func reportEventHandler(interval time.Duration) handler.EventHandler {
 		},
 		UpdateFunc: func(_ context.Context, e event.UpdateEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
 			if e.ObjectNew == nil {
-				return
-			}
-			if !e.ObjectNew.GetDeletionTimestamp().IsZero() {
-				enqueuePortfolio(e.ObjectNew, q, 0)
 				return
 			}
 			rl.enqueue(e.ObjectNew, q)

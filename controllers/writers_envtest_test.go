@@ -45,9 +45,10 @@ func TestReportsSummedAndFolded(t *testing.T) {
 	flush(t, ns, "crash-a", "w-3", 1, 1)
 	waitTotals(t, ns, "crash-a", 18, 9)
 	waitTotals(t, ns, "crash-b", 2, 2)
-	// Three writers at a budget of one write per second: every three seconds each.
-	if iv := armsOf(t, ns, "crash")["crash-a"].Status.ReportInterval; iv == nil || iv.Duration != 3*time.Second {
-		t.Errorf("report interval %v, want 3s", iv)
+	// Three writers at a budget of one write per second, of which the cadence takes 90%: every
+	// 3 / 0.9 seconds each, rounded up to 100 ms.
+	if iv := armsOf(t, ns, "crash")["crash-a"].Status.ReportInterval; iv == nil || iv.Duration != 3400*time.Millisecond {
+		t.Errorf("report interval %v, want 3.4s", iv)
 	}
 
 	// A deleted report is folded into the ledger and goes; the totals stay.

@@ -26,7 +26,8 @@ type auditEvent struct {
 		Name        string `json:"name"`
 	} `json:"objectRef"`
 	ResponseStatus struct {
-		Code int `json:"code"`
+		Code    int    `json:"code"`
+		Message string `json:"message"`
 	} `json:"responseStatus"`
 	Received time.Time `json:"requestReceivedTimestamp"`
 	Answered time.Time `json:"stageTimestamp"`
@@ -82,8 +83,8 @@ func readAudit(path string, from, to time.Time) (auditSummary, error) {
 			sum.reportWrites++
 		}
 		if c := e.ResponseStatus.Code; c == 429 || c >= 500 {
-			sum.failed = append(sum.failed, fmt.Sprintf("%d to %s %s %s %s, received %.1fs into the window, answered after %v",
-				c, e.party(), e.Verb, resource, e.ObjectRef.Name, e.Received.Sub(from).Seconds(), e.Answered.Sub(e.Received).Round(time.Millisecond)))
+			sum.failed = append(sum.failed, fmt.Sprintf("%d to %s %s %s %s, received %.1fs into the window, answered after %v: %.200s",
+				c, e.party(), e.Verb, resource, e.ObjectRef.Name, e.Received.Sub(from).Seconds(), e.Answered.Sub(e.Received).Round(time.Millisecond), e.ResponseStatus.Message))
 		}
 	}
 	return sum, sc.Err()
