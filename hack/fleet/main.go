@@ -88,7 +88,8 @@ func main() {
 		n, err := strconv.Atoi(strings.TrimSpace(f))
 		if err != nil || n <= 0 {
 			fmt.Fprintf(os.Stderr, "-writers: %q is not a positive number\n", f)
-			os.Exit(2)
+			exit = 2
+			return
 		}
 		o.sizes = append(o.sizes, n)
 	}
@@ -97,7 +98,8 @@ func main() {
 		bin, cleanup, err := buildManager()
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "building the manager:", err)
-			os.Exit(1)
+			exit = 1
+			return
 		}
 		defer cleanup()
 		o.manager = bin

@@ -81,7 +81,7 @@ func startManager(bin, kubeconfig, dir string, budget float64) (*manager, error)
 		select {
 		case err := <-m.done:
 			m.done <- err
-			return nil, fmt.Errorf("the manager exited: %v: %s", err, tail(m.log))
+			return nil, fmt.Errorf("the manager exited: %w: %s", err, tail(m.log))
 		default:
 		}
 		if resp, err := hc.Get(ready); err == nil {
@@ -99,10 +99,11 @@ func startManager(bin, kubeconfig, dir string, budget float64) (*manager, error)
 func (m *manager) stop() {
 	_ = m.cmd.Process.Signal(syscall.SIGTERM)
 	select {
-	case <-m.done:
+	case err := <-m.done:
+		m.done <- err
 	case <-time.After(40 * time.Second):
 		_ = m.cmd.Process.Kill()
-		<-m.done
+		m.done <- <-m.done
 	}
 }
 
