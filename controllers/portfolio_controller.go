@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 
 	"k8s.io/apimachinery/pkg/api/equality"
@@ -54,6 +55,9 @@ type PortfolioReconciler struct {
 	CounterWriteBudget float64
 	// ReportFloor is the shortest report interval.
 	ReportFloor time.Duration
+	// Watches tells whether the cache's watch of the counter reports is failing. Nil means that
+	// it is not checked.
+	Watches *WatchHealth
 }
 
 // +kubebuilder:rbac:groups=prompts.promptfolio.dev,resources=promptportfolios,verbs=get;list;watch
@@ -220,6 +224,11 @@ func (r *PortfolioReconciler) finalize(ctx context.Context, s *portfolioState, s
 
 	pf := s.pf
 	r.summarize(s, specErr)
+	if old := meta.FindStatusCondition(snapshot.Conditions, promptsv1alpha1.ConditionReady); specErr == nil && old != nil &&
+		old.Status == metav1.ConditionFalse && old.Reason == promptsv1alpha1.ReasonCountersUnavailable {
+		logger.Info("the counter reports are read and folded again; the totals are current")
+		r.event(pf, nil, "Normal", promptsv1alpha1.EventCountersAvailable, "Reconcile", "the counter reports are read and folded again; the arms' totals are current")
+	}
 	if !equality.Semantic.DeepEqual(snapshot, &pf.Status) {
 		if err := r.applyPortfolioStatus(wctx, pf); err != nil {
 			if apierrors.IsConflict(err) {
@@ -266,9 +275,12 @@ func failureReason(err error) (reason string, stalled bool) {
 	var taken *errArmNameTaken
 	var secret *errSecretRead
 	var reports *errCounters
+	var watching *errWatchFailing
 	switch {
 	case errors.As(err, &taken):
 		return promptsv1alpha1.ReasonArmNameTaken, true
+	case errors.As(err, &watching):
+		return promptsv1alpha1.ReasonCountersUnavailable, apierrors.IsForbidden(err) || apierrors.IsUnauthorized(err)
 	case errors.As(err, &reports):
 		return promptsv1alpha1.ReasonCountersUnavailable, false
 	case errors.As(err, &secret):
@@ -313,13 +325,28 @@ func (r *PortfolioReconciler) reportFailure(ctx context.Context, pf *promptsv1al
 	if equality.Semantic.DeepEqual(before, st) {
 		return err
 	}
-	if old := meta.FindStatusCondition(before.Conditions, promptsv1alpha1.ConditionReady); old == nil || old.Reason != reason || old.Message != msg {
+	if !sameFailure(meta.FindStatusCondition(before.Conditions, promptsv1alpha1.ConditionReady), reason, msg, err) {
+		log.FromContext(ctx).Info("the portfolio is not ready", "reason", reason, "message", msg)
 		r.event(current, nil, "Warning", promptsv1alpha1.EventReconcileFailed, "Reconcile", msg)
 	}
 	if applyErr := r.applyPortfolioStatus(ctx, current); applyErr != nil {
 		return errors.Join(err, fmt.Errorf("reporting the failure in status: %w", applyErr))
 	}
 	return err
+}
+
+// sameFailure reports whether the Ready condition old already reports the failure err (reason
+// and message msg), so that its event was recorded: the same reason and message, or for a
+// failing watch the same watch failure, whatever its latest error.
+func sameFailure(old *metav1.Condition, reason, msg string, err error) bool {
+	if old == nil || old.Status != metav1.ConditionFalse || old.Reason != reason {
+		return false
+	}
+	var watching *errWatchFailing
+	if errors.As(err, &watching) {
+		return strings.HasPrefix(old.Message, scrubMessage(watching.transition(), ""))
+	}
+	return old.Message == msg
 }
 
 // loadArms lists the portfolio's arms (by label) and snapshots the controller's fields of each.

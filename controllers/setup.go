@@ -61,6 +61,9 @@ type Options struct {
 	TrafficWindow time.Duration
 	// OpenAI tunes the retries of the OpenAI-compatible mutator.
 	OpenAI OpenAITuning
+	// WatchHealth, installed into the manager's cache options, tells the controller when the
+	// cache's watch of the counter reports fails. Nil: not checked.
+	WatchHealth *WatchHealth
 	// NewMutator replaces the built-in mutator factory (tests use it to inject faults).
 	NewMutator MutatorFactory
 	// Now replaces the clock.
@@ -113,15 +116,19 @@ func SetupWithManager(mgr ctrl.Manager, opts Options) error {
 		TrafficWindow:      opts.TrafficWindow,
 		CounterWriteBudget: opts.CounterWriteBudget,
 		ReportFloor:        opts.ReportFloor,
+		Watches:            opts.WatchHealth,
 	}
-	return ctrl.NewControllerManagedBy(mgr).
+	b := ctrl.NewControllerManagedBy(mgr).
 		Named("promptportfolio").
 		For(&promptsv1alpha1.PromptPortfolio{}, builder.WithPredicates(predicate.Or(
 			predicate.GenerationChangedPredicate{}, runCycleRequested{}))).
 		Watches(&promptsv1alpha1.PromptArm{}, armEventHandler()).
 		Watches(&promptsv1alpha1.PromptCounterReport{}, reportEventHandler(opts.StatisticsInterval)).
-		WithOptions(controller.Options{MaxConcurrentReconciles: opts.MaxConcurrentReconciles}).
-		Complete(r)
+		WithOptions(controller.Options{MaxConcurrentReconciles: opts.MaxConcurrentReconciles})
+	if opts.WatchHealth != nil {
+		b = b.WatchesRawSource(opts.WatchHealth.changes(mgr.GetCache()))
+	}
+	return b.Complete(r)
 }
 
 // runCycleRequested passes portfolio updates that change the run-cycle annotation, so that a

@@ -140,7 +140,15 @@ func TestArmNameTakenReachesStatus(t *testing.T) {
 // rules for Secrets.
 func managerRole(t *testing.T, name string) *rbacv1.ClusterRole {
 	t.Helper()
-	raw, err := os.ReadFile(filepath.Join(testenv.RepoRoot(), "config", "rbac", "role.yaml"))
+	role := clusterRoleFile(t, filepath.Join("config", "rbac", "role.yaml"), name)
+	role.Rules = slices.DeleteFunc(role.Rules, func(r rbacv1.PolicyRule) bool { return slices.Contains(r.Resources, "secrets") })
+	return role
+}
+
+// clusterRoleFile reads the ClusterRole of a file of the repository and names it name.
+func clusterRoleFile(t *testing.T, path, name string) *rbacv1.ClusterRole {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join(testenv.RepoRoot(), path))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -149,9 +157,8 @@ func managerRole(t *testing.T, name string) *rbacv1.ClusterRole {
 		t.Fatal(err)
 	}
 	role.ObjectMeta = metav1.ObjectMeta{Name: name}
-	role.Rules = slices.DeleteFunc(role.Rules, func(r rbacv1.PolicyRule) bool { return slices.Contains(r.Resources, "secrets") })
 	if len(role.Rules) == 0 {
-		t.Fatal("config/rbac/role.yaml has no rules")
+		t.Fatalf("%s has no rules", path)
 	}
 	return role
 }

@@ -109,15 +109,23 @@ func startManager(t *testing.T, ns string, opts controllers.Options) *manager {
 
 // startManagerWithConfig is startManager talking to the API server with cfg (for example as an
 // impersonated user with the manager's role).
+//
+// Its cache records the health of its watches as the manager's does: with opts.WatchHealth when
+// set, else with the defaults.
 func startManagerWithConfig(t *testing.T, ns string, cfg *rest.Config, opts controllers.Options) *manager {
 	t.Helper()
 	logs := &syncBuffer{}
+	if opts.WatchHealth == nil {
+		opts.WatchHealth = controllers.NewWatchHealth(env.Scheme, controllers.WatchHealthOptions{})
+	}
+	cacheOptions := cache.Options{DefaultNamespaces: map[string]cache.Config{ns: {}}}
+	opts.WatchHealth.Install(&cacheOptions)
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                 env.Scheme,
 		Logger:                 zap.New(zap.WriteTo(logs), zap.UseDevMode(false)),
 		Metrics:                metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress: "0",
-		Cache:                  cache.Options{DefaultNamespaces: map[string]cache.Config{ns: {}}},
+		Cache:                  cacheOptions,
 		Controller:             config.Controller{SkipNameValidation: ptr.To(true)},
 	})
 	if err != nil {

@@ -39,27 +39,44 @@ const EventWriterFolded = "WriterFolded"
 
 // counterState is what one reconcile read of a portfolio's counter reports.
 type counterState struct {
-	ledger  *promptsv1alpha1.PromptCounterReport   // nil when the portfolio has none yet
+	ledger  *promptsv1alpha1.PromptCounterReport   // nil when the portfolio has none
 	reports []*promptsv1alpha1.PromptCounterReport // the writer reports
 }
 
-// reconcileWriters folds the deleted counter reports of the portfolio into its ledger, releases
-// them, sums the ledger and the reports into every arm's status.successes and status.failures,
-// and sets every arm's status.reportInterval: the portfolio's write budget spread over its live
-// writers.
+// reconcileWriters creates the portfolio's ledger when there is none (seeded, see seedLedger),
+// folds the deleted counter reports of the portfolio into it, releases them, sums the ledger and
+// the reports into every arm's status.successes and status.failures, and sets every arm's
+// status.reportInterval: the portfolio's write budget spread over its live writers.
 //
 // A fold is one write of the ledger (optimistically locked), then the release of each folded
 // report's finalizer; the ledger's folded records make a fold that is repeated after a crash in
 // between a no-op, and are dropped once their report is gone.
 //
-// It returns err when the reports cannot be read: the totals would be stale, so the reconcile
-// fails (Ready=False, CountersUnavailable) and nothing is written. A failed fold does not change
+// It returns err when the reports cannot be read, or when the cache's watch of them has failed
+// for longer than the WatchHealth's bound: the totals would be stale, so the reconcile fails
+// (Ready=False, CountersUnavailable) and nothing is written. A failed fold does not change
 // the totals, which are computed from what was read, so the reconcile goes on and writes them;
 // foldErr reports it, for the reconcile to fail once it has (the next one retries the fold).
 func (r *PortfolioReconciler) reconcileWriters(ctx context.Context, s *portfolioState) (foldErr, err error) {
+	// The cache keeps serving the reports it had when its watch fails: past the bound, they are
+	// not current, and the totals are left as published.
+	failing, due := r.Watches.failure(s.now)
+	if failing != nil {
+		return nil, failing
+	}
+	if !due.IsZero() {
+		s.writerCheckAt(due)
+	}
 	cs, err := r.readCounters(ctx, s.pf.Namespace, s.pf.Name)
 	if err != nil {
 		return nil, &errCounters{err: err}
+	}
+	if cs.ledger == nil {
+		// Totals are never summed without a ledger: a ledger that could not be created leaves
+		// the published totals as they are.
+		if err := r.seedLedger(ctx, s, cs); err != nil {
+			return nil, err
+		}
 	}
 	if err := r.foldReports(ctx, s, cs); err != nil {
 		foldErr = &errCounters{err: fmt.Errorf("folding the counter reports of gone writers: %w", err)}
@@ -110,6 +127,56 @@ func (r *PortfolioReconciler) readCounters(ctx context.Context, namespace, portf
 	return cs, nil
 }
 
+// seedLedger creates the portfolio's ledger, which does not exist, seeded (counters.Seed) with
+// what the arms' published totals hold beyond what the reports contribute, so that the totals do
+// not go backwards: after an upgrade from a data path in which the arms' status held the counts,
+// or when the ledger was deleted or lost in a restore. A brand-new portfolio's ledger is empty.
+//
+// The ledger's existence marks the seeding done: it happens once per ledger. The create fails
+// when a ledger exists that the cache did not show yet; that is returned as a conflict, so the
+// reconcile is retried with the ledger read, never seeded twice. It records cs.ledger, and an
+// event and a log line when the seed is not empty.
+func (r *PortfolioReconciler) seedLedger(ctx context.Context, s *portfolioState, cs *counterState) error {
+	published := make(map[string]counters.Counts, len(s.arms))
+	for _, arm := range s.arms {
+		published[arm.Name] = counters.Counts{Successes: arm.Status.Successes, Failures: arm.Status.Failures}
+	}
+	ledger := r.newLedger(s.pf)
+	ledger.Spec.Arms = counters.Seed(published, cs.reports)
+	if len(ledger.Spec.Arms) > 0 {
+		ledger.Spec.UpdateTime = &metav1.Time{Time: s.now}
+	}
+	if err := r.writeLedger(ctx, ledger, true); err != nil {
+		if apierrors.IsAlreadyExists(err) {
+			return apierrors.NewConflict(promptsv1alpha1.GroupVersion.WithResource("promptcounterreports").GroupResource(), ledger.Name, err)
+		}
+		return &errCounters{err: fmt.Errorf("creating the missing counter ledger: %w", err)}
+	}
+	cs.ledger = ledger
+	if len(ledger.Spec.Arms) == 0 {
+		log.FromContext(ctx).V(1).Info("created the counter ledger", "ledger", ledger.Name)
+		return nil
+	}
+	reported := counters.Totals(nil, cs.reports)
+	var seeded []string
+	var sum counters.Counts
+	logger := log.FromContext(ctx)
+	for _, a := range ledger.Spec.Arms {
+		p, c := published[a.Arm], reported[a.Arm]
+		seeded = append(seeded, fmt.Sprintf("%s %d/%d (published %d/%d, reports %d/%d)",
+			a.Arm, a.Successes, a.Failures, p.Successes, p.Failures, c.Successes, c.Failures))
+		sum = sum.Add(counters.Counts{Successes: a.Successes, Failures: a.Failures})
+		logger.Info("seeded the missing counter ledger from the arm's published totals", "ledger", ledger.Name, "arm", a.Arm,
+			"seedSuccesses", a.Successes, "seedFailures", a.Failures,
+			"publishedSuccesses", p.Successes, "publishedFailures", p.Failures,
+			"reportedSuccesses", c.Successes, "reportedFailures", c.Failures)
+	}
+	r.event(s.pf, nil, "Normal", promptsv1alpha1.EventLedgerSeeded, "Seed", fmt.Sprintf(
+		"created the missing counter ledger seeded with what the arms' published totals held beyond the reports (%d successes, %d failures; totals unchanged): %s",
+		sum.Successes, sum.Failures, strings.Join(firstOf(seeded, maxEventItems), ", ")))
+	return nil
+}
+
 // foldReports folds every deleted report that still holds the fold finalizer into the ledger,
 // drops the ledger's records of reports that are gone, writes the ledger once and releases the
 // folded reports whose only finalizer is the fold's. It keeps cs current.
@@ -122,15 +189,7 @@ func (r *PortfolioReconciler) foldReports(ctx context.Context, s *portfolioState
 			deleting = append(deleting, rep)
 		}
 	}
-	ledger := cs.ledger
-	if ledger == nil {
-		if len(deleting) == 0 {
-			return nil
-		}
-		ledger = r.newLedger(s.pf)
-	} else {
-		ledger = ledger.DeepCopy()
-	}
+	ledger := cs.ledger.DeepCopy()
 	changed := counters.Prune(ledger, func(name string, uid types.UID) bool { return exists[name] == uid })
 	var moved counters.Counts
 	var writers []string
@@ -141,7 +200,7 @@ func (r *PortfolioReconciler) foldReports(ctx context.Context, s *portfolioState
 		writers = append(writers, rep.Spec.Writer)
 	}
 	if changed {
-		if err := r.writeLedger(ctx, ledger, cs.ledger == nil); err != nil {
+		if err := r.writeLedger(ctx, ledger, false); err != nil {
 			return err
 		}
 		cs.ledger = ledger
@@ -257,19 +316,23 @@ const (
 	maxParallelReleases = 8
 )
 
-// maxEventWriters bounds the writers a WriterFolded event names.
-const maxEventWriters = 5
+// maxEventItems bounds the writers or arms an event names.
+const maxEventItems = 5
+
+// firstOf returns the first n of items, and how many more there are as a last item.
+func firstOf(items []string, n int) []string {
+	if len(items) <= n {
+		return items
+	}
+	return append(slices.Clone(items[:n]), fmt.Sprintf("and %d more", len(items)-n))
+}
 
 // foldedEvent records one event for the folds of a reconcile. Events of one portfolio that share
 // a reason are merged into a series by the API, so one event per reconcile, naming its writers,
 // is what a person sees; the log has every fold.
 func (r *PortfolioReconciler) foldedEvent(pf *promptsv1alpha1.PromptPortfolio, writers []string, moved counters.Counts) {
 	slices.Sort(writers)
-	named := writers
-	if len(named) > maxEventWriters {
-		named = append(slices.Clone(named[:maxEventWriters]), fmt.Sprintf("and %d more", len(writers)-maxEventWriters))
-	}
 	r.event(pf, nil, "Normal", EventWriterFolded, "Fold", fmt.Sprintf(
 		"folded the counter reports of gone writers %s into the ledger (%d successes, %d failures moved; totals unchanged)",
-		strings.Join(named, ", "), moved.Successes, moved.Failures))
+		strings.Join(firstOf(writers, maxEventItems), ", "), moved.Successes, moved.Failures))
 }

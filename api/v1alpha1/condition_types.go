@@ -63,8 +63,10 @@ const (
 	// PromptArm with another prompt or of another portfolio.
 	ReasonArmNameTaken = "ArmNameTaken"
 	// ReasonCountersUnavailable means the controller could not read the portfolio's counter
-	// reports (the arms' totals are not current) or could not fold the reports of gone writers
-	// into the ledger (the totals are current, the fold is retried).
+	// reports (the arms' totals are not current), its cache's watch of them has failed for longer
+	// than the manager's --watch-failure-bound (the totals stopped moving; Stalled when the API
+	// server forbids it), it could not create a missing ledger, or it could not fold the reports
+	// of gone writers into the ledger (the totals are current, the fold is retried).
 	ReasonCountersUnavailable = "CountersUnavailable"
 	// ReasonReconcileFailed means a reconcile failed for another reason, typically a request to
 	// the API server; the message carries the error.
@@ -98,6 +100,14 @@ const (
 	// EventReconcileFailed is recorded when a reconcile fails with a reason or message other
 	// than the last one; retries that fail the same way record nothing more.
 	EventReconcileFailed = "ReconcileFailed"
+	// EventLedgerSeeded is recorded when the controller creates a portfolio's missing counter
+	// ledger seeded with what the arms' published totals held beyond the counter reports (after
+	// an upgrade from a data path in which arm status held the counts, or a ledger deleted or
+	// lost), so that the totals do not go backwards.
+	EventLedgerSeeded = "LedgerSeeded"
+	// EventCountersAvailable is recorded when a portfolio that was Ready=False with
+	// CountersUnavailable reads and folds its counter reports again.
+	EventCountersAvailable = "CountersAvailable"
 )
 
 // Well-known labels, annotations, finalizers and field managers.

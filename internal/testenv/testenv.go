@@ -195,6 +195,17 @@ func (e *Env) ControllerManagerLog() string {
 	return e.kcmLog.tail(4000)
 }
 
+// AddUser adds a user, in groups, whom the API server authenticates by a client certificate,
+// and returns a rest.Config that authenticates as that user. The user may do nothing until RBAC
+// grants it.
+func (e *Env) AddUser(name string, groups ...string) (*rest.Config, error) {
+	u, err := e.env.AddUser(envtest.User{Name: name, Groups: groups}, &rest.Config{QPS: e.Config.QPS, Burst: e.Config.Burst})
+	if err != nil {
+		return nil, fmt.Errorf("adding user %s: %w", name, err)
+	}
+	return u.Config(), nil
+}
+
 // CreateNamespace creates a namespace with a generated name and returns its name.
 func (e *Env) CreateNamespace(ctx context.Context, prefix string) (string, error) {
 	ns := &corev1.Namespace{}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
@@ -61,8 +62,13 @@ func run(ctx context.Context, args []string) error {
 	if err != nil {
 		return fmt.Errorf("loading kubeconfig: %w", err)
 	}
+	sch := scheme.New()
+	controllerOptions.WatchHealth = controllers.NewWatchHealth(sch, watchHealthOptions)
+	var cacheOptions cache.Options
+	controllerOptions.WatchHealth.Install(&cacheOptions)
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
-		Scheme:                  scheme.New(),
+		Scheme:                  sch,
+		Cache:                   cacheOptions,
 		Metrics:                 metricsserver.Options{BindAddress: opts.metricsAddr},
 		HealthProbeBindAddress:  opts.probeAddr,
 		LeaderElection:          opts.leaderElect,
@@ -89,8 +95,12 @@ func run(ctx context.Context, args []string) error {
 	return mgr.Start(ctx)
 }
 
-// controllerOptions are the flags of the controllers, bound by bindControllerFlags.
-var controllerOptions controllers.Options
+// controllerOptions and watchHealthOptions are the flags of the controllers, bound by
+// bindControllerFlags.
+var (
+	controllerOptions  controllers.Options
+	watchHealthOptions controllers.WatchHealthOptions
+)
 
 // bindControllerFlags adds the controllers' flags to the manager's flag set.
 func bindControllerFlags(fs *flag.FlagSet) {
@@ -115,6 +125,10 @@ func bindControllerFlags(fs *flag.FlagSet) {
 		"counter report writes per second that the selectors of one portfolio send together: each reports every writers/budget seconds (status.reportInterval of the arms)")
 	fs.DurationVar(&o.ReportFloor, "report-floor", controllers.DefaultReportFloor,
 		"shortest report interval of a selector")
+	fs.DurationVar(&watchHealthOptions.FailureBound, "watch-failure-bound", controllers.DefaultWatchFailureBound,
+		"how long the cache's list and watch of the counter reports may fail before portfolios turn Ready=False (CountersUnavailable): their totals stopped moving")
+	fs.DurationVar(&watchHealthOptions.WatchTimeout, "watch-timeout", controllers.DefaultWatchTimeout,
+		"longest watch request of the cache; a permission taken away shows when the next one starts, so a lost watch of the counter reports is reported within --watch-timeout plus --watch-failure-bound")
 }
 
 // setupControllers registers the reconcilers with the manager.
