@@ -163,6 +163,27 @@ func clusterRoleFile(t *testing.T, path, name string) *rbacv1.ClusterRole {
 	return role
 }
 
+// grantClusterRole creates role and binds it to user; both are deleted when the test ends.
+func grantClusterRole(t *testing.T, role *rbacv1.ClusterRole, user string) {
+	t.Helper()
+	ctx := context.Background()
+	binding := &rbacv1.ClusterRoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: user},
+		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: role.Name},
+		Subjects:   []rbacv1.Subject{{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: user}},
+	}
+	if err := env.Client.Create(ctx, role); err != nil {
+		t.Fatal(err)
+	}
+	if err := env.Client.Create(ctx, binding); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = env.Client.Delete(context.Background(), binding)
+		_ = env.Client.Delete(context.Background(), role)
+	})
+}
+
 // TestSecretUnreadableReachesStatus runs the manager as a user with the manager's role but no
 // access to Secrets. A cycle that needs the API key fails: the portfolio turns Ready=False/Stalled
 // (SecretUnreadable, kstatus Failed) with the cycle kept in progress, and when a RoleBinding
@@ -179,21 +200,7 @@ func TestSecretUnreadableReachesStatus(t *testing.T) {
 
 	user := "promptfolio-manager-" + ns
 	role := managerRole(t, user)
-	binding := &rbacv1.ClusterRoleBinding{
-		ObjectMeta: metav1.ObjectMeta{Name: user},
-		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: role.Name},
-		Subjects:   []rbacv1.Subject{{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: user}},
-	}
-	if err := env.Client.Create(ctx, role); err != nil {
-		t.Fatal(err)
-	}
-	if err := env.Client.Create(ctx, binding); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = env.Client.Delete(context.Background(), binding)
-		_ = env.Client.Delete(context.Background(), role)
-	})
+	grantClusterRole(t, role, user)
 	cfg := rest.CopyConfig(env.Config)
 	cfg.Impersonate = rest.ImpersonationConfig{UserName: user}
 	m := startManagerWithConfig(t, ns, cfg, controllers.Options{
