@@ -91,7 +91,6 @@ func assertRecovered(t *testing.T, pf *promptsv1alpha1.PromptPortfolio) {
 // reconcile turns a Ready portfolio Ready=False/Stalled (kstatus Failed) with one event while it
 // retries; removing the other arm makes it Ready again.
 func TestArmNameTakenReachesStatus(t *testing.T) {
-	requireEnv(t)
 	ns := newNamespace(t)
 	ctx := context.Background()
 	m := startManager(t, ns, controllers.Options{})
@@ -190,7 +189,6 @@ func grantClusterRole(t *testing.T, role *rbacv1.ClusterRole, user string) {
 // grants the Secret the retried reconcile finishes the cycle and the portfolio is Ready again.
 // The key appears nowhere.
 func TestSecretUnreadableReachesStatus(t *testing.T) {
-	requireEnv(t)
 	ns := newNamespace(t)
 	ctx := context.Background()
 	const apiKey = "sk-promptfolio-status-2b81f0c9d47e"
@@ -269,7 +267,6 @@ func TestSecretUnreadableReachesStatus(t *testing.T) {
 // spec (caused by counter flushes) keep it Stalled without a new event or log line each time; a
 // new generation with another error is reported once more.
 func TestInvalidSpecReportedOncePerGeneration(t *testing.T) {
-	requireEnv(t)
 	ns := newNamespace(t)
 	m := startManager(t, ns, controllers.Options{StatisticsInterval: 100 * time.Millisecond})
 	createPortfolio(t, ns, "bad", seeds("a", "Answer {{question}}."), func(s *promptsv1alpha1.PromptPortfolioSpec) {
@@ -322,7 +319,6 @@ func (h hangingLLM) ServeHTTP(_ http.ResponseWriter, r *http.Request) {
 // minutes), the portfolio stays Ready, and with a single worker a second portfolio is reconciled
 // right after.
 func TestHungLLMHoldsAWorkerOnlyForTheCycleTimeout(t *testing.T) {
-	requireEnv(t)
 	ns := newNamespace(t)
 	llm := hangingLLM{calls: make(chan struct{}, 1)}
 	srv := httptest.NewServer(llm)

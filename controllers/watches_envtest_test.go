@@ -25,7 +25,6 @@ import (
 // the rule is back, the portfolio turns Ready again with the rewards reported meanwhile counted.
 // The user's private key appears nowhere.
 func TestCounterWatchFailureReachesStatus(t *testing.T) {
-	requireEnv(t)
 	ns := newNamespace(t)
 	user := "promptfolio-watch-" + ns
 	role := clusterRoleFile(t, filepath.Join("charts", "promptfolio", "files", "manager-role.yaml"), user)
