@@ -14,6 +14,7 @@ import (
 
 	promptsv1alpha1 "github.com/promptfolio/promptfolio/api/v1alpha1"
 	"github.com/promptfolio/promptfolio/controllers"
+	"github.com/promptfolio/promptfolio/internal/metrics"
 )
 
 // TestCounterWatchFailureReachesStatus runs the manager as a real user of the API server (a
@@ -35,6 +36,7 @@ func TestCounterWatchFailureReachesStatus(t *testing.T) {
 		t.Fatal(err)
 	}
 	const bound, watchTimeout = 3 * time.Second, 5 * time.Second
+	failuresBefore := metrics.WatchFailures("PromptCounterReport")
 	m := startManagerWithConfig(t, ns, cfg, controllers.Options{
 		WatchHealth: controllers.NewWatchHealth(env.Scheme, controllers.WatchHealthOptions{FailureBound: bound, WatchTimeout: watchTimeout}),
 	})
@@ -60,6 +62,9 @@ func TestCounterWatchFailureReachesStatus(t *testing.T) {
 	assertStalled(t, pf, promptsv1alpha1.ReasonCountersUnavailable, "the watch of PromptCounterReport has failed since")
 	if msg := condition(pf, promptsv1alpha1.ConditionReady).Message; !strings.Contains(msg, "forbidden") || !strings.Contains(msg, user) {
 		t.Errorf("Ready message %q does not carry the API server's refusal", msg)
+	}
+	if metrics.WatchFailures("PromptCounterReport") == failuresBefore {
+		t.Error("the failed lists and watches are not counted in promptfolio_cache_watch_failures_total")
 	}
 
 	// Meanwhile the controller cannot see reports, and leaves the totals as they were.
