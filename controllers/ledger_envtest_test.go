@@ -26,7 +26,6 @@ import (
 // writers report is created again, seeded with what the totals hold beyond the live reports.
 // A real watch on the arms checks that no total ever goes down meanwhile.
 func TestLedgerSeededFromPublishedTotals(t *testing.T) {
-	requireEnv(t)
 	ns := newNamespace(t)
 	ctx := context.Background()
 	m := startManager(t, ns, controllers.Options{})

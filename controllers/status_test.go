@@ -7,14 +7,17 @@ import (
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	promptsv1alpha1 "github.com/promptfolio/promptfolio/api/v1alpha1"
+	"github.com/promptfolio/promptfolio/internal/watchhealth"
 )
 
 // TestFailureReason maps the errors of failed reconciles to condition reasons, through wrapping.
 func TestFailureReason(t *testing.T) {
 	secrets := schema.GroupResource{Resource: "secrets"}
+	reports := schema.GroupResource{Group: promptsv1alpha1.GroupVersion.Group, Resource: "promptcounterreports"}
 	tests := []struct {
 		name        string
 		err         error
@@ -26,6 +29,10 @@ func TestFailureReason(t *testing.T) {
 		{"secret unauthorized", &errSecretRead{msg: "reading secret ns/key", err: apierrors.NewUnauthorized("expired")}, promptsv1alpha1.ReasonSecretUnreadable, true},
 		{"secret timeout", fmt.Errorf("cycle: %w", &errSecretRead{msg: "reading secret ns/key", err: apierrors.NewTimeoutError("slow", 1)}), promptsv1alpha1.ReasonSecretUnreadable, false},
 		{"counter reports unread", fmt.Errorf("reconcile: %w", &errCounters{err: errors.New("listing counter reports: timeout")}), promptsv1alpha1.ReasonCountersUnavailable, false},
+		{"counter reports' watch forbidden", &errWatchFailing{failure: watchhealth.Failure{Kind: "PromptCounterReport",
+			Err: fmt.Errorf("failed to list PromptCounterReport: %w", apierrors.NewForbidden(reports, "", errors.New("no")))}}, promptsv1alpha1.ReasonCountersUnavailable, true},
+		{"counter reports' watch refused", &errWatchFailing{failure: watchhealth.Failure{Kind: "PromptCounterReport",
+			Err: errors.New("connection refused")}}, promptsv1alpha1.ReasonCountersUnavailable, false},
 		{"api server error", fmt.Errorf("listing arms: %w", apierrors.NewInternalError(errors.New("etcd"))), promptsv1alpha1.ReasonReconcileFailed, false},
 		{"forbidden elsewhere", apierrors.NewForbidden(schema.GroupResource{Resource: "promptarms"}, "a", errors.New("no")), promptsv1alpha1.ReasonReconcileFailed, false},
 	}
@@ -34,6 +41,44 @@ func TestFailureReason(t *testing.T) {
 			reason, stalled := failureReason(tt.err)
 			if reason != tt.wantReason || stalled != tt.wantStalled {
 				t.Errorf("failureReason(%v) = %s, %v; want %s, %v", tt.err, reason, stalled, tt.wantReason, tt.wantStalled)
+			}
+		})
+	}
+}
+
+// TestSameFailure decides whether a failure is already reported, so that its event is not
+// recorded again: by reason and message, and for a failing watch by its kind and start alone.
+func TestSameFailure(t *testing.T) {
+	t0 := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	watching := func(since time.Time, msg string) error {
+		return &errWatchFailing{failure: watchhealth.Failure{Kind: "PromptCounterReport", Since: since, Err: errors.New(msg)}}
+	}
+	failed := func(reason, msg string) *metav1.Condition {
+		return &metav1.Condition{Type: promptsv1alpha1.ConditionReady, Status: metav1.ConditionFalse, Reason: reason, Message: msg}
+	}
+	unavailable := promptsv1alpha1.ReasonCountersUnavailable
+	first := watching(t0, "failed to watch: forbidden")
+	tests := []struct {
+		name string
+		old  *metav1.Condition
+		err  error
+		want bool
+	}{
+		{"nothing reported", nil, first, false},
+		{"ready before", &metav1.Condition{Type: promptsv1alpha1.ConditionReady, Status: metav1.ConditionTrue, Reason: unavailable, Message: first.Error()}, first, false},
+		{"the same watch failure", failed(unavailable, first.Error()), first, true},
+		{"the same watch failure, another error", failed(unavailable, first.Error()), watching(t0, "failed to list: forbidden"), true},
+		{"another watch failure", failed(unavailable, first.Error()), watching(t0.Add(time.Minute), "failed to watch: forbidden"), false},
+		{"after another failure of the reason", failed(unavailable, "listing counter reports: timeout"), first, false},
+		{"the same message", failed(unavailable, "listing counter reports: timeout"), &errCounters{err: errors.New("listing counter reports: timeout")}, true},
+		{"another message", failed(unavailable, "listing counter reports: timeout"), &errCounters{err: errors.New("listing counter reports: refused")}, false},
+		{"another reason", failed(promptsv1alpha1.ReasonReconcileFailed, "listing counter reports: timeout"), &errCounters{err: errors.New("listing counter reports: timeout")}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			reason, _ := failureReason(tt.err)
+			if got := sameFailure(tt.old, reason, scrubMessage(tt.err.Error(), ""), tt.err); got != tt.want {
+				t.Errorf("sameFailure = %v, want %v", got, tt.want)
 			}
 		})
 	}

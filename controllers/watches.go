@@ -23,6 +23,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	promptsv1alpha1 "github.com/promptfolio/promptfolio/api/v1alpha1"
+	"github.com/promptfolio/promptfolio/internal/metrics"
 	"github.com/promptfolio/promptfolio/internal/watchhealth"
 )
 
@@ -93,6 +94,7 @@ func (h *WatchHealth) watchError(ctx context.Context, r *toolscache.Reflector, e
 		return
 	}
 	kind := r.TypeDescription()
+	metrics.WatchFailed(kind)
 	if _, failing := h.tracker.Failure(kind); !failing {
 		log.FromContext(ctx).Info("the cache's list or watch failed; its objects are not current until it succeeds",
 			"kind", kind, "error", scrubMessage(err.Error(), ""))

@@ -14,6 +14,7 @@ import (
 
 	promptsv1alpha1 "github.com/promptfolio/promptfolio/api/v1alpha1"
 	"github.com/promptfolio/promptfolio/controllers"
+	"github.com/promptfolio/promptfolio/internal/metrics"
 )
 
 // TestCounterWatchFailureReachesStatus runs the manager as a real user of the API server (a
@@ -25,32 +26,17 @@ import (
 // the rule is back, the portfolio turns Ready again with the rewards reported meanwhile counted.
 // The user's private key appears nowhere.
 func TestCounterWatchFailureReachesStatus(t *testing.T) {
-	requireEnv(t)
 	ns := newNamespace(t)
-	ctx := context.Background()
 	user := "promptfolio-watch-" + ns
 	role := clusterRoleFile(t, filepath.Join("charts", "promptfolio", "files", "manager-role.yaml"), user)
 	full := slices.Clone(role.Rules)
-	binding := &rbacv1.ClusterRoleBinding{
-		ObjectMeta: metav1.ObjectMeta{Name: user},
-		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: role.Name},
-		Subjects:   []rbacv1.Subject{{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: user}},
-	}
-	if err := env.Client.Create(ctx, role); err != nil {
-		t.Fatal(err)
-	}
-	if err := env.Client.Create(ctx, binding); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = env.Client.Delete(context.Background(), binding)
-		_ = env.Client.Delete(context.Background(), role)
-	})
+	grantClusterRole(t, role, user)
 	cfg, err := env.AddUser(user)
 	if err != nil {
 		t.Fatal(err)
 	}
 	const bound, watchTimeout = 3 * time.Second, 5 * time.Second
+	failuresBefore := metrics.WatchFailures("PromptCounterReport")
 	m := startManagerWithConfig(t, ns, cfg, controllers.Options{
 		WatchHealth: controllers.NewWatchHealth(env.Scheme, controllers.WatchHealthOptions{FailureBound: bound, WatchTimeout: watchTimeout}),
 	})
@@ -76,6 +62,9 @@ func TestCounterWatchFailureReachesStatus(t *testing.T) {
 	assertStalled(t, pf, promptsv1alpha1.ReasonCountersUnavailable, "the watch of PromptCounterReport has failed since")
 	if msg := condition(pf, promptsv1alpha1.ConditionReady).Message; !strings.Contains(msg, "forbidden") || !strings.Contains(msg, user) {
 		t.Errorf("Ready message %q does not carry the API server's refusal", msg)
+	}
+	if metrics.WatchFailures("PromptCounterReport") == failuresBefore {
+		t.Error("the failed lists and watches are not counted in promptfolio_cache_watch_failures_total")
 	}
 
 	// Meanwhile the controller cannot see reports, and leaves the totals as they were.

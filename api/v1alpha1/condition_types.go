@@ -110,7 +110,7 @@ const (
 	EventCountersAvailable = "CountersAvailable"
 )
 
-// Well-known labels and annotations.
+// Well-known labels, annotations, finalizers and field managers.
 const (
 	// LabelPortfolio is set on every PromptArm to the name of its PromptPortfolio. Arms a person
 	// creates with this label are adopted by the portfolio.
@@ -120,6 +120,12 @@ const (
 	// for example). The controller records the last value it acted on in
 	// status.lastHandledCycleRequest, so each value runs at most one cycle.
 	AnnotationRunCycle = "promptfolio.dev/run-cycle"
+
+	// FinalizerCounterFold is set on every writer PromptCounterReport when it is created. The
+	// controller folds a deleted report's counts into its portfolio's ledger and only then removes
+	// the finalizer, so a report that garbage collection removes with its pod never takes counts
+	// with it.
+	FinalizerCounterFold = "promptfolio.dev/counter-fold"
 
 	// FieldManagerController is the server-side-apply field manager of the controller. Selectors
 	// use their own managers ("promptfolio-selector-<writer>") for their counter entries.

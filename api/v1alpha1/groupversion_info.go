@@ -14,7 +14,6 @@
 package v1alpha1
 
 import (
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 )
@@ -29,14 +28,3 @@ var (
 	// AddToScheme adds the promptfolio types to a runtime.Scheme.
 	AddToScheme = SchemeBuilder.AddToScheme
 )
-
-// addKnownTypes registers the kinds of this group version and its list and option types.
-func addKnownTypes(s *runtime.Scheme) error {
-	s.AddKnownTypes(GroupVersion,
-		&PromptPortfolio{}, &PromptPortfolioList{},
-		&PromptArm{}, &PromptArmList{},
-		&PromptCounterReport{}, &PromptCounterReportList{},
-	)
-	metav1.AddToGroupVersion(s, GroupVersion)
-	return nil
-}

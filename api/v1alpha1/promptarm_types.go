@@ -4,35 +4,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
-// The enums (a string type and its constants) and structs of marked fields below share their
-// shape with those of the other kinds, not logic: each is a part of the API with its own names,
-// rules and documentation, written out as controller-gen reads them.
-
-// ArmOriginType says where an arm's prompt came from.
-// +kubebuilder:validation:Enum=Seed;Mutation;Manual
-type ArmOriginType string
-
-const (
-	// OriginSeed arms come from the portfolio's spec.prompts.
-	OriginSeed ArmOriginType = "Seed"
-	// OriginMutation arms were written by the mutator from a parent arm.
-	OriginMutation ArmOriginType = "Mutation"
-	// OriginManual arms were created by a person with the promptfolio.dev/portfolio label.
-	OriginManual ArmOriginType = "Manual"
-)
-
-// ArmPhase is the lifecycle phase of an arm.
-// +kubebuilder:validation:Enum=Active;Retired
-type ArmPhase string
-
-const (
-	// ArmActive arms are served by selectors.
-	ArmActive ArmPhase = "Active"
-	// ArmRetired arms are no longer served. Rewards for decisions made before retirement are still
-	// counted. Retired arms are kept, so that their texts are never proposed again.
-	ArmRetired ArmPhase = "Retired"
-)
-
 // ArmOrigin records where an arm came from.
 // +kubebuilder:validation:XValidation:rule="self.type != 'Mutation' || (has(self.parent) && self.parent.size() > 0)",message="a Mutation arm must name its parent arm"
 type ArmOrigin struct {
@@ -208,46 +179,4 @@ type ArmDisplay struct {
 	// beta of the posterior.
 	// +kubebuilder:validation:MaxLength=32
 	Beta string `json:"beta"`
-}
-
-// The kind's root and List types have the shape of every kind's (PromptArm, PromptPortfolio,
-// PromptCounterReport) by design: controller-gen and the API machinery need a named Go type of
-// each, so they are written out per kind, not shared.
-
-// PromptArm is one prompt of a PromptPortfolio and what production has learned about it: a
-// Beta-Binomial posterior of its success rate. Arms are created by the controller (seeds and
-// mutations) or by people (with the promptfolio.dev/portfolio label), and never deleted by the
-// controller: retiring only sets status.phase.
-// +kubebuilder:object:root=true
-// +kubebuilder:subresource:status
-// +kubebuilder:resource:shortName=arm,categories=promptfolio
-// +kubebuilder:printcolumn:name="Portfolio",type=string,JSONPath=`.spec.portfolio`
-// +kubebuilder:printcolumn:name="Phase",type=string,JSONPath=`.status.phase`
-// +kubebuilder:printcolumn:name="Trials",type=integer,JSONPath=`.status.trials`
-// +kubebuilder:printcolumn:name="Mean",type=string,JSONPath=`.status.display.mean`
-// +kubebuilder:printcolumn:name="P(Best)",type=string,JSONPath=`.status.display.probBest`
-// +kubebuilder:printcolumn:name="Share",type=string,JSONPath=`.status.display.trafficShare`
-// +kubebuilder:printcolumn:name="Alpha",type=string,JSONPath=`.status.display.alpha`
-// +kubebuilder:printcolumn:name="Beta",type=string,JSONPath=`.status.display.beta`
-// +kubebuilder:printcolumn:name="Gen",type=integer,JSONPath=`.spec.origin.generation`
-// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
-type PromptArm struct {
-	metav1.TypeMeta   `json:",inline"`
-	metav1.ObjectMeta `json:"metadata,omitempty"`
-
-	// spec is the prompt and its prior; immutable once created.
-	// +required
-	Spec PromptArmSpec `json:"spec"`
-
-	// status is the learned posterior and the arm's phase.
-	// +optional
-	Status PromptArmStatus `json:"status,omitempty"`
-}
-
-// PromptArmList is a list of PromptArm.
-// +kubebuilder:object:root=true
-type PromptArmList struct {
-	metav1.TypeMeta `json:",inline"`
-	metav1.ListMeta `json:"metadata,omitempty"`
-	Items           []PromptArm `json:"items"`
 }

@@ -5,26 +5,6 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 )
 
-// The enums (a string type and its constants) and structs of marked fields below share their
-// shape with those of the other kinds, not logic: each is a part of the API with its own names,
-// rules and documentation, written out as controller-gen reads them.
-
-// CounterReportRole says who writes a PromptCounterReport.
-// +kubebuilder:validation:Enum=Writer;Ledger
-type CounterReportRole string
-
-const (
-	// RoleWriter reports are written by one selector process (a writer) each.
-	RoleWriter CounterReportRole = "Writer"
-	// RoleLedger is the controller's report of a portfolio: the counts of writers that are gone.
-	RoleLedger CounterReportRole = "Ledger"
-)
-
-// FinalizerCounterFold is set on every writer report when it is created. The controller folds a
-// deleted report's counts into its portfolio's ledger and only then removes the finalizer, so a
-// report that garbage collection removes with its pod never takes counts with it.
-const FinalizerCounterFold = "promptfolio.dev/counter-fold"
-
 // ArmCount is the cumulative count of rewards of one arm. Counts only rise: a write that lowers
 // one is rejected, so a stale or confused writer cannot take back what it reported.
 // +kubebuilder:validation:XValidation:rule="self.successes >= oldSelf.successes && self.failures >= oldSelf.failures",message="cumulative counts never decrease"
@@ -97,39 +77,4 @@ type PromptCounterReportSpec struct {
 	// updateTime is when the report was last written.
 	// +optional
 	UpdateTime *metav1.Time `json:"updateTime,omitempty"`
-}
-
-// The kind's root and List types have the shape of every kind's (PromptArm, PromptPortfolio,
-// PromptCounterReport) by design: controller-gen and the API machinery need a named Go type of
-// each, so they are written out per kind, not shared.
-
-// PromptCounterReport carries reward counts from a selector process to the controller. Each
-// writer (a selector process of one pod) owns one report per portfolio, named
-// "<writer>.<portfolio>" and owned by its pod, so garbage collection removes it with the pod;
-// only the controller watches reports. The controller sums the reports and the portfolio's
-// ledger (the report named like the portfolio) into the arms' status.successes and
-// status.failures, and folds the counts of a deleted report into the ledger before it lets the
-// report go.
-// +kubebuilder:object:root=true
-// +kubebuilder:resource:shortName=pfcr,categories=promptfolio
-// +kubebuilder:printcolumn:name="Portfolio",type=string,JSONPath=`.spec.portfolio`
-// +kubebuilder:printcolumn:name="Role",type=string,JSONPath=`.spec.role`
-// +kubebuilder:printcolumn:name="Writer",type=string,JSONPath=`.spec.writer`
-// +kubebuilder:printcolumn:name="Updated",type=date,JSONPath=`.spec.updateTime`
-// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
-type PromptCounterReport struct {
-	metav1.TypeMeta   `json:",inline"`
-	metav1.ObjectMeta `json:"metadata,omitempty"`
-
-	// spec holds the counts.
-	// +required
-	Spec PromptCounterReportSpec `json:"spec"`
-}
-
-// PromptCounterReportList is a list of PromptCounterReport.
-// +kubebuilder:object:root=true
-type PromptCounterReportList struct {
-	metav1.TypeMeta `json:",inline"`
-	metav1.ListMeta `json:"metadata,omitempty"`
-	Items           []PromptCounterReport `json:"items"`
 }

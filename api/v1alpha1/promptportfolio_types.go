@@ -54,19 +54,6 @@ type SelectionSpec struct {
 	Prior BetaPrior `json:"prior,omitempty"`
 }
 
-// MutatorProvider names how children of the best arm are written.
-// +kubebuilder:validation:Enum=Offline;OpenAI
-type MutatorProvider string
-
-const (
-	// MutatorOffline rewrites prompts with built-in deterministic operators (tone, structure,
-	// emphasis, brevity, ordering). It needs no network and no credentials.
-	MutatorOffline MutatorProvider = "Offline"
-	// MutatorOpenAI asks an OpenAI-compatible chat completions API (OpenAI, Azure OpenAI, vLLM,
-	// Ollama, LiteLLM) for semantic variations.
-	MutatorOpenAI MutatorProvider = "OpenAI"
-)
-
 // SecretKeyReference names one key of a Secret in the portfolio's namespace.
 type SecretKeyReference struct {
 	// name of the Secret, in the portfolio's namespace.
@@ -166,25 +153,6 @@ type GuardrailsSpec struct {
 	// +kubebuilder:validation:XValidation:rule="self >= 0.0 && self <= 1.0",message="minNovelty must be between 0 and 1"
 	MinNovelty *float64 `json:"minNovelty,omitempty"`
 }
-
-// The enums (a string type and its constants) and structs of marked fields below share their
-// shape with those of the other kinds, not logic: each is a part of the API with its own names,
-// rules and documentation, written out as controller-gen reads them.
-
-// RetirementRule names the test by which an evolution cycle retires arms.
-// +kubebuilder:validation:Enum=ProbBetterThanBest;ProbBest;ExpectedLoss
-type RetirementRule string
-
-const (
-	// RetirementProbBetterThanBest retires an arm when the exact probability that it beats the best
-	// arm, P(arm > best), is below the threshold.
-	RetirementProbBetterThanBest RetirementRule = "ProbBetterThanBest"
-	// RetirementProbBest retires an arm when the probability that it is the best of all active
-	// arms, P(best) as in the arm's status.probBest, is below the threshold.
-	RetirementProbBest RetirementRule = "ProbBest"
-	// RetirementExpectedLoss retires an arm when E[max(arm − best, 0)] is below the threshold.
-	RetirementExpectedLoss RetirementRule = "ExpectedLoss"
-)
 
 // RetirementSpec is the rule that frees slots for children. The defaults are the rule that
 // measured best in the learning suite of `promptfolio simulate --suite` (docs/simulate.md).
@@ -546,43 +514,4 @@ type PromptPortfolioStatus struct {
 	// started a cycle.
 	// +optional
 	LastHandledCycleRequest string `json:"lastHandledCycleRequest,omitempty"`
-}
-
-// The kind's root and List types have the shape of every kind's (PromptArm, PromptPortfolio,
-// PromptCounterReport) by design: controller-gen and the API machinery need a named Go type of
-// each, so they are written out per kind, not shared.
-
-// PromptPortfolio is a set of prompts for one task that production traffic ranks: a selector
-// serves its Active arms by Thompson sampling, and evolution cycles retire losers and add children
-// of the winner. People own spec; the controller owns status.
-// +kubebuilder:object:root=true
-// +kubebuilder:subresource:status
-// +kubebuilder:resource:shortName=pf,categories=promptfolio
-// +kubebuilder:printcolumn:name="Active",type=integer,JSONPath=`.status.activeArms`
-// +kubebuilder:printcolumn:name="Retired",type=integer,JSONPath=`.status.retiredArms`
-// +kubebuilder:printcolumn:name="Best",type=string,JSONPath=`.status.bestArm`
-// +kubebuilder:printcolumn:name="Best-Mean",type=string,JSONPath=`.status.bestMeanDisplay`
-// +kubebuilder:printcolumn:name="Gen",type=integer,JSONPath=`.status.evolutionGeneration`
-// +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
-// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
-// +kubebuilder:validation:XValidation:rule="self.metadata.name.size() <= 40",message="portfolio name must be at most 40 characters, so that arm names '<portfolio>-<prompt>' fit in 63"
-type PromptPortfolio struct {
-	metav1.TypeMeta   `json:",inline"`
-	metav1.ObjectMeta `json:"metadata,omitempty"`
-
-	// spec is owned by people or GitOps.
-	// +required
-	Spec PromptPortfolioSpec `json:"spec"`
-
-	// status is owned by the controller.
-	// +optional
-	Status PromptPortfolioStatus `json:"status,omitempty"`
-}
-
-// PromptPortfolioList is a list of PromptPortfolio.
-// +kubebuilder:object:root=true
-type PromptPortfolioList struct {
-	metav1.TypeMeta `json:",inline"`
-	metav1.ListMeta `json:"metadata,omitempty"`
-	Items           []PromptPortfolio `json:"items"`
 }

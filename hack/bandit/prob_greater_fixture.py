@@ -188,60 +188,65 @@ def miller_sum(a1, b1, a2, b2):
         return 1 - total
 
 
+# One case a line: its name, then X ~ Beta(a1, b1) and Y ~ Beta(a2, b2). Parameters
+# ending in .123456 and .876544 are a child's cautious prior (6.123456, 3.876544) plus
+# counts, so that non-integer parameters are covered at every scale; 4.234 and 48.766
+# are a prior of strength 10 plus a few counts.
+CASES = """
+# case                                                  a1              b1           a2         b2
+uniform vs uniform                                       1               1            1          1
+one success vs uniform                                   2               1            1          1
+few counts                                               4               8            7          5
+few counts reversed                                      7               5            4          8
+tail at ten counts                                      11               1            1         11
+far tail at forty counts                                 1              41           41          1
+tail 3e-7 at twenty counts                               2              17           16          3
+far tail at twenty counts                                1              21           21          1
+shapes below one                                       0.3             0.5          0.5        0.3
+shapes below one, symmetric                            0.5             0.5          0.3        0.3
+jeffreys vs beta(2,2)                                  0.3             0.3            2          2
+small alpha, some failures                             0.5            10.5          0.3       20.3
+non-integer prior, 80 counts                     56.123456       33.876544           51         31
+non-integer prior, 900 counts                   506.123456      403.876544          451        401
+child prior, tiny strength                           4.234          48.766            5         41
+1e3 counts                                             101             901          121        881
+1e3 counts equal                                     500.5           500.5        500.5      500.5
+1e4 counts close                                      1001            9001         1021       8981
+1e5 counts                                           10001           90001        10101      89901
+1e5 counts non-integer prior                  10006.123456    90003.876544        10001      90001
+1e5 counts tail 1e-10                                10001           90001        10861      89141
+1e5 counts tail 1e-10 reversed                       10861           89141        10001      90001
+1e6 counts                                          100001          900001       100101     899901
+1e6 counts non-integer both                  100006.123456   900003.876544     100052.5   899957.5
+1e7 counts one sd apart                            1000001         9000001      1000301    8999701
+1e7 counts tail 1e-10                              1000001         9000001      1008601    8991401
+1e7 counts non-integer                      1000006.123456  9000003.876544    1000200.5  8999800.5
+1e7 counts, low rate                                 10001         9990001        10201    9989801
+1e7 counts, high rate                              9990001           10001      9989701      10301
+1e7 counts, half rate                              5000001         5000001      5001501    4998501
+symmetric about one half, different counts         5000001         5000001       500001     500001
+1e7 vs uniform (equals the mean)                   1000001         9000001            1          1
+1e7 vs 10 counts                                   1000001         9000001            2         10
+10 vs 1e7 counts                                         3               9      1000001    9000001
+1e7 vs 1e3 counts                                  1000001         9000001           96        906
+1e5 vs 1e7 counts                                    10101           89901      1000001    9000001
+shapes below one vs 1e7 at one half                    0.3             0.5      5000000    5000000
+1e7 at one half vs shapes below one                5000000         5000000          0.5        0.3
+no successes in 1e7, small priors                      0.3        10000000          0.5   10000000
+no successes in 1e4, small priors                      0.3           10000          1.5      10000
+all successes in 1e7                              10000000             0.5     10000002        0.5
+1e7 failures vs few                                      1        10000001            1          3
+1e6 vs 1e6 integer, tail                            200001          800001       202551     797451
+small vs mid, non-integer                              2.5             3.5       250.25     350.75
+1e3 non-integer tail                            106.123456      903.876544        200.5      800.5
+"""
+
+
 def cases():
-    c = []
-
-    def add(name, a1, b1, a2, b2):
-        c.append((name, float(a1), float(b1), float(a2), float(b2)))
-
-    # The cases are data, one a line: the rows share their shape by design.
-    child = 6.123456  # a child's cautious prior makes the parameters non-integer
-    add("uniform vs uniform", 1, 1, 1, 1)
-    add("one success vs uniform", 2, 1, 1, 1)
-    add("few counts", 4, 8, 7, 5)
-    add("few counts reversed", 7, 5, 4, 8)
-    add("tail at ten counts", 11, 1, 1, 11)
-    add("far tail at forty counts", 1, 41, 41, 1)
-    add("tail 3e-7 at twenty counts", 2, 17, 16, 3)
-    add("far tail at twenty counts", 1, 21, 21, 1)
-    add("shapes below one", 0.3, 0.5, 0.5, 0.3)
-    add("shapes below one, symmetric", 0.5, 0.5, 0.3, 0.3)
-    add("jeffreys vs beta(2,2)", 0.3, 0.3, 2, 2)
-    add("small alpha, some failures", 0.5, 10.5, 0.3, 20.3)
-    add("non-integer prior, 80 counts", child + 50, 3.876544 + 30, 51, 31)
-    add("non-integer prior, 900 counts", child + 500, 3.876544 + 400, 451, 401)
-    add("child prior, tiny strength", 1.234 + 3, 8.766 + 40, 1 + 4, 1 + 40)
-    add("1e3 counts", 101, 901, 121, 881)
-    add("1e3 counts equal", 500.5, 500.5, 500.5, 500.5)
-    add("1e4 counts close", 1001, 9001, 1021, 8981)
-    add("1e5 counts", 10001, 90001, 10101, 89901)
-    add("1e5 counts non-integer prior", child + 1e4, 3.876544 + 9e4, 1e4 + 1, 9e4 + 1)
-    add("1e5 counts tail 1e-10", 10001, 90001, 10861, 89141)
-    add("1e5 counts tail 1e-10 reversed", 10861, 89141, 10001, 90001)
-    add("1e6 counts", 1e5 + 1, 9e5 + 1, 1.001e5 + 1, 8.999e5 + 1)
-    add("1e6 counts non-integer both", child + 1e5, 3.876544 + 9e5, 2.5 + 1.0005e5, 7.5 + 8.9995e5)
-    add("1e7 counts one sd apart", 1e6 + 1, 9e6 + 1, 1.0003e6 + 1, 8.9997e6 + 1)
-    add("1e7 counts tail 1e-10", 1e6 + 1, 9e6 + 1, 1.0086e6 + 1, 8.9914e6 + 1)
-    add("1e7 counts non-integer", child + 1e6, 3.876544 + 9e6, 1.0002e6 + 0.5, 8.9998e6 + 0.5)
-    add("1e7 counts, low rate", 1e4 + 1, 1e7 - 1e4 + 1, 1.02e4 + 1, 1e7 - 1.02e4 + 1)
-    add("1e7 counts, high rate", 1e7 - 1e4 + 1, 1e4 + 1, 1e7 - 1.03e4 + 1, 1.03e4 + 1)
-    add("1e7 counts, half rate", 5e6 + 1, 5e6 + 1, 5e6 + 1501, 5e6 - 1499)
-    add("symmetric about one half, different counts", 5e6 + 1, 5e6 + 1, 5e5 + 1, 5e5 + 1)
-    add("1e7 vs uniform (equals the mean)", 1e6 + 1, 9e6 + 1, 1, 1)
-    add("1e7 vs 10 counts", 1e6 + 1, 9e6 + 1, 2, 10)
-    add("10 vs 1e7 counts", 3, 9, 1e6 + 1, 9e6 + 1)
-    add("1e7 vs 1e3 counts", 1e6 + 1, 9e6 + 1, 96, 906)
-    add("1e5 vs 1e7 counts", 1.01e4 + 1, 8.99e4 + 1, 1e6 + 1, 9e6 + 1)
-    add("shapes below one vs 1e7 at one half", 0.3, 0.5, 5e6, 5e6)
-    add("1e7 at one half vs shapes below one", 5e6, 5e6, 0.5, 0.3)
-    add("no successes in 1e7, small priors", 0.3, 1e7, 0.5, 1e7)
-    add("no successes in 1e4, small priors", 0.3, 1e4, 1.5, 1e4)
-    add("all successes in 1e7", 1e7, 0.5, 1e7 + 2, 0.5)
-    add("1e7 failures vs few", 1, 1e7 + 1, 1, 3)
-    add("1e6 vs 1e6 integer, tail", 2e5 + 1, 8e5 + 1, 2.0255e5 + 1, 7.9745e5 + 1)
-    add("small vs mid, non-integer", 2.5, 3.5, 250.25, 350.75)
-    add("1e3 non-integer tail", child + 100, 3.876544 + 900, 200.5, 800.5)
-    return c
+    for line in CASES.splitlines():
+        if line.strip() and not line.startswith("#"):
+            *words, a1, b1, a2, b2 = line.split()
+            yield " ".join(words), float(a1), float(b1), float(a2), float(b2)
 
 
 def main():

@@ -80,12 +80,15 @@ var (
 		Namespace: namespace, Name: "writer_folds_total",
 		Help: "Counter reports of gone selector writers that the controller folded into their portfolio's ledger and released.",
 	})
+	watchFailures = counterVec("cache_watch_failures_total",
+		"Lists and watches of the manager's cache that failed, by kind; while they fail, the cache serves the objects it last had.",
+		"kind")
 )
 
 func init() {
 	crmetrics.Registry.MustRegister(armMean, armAlpha, armBeta, armProbBest,
 		cycles, cycleDuration, retirements, mutations, mutationDuration, llmCalls, llmDuration, statusWrites,
-		writerFolds)
+		writerFolds, watchFailures)
 }
 
 // ArmSample is what the gauges show of one arm.
@@ -173,6 +176,12 @@ func WriterFolded() { writerFolds.Inc() }
 
 // WriterFolds returns the number of folded entries counted so far, for tests.
 func WriterFolds() float64 { return counterValue(writerFolds) }
+
+// WatchFailed counts one failed list or watch of the cache's informer of kind.
+func WatchFailed(kind string) { watchFailures.WithLabelValues(kind).Inc() }
+
+// WatchFailures returns the failed lists and watches of kind counted so far, for tests.
+func WatchFailures(kind string) float64 { return counterValue(watchFailures.WithLabelValues(kind)) }
 
 // counterValue reads a counter; 0 when it cannot be read.
 func counterValue(c prometheus.Counter) float64 {

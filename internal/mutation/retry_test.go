@@ -8,7 +8,7 @@ import (
 )
 
 func TestParseRetryAfter(t *testing.T) {
-	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	now := time.Date(2026, time.March, 1, 12, 0, 0, 0, time.UTC) // Sun, 01 Mar 2026 12:00:00 GMT
 	tests := []struct {
 		value  string
 		want   time.Duration

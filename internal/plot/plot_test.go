@@ -19,21 +19,24 @@ import (
 
 // TestTrafficWindows turns closed windows and the arms' open-window trials into shares.
 func TestTrafficWindows(t *testing.T) {
-	t0 := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	// minute is the instant m minutes into the test's hour.
+	minute := func(m time.Duration) time.Time {
+		return time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC).Add(m * time.Minute)
+	}
 	history := []v1alpha1.TrafficWindow{
-		{Start: metav1.NewTime(t0), End: metav1.NewTime(t0.Add(15 * time.Minute)),
+		{Start: metav1.NewTime(minute(0)), End: metav1.NewTime(minute(15)),
 			Arms: []v1alpha1.ArmTrials{{Arm: "a", Trials: 300}, {Arm: "b", Trials: 100}}},
-		{Start: metav1.NewTime(t0.Add(15 * time.Minute)), End: metav1.NewTime(t0.Add(30 * time.Minute))},
+		{Start: metav1.NewTime(minute(15)), End: metav1.NewTime(minute(30))},
 	}
 	arms := []Arm{{Name: "a", WindowTrials: 10}, {Name: "b", WindowTrials: 30}, {Name: "c"}}
-	now := t0.Add(40 * time.Minute)
+	now := minute(40)
 	got := trafficWindows(history, arms, now)
 	if len(got) != 3 {
 		t.Fatalf("windows %+v", got)
 	}
 	want := []TrafficWindow{
-		{End: t0.Add(15 * time.Minute), Trials: 400, Shares: map[string]float64{"a": 0.75, "b": 0.25}},
-		{End: t0.Add(30 * time.Minute), Shares: map[string]float64{}},
+		{End: minute(15), Trials: 400, Shares: map[string]float64{"a": 0.75, "b": 0.25}},
+		{End: minute(30), Shares: map[string]float64{}},
 		{End: now, Open: true, Trials: 40, Shares: map[string]float64{"a": 0.25, "b": 0.75}},
 	}
 	for i := range want {

@@ -29,22 +29,20 @@ import (
 
 // ledger counts the rewards acknowledged with 202, per arm. It is the test's own count of what the
 // clients saw acknowledged, kept apart from the selector's counting (the write-ahead record's
-// counts in wal.go look the same) so that a fault in that code cannot hide from the test.
+// counts in wal.go) so that a fault in that code cannot hide from the test.
 type ledger struct {
 	mu   sync.Mutex
 	acks map[string]counters.Counts
 }
 
 func (l *ledger) add(arm string, success bool) {
+	one := counters.Counts{Failures: 1}
+	if success {
+		one = counters.Counts{Successes: 1}
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	c := l.acks[arm]
-	if success {
-		c.Successes++
-	} else {
-		c.Failures++
-	}
-	l.acks[arm] = c
+	l.acks[arm] = l.acks[arm].Add(one)
 }
 
 // slot runs one selector at a time; restart stops it gracefully and starts it again with the
