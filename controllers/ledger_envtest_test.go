@@ -23,7 +23,9 @@ import (
 // upgraded from the data path in which arm status held the counts) keeps those totals: it
 // creates the ledger seeded with them, once, says so in an event, and counts the rewards that
 // reports add afterwards on top, exactly, through a fold too. A ledger deleted by hand while
-// writers report is created again, seeded with what the totals hold beyond the live reports.
+// writers report is created again, seeded with what the totals hold beyond the live reports; a
+// report that grew while no controller ran and no ledger existed has its growth taken into the
+// seed, not on top (the documented price of the rule), and the next rewards count on top.
 // A real watch on the arms checks that no total ever goes down meanwhile.
 func TestLedgerSeededFromPublishedTotals(t *testing.T) {
 	requireEnv(t)
@@ -45,7 +47,7 @@ func TestLedgerSeededFromPublishedTotals(t *testing.T) {
 	watchA := watchTotals(t, ns, "up-a")
 	watchB := watchTotals(t, ns, "up-b")
 
-	startManager(t, ns, controllers.Options{})
+	m = startManager(t, ns, controllers.Options{})
 	waitLedger(t, ns, "up", "")
 	waitReady(t, ns, "up", metav1.ConditionTrue, promptsv1alpha1.ReasonSucceeded, 30*time.Second)
 	waitTotalsOf(t, ns, "up", "up-a", 100, 40)
@@ -87,6 +89,20 @@ func TestLedgerSeededFromPublishedTotals(t *testing.T) {
 		ev := eventsOf(t, ns, "up")[promptsv1alpha1.EventLedgerSeeded]
 		return hasAny(ev, "up-a 103/42 (published 113/47, reports 10/5)"), fmt.Sprintf("%s events %q", promptsv1alpha1.EventLedgerSeeded, ev)
 	})
+
+	// A report that grew after the totals were published, with no ledger: the growth goes into
+	// the seed, not on top of it. The totals stay; nothing is counted twice.
+	m.stop(t)
+	flush(t, ns, "up-a", "w-2", 20, 10)
+	old = getReport(t, ns, counters.LedgerName("up")).UID
+	deleteLedger(t, ns, "up")
+	startManager(t, ns, controllers.Options{})
+	waitLedger(t, ns, "up", old)
+	assertLedgerArms(t, ns, map[string]counters.Counts{"up-a": {Successes: 95, Failures: 38}, "up-b": {Successes: 8, Failures: 1}})
+	waitReady(t, ns, "up", metav1.ConditionTrue, promptsv1alpha1.ReasonSucceeded, 30*time.Second)
+	waitTotalsOf(t, ns, "up", "up-a", 115, 48)
+	flush(t, ns, "up-a", "w-2", 21, 10)
+	waitTotalsOf(t, ns, "up", "up-a", 116, 48)
 	watchA()
 	watchB()
 }
