@@ -18,7 +18,6 @@ import (
 )
 
 func TestSeedArmsLifecycle(t *testing.T) {
-	requireEnv(t)
 	ns := newNamespace(t)
 	startManager(t, ns, controllers.Options{})
 	ctx := context.Background()
@@ -133,7 +132,6 @@ func TestSeedArmsLifecycle(t *testing.T) {
 }
 
 func TestStatisticsCoalesceCounterFlushes(t *testing.T) {
-	requireEnv(t)
 	ns := newNamespace(t)
 	const interval = time.Second
 	startManager(t, ns, controllers.Options{StatisticsInterval: interval})

@@ -32,7 +32,6 @@ const shopPrompt = "You are a support assistant for an online shop. Answer {{que
 	"Make sure you mention the delivery date. Be polite and clear. If you do not know, say so."
 
 func TestOfflineEvolutionCycles(t *testing.T) {
-	requireEnv(t)
 	ns := newNamespace(t)
 	startManager(t, ns, controllers.Options{})
 
@@ -225,7 +224,6 @@ func (f *fakeLLM) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func TestOpenAIMutatorCyclesAndFaults(t *testing.T) {
-	requireEnv(t)
 	ns := newNamespace(t)
 	const apiKey = "sk-promptfolio-test-7f3a9c2e51d04b8a"
 	llm := &fakeLLM{key: apiKey, mode: llmOK}
@@ -423,7 +421,6 @@ func (b blockingMutator) Mutate(ctx context.Context, _ mutation.Request) ([]muta
 // plans on the same input (retirements with their rule and message, children with parent and
 // prior), and that the next manager applies that plan field by field.
 func TestRestartMidCycleCreatesExactlyThePlan(t *testing.T) {
-	requireEnv(t)
 	ns := newNamespace(t)
 	entered := make(chan struct{}, 1)
 	first := startManager(t, ns, controllers.Options{
@@ -549,7 +546,6 @@ func TestRestartMidCycleCreatesExactlyThePlan(t *testing.T) {
 }
 
 func TestInvalidSpecStalls(t *testing.T) {
-	requireEnv(t)
 	ns := newNamespace(t)
 	startManager(t, ns, controllers.Options{})
 	createPortfolio(t, ns, "bad", seeds("a", "Answer {{question}}."), func(s *promptsv1alpha1.PromptPortfolioSpec) {
@@ -595,7 +591,6 @@ func TestInvalidSpecStalls(t *testing.T) {
 // that do worse than their seed pause mutation (condition, event, status), children that do better
 // resume it.
 func TestMutationPausesAndResumes(t *testing.T) {
-	requireEnv(t)
 	ns := newNamespace(t)
 	startManager(t, ns, controllers.Options{})
 	createPortfolio(t, ns, "pay", seeds("a", shopPrompt), func(s *promptsv1alpha1.PromptPortfolioSpec) {

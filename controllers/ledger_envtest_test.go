@@ -28,7 +28,6 @@ import (
 // seed, not on top (the documented price of the rule), and the next rewards count on top.
 // A real watch on the arms checks that no total ever goes down meanwhile.
 func TestLedgerSeededFromPublishedTotals(t *testing.T) {
-	requireEnv(t)
 	ns := newNamespace(t)
 	ctx := context.Background()
 	m := startManager(t, ns, controllers.Options{})

@@ -91,7 +91,6 @@ func assertRecovered(t *testing.T, pf *promptsv1alpha1.PromptPortfolio) {
 // reconcile turns a Ready portfolio Ready=False/Stalled (kstatus Failed) with one event while it
 // retries; removing the other arm makes it Ready again.
 func TestArmNameTakenReachesStatus(t *testing.T) {
-	requireEnv(t)
 	ns := newNamespace(t)
 	ctx := context.Background()
 	m := startManager(t, ns, controllers.Options{})
@@ -163,22 +162,10 @@ func clusterRoleFile(t *testing.T, path, name string) *rbacv1.ClusterRole {
 	return role
 }
 
-// TestSecretUnreadableReachesStatus runs the manager as a user with the manager's role but no
-// access to Secrets. A cycle that needs the API key fails: the portfolio turns Ready=False/Stalled
-// (SecretUnreadable, kstatus Failed) with the cycle kept in progress, and when a RoleBinding
-// grants the Secret the retried reconcile finishes the cycle and the portfolio is Ready again.
-// The key appears nowhere.
-func TestSecretUnreadableReachesStatus(t *testing.T) {
-	requireEnv(t)
-	ns := newNamespace(t)
+// grantClusterRole creates role and binds it to user; both are deleted when the test ends.
+func grantClusterRole(t *testing.T, role *rbacv1.ClusterRole, user string) {
+	t.Helper()
 	ctx := context.Background()
-	const apiKey = "sk-promptfolio-status-2b81f0c9d47e"
-	llm := &fakeLLM{key: apiKey, mode: llmOK}
-	srv := httptest.NewServer(llm)
-	defer srv.Close()
-
-	user := "promptfolio-manager-" + ns
-	role := managerRole(t, user)
 	binding := &rbacv1.ClusterRoleBinding{
 		ObjectMeta: metav1.ObjectMeta{Name: user},
 		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: role.Name},
@@ -194,6 +181,24 @@ func TestSecretUnreadableReachesStatus(t *testing.T) {
 		_ = env.Client.Delete(context.Background(), binding)
 		_ = env.Client.Delete(context.Background(), role)
 	})
+}
+
+// TestSecretUnreadableReachesStatus runs the manager as a user with the manager's role but no
+// access to Secrets. A cycle that needs the API key fails: the portfolio turns Ready=False/Stalled
+// (SecretUnreadable, kstatus Failed) with the cycle kept in progress, and when a RoleBinding
+// grants the Secret the retried reconcile finishes the cycle and the portfolio is Ready again.
+// The key appears nowhere.
+func TestSecretUnreadableReachesStatus(t *testing.T) {
+	ns := newNamespace(t)
+	ctx := context.Background()
+	const apiKey = "sk-promptfolio-status-2b81f0c9d47e"
+	llm := &fakeLLM{key: apiKey, mode: llmOK}
+	srv := httptest.NewServer(llm)
+	defer srv.Close()
+
+	user := "promptfolio-manager-" + ns
+	role := managerRole(t, user)
+	grantClusterRole(t, role, user)
 	cfg := rest.CopyConfig(env.Config)
 	cfg.Impersonate = rest.ImpersonationConfig{UserName: user}
 	m := startManagerWithConfig(t, ns, cfg, controllers.Options{
@@ -262,7 +267,6 @@ func TestSecretUnreadableReachesStatus(t *testing.T) {
 // spec (caused by counter flushes) keep it Stalled without a new event or log line each time; a
 // new generation with another error is reported once more.
 func TestInvalidSpecReportedOncePerGeneration(t *testing.T) {
-	requireEnv(t)
 	ns := newNamespace(t)
 	m := startManager(t, ns, controllers.Options{StatisticsInterval: 100 * time.Millisecond})
 	createPortfolio(t, ns, "bad", seeds("a", "Answer {{question}}."), func(s *promptsv1alpha1.PromptPortfolioSpec) {
@@ -315,7 +319,6 @@ func (h hangingLLM) ServeHTTP(_ http.ResponseWriter, r *http.Request) {
 // minutes), the portfolio stays Ready, and with a single worker a second portfolio is reconciled
 // right after.
 func TestHungLLMHoldsAWorkerOnlyForTheCycleTimeout(t *testing.T) {
-	requireEnv(t)
 	ns := newNamespace(t)
 	llm := hangingLLM{calls: make(chan struct{}, 1)}
 	srv := httptest.NewServer(llm)

@@ -151,9 +151,11 @@ func startManagerWithConfig(t *testing.T, ns string, cfg *rest.Config, opts cont
 	return m
 }
 
-// newNamespace creates a namespace for one test.
+// newNamespace creates a namespace for one test; it skips the test when the control plane is not
+// running.
 func newNamespace(t *testing.T) string {
 	t.Helper()
+	requireEnv(t)
 	return env.Namespace(t, "pf")
 }
 

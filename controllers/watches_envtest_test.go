@@ -26,27 +26,11 @@ import (
 // the rule is back, the portfolio turns Ready again with the rewards reported meanwhile counted.
 // The user's private key appears nowhere.
 func TestCounterWatchFailureReachesStatus(t *testing.T) {
-	requireEnv(t)
 	ns := newNamespace(t)
-	ctx := context.Background()
 	user := "promptfolio-watch-" + ns
 	role := clusterRoleFile(t, filepath.Join("charts", "promptfolio", "files", "manager-role.yaml"), user)
 	full := slices.Clone(role.Rules)
-	binding := &rbacv1.ClusterRoleBinding{
-		ObjectMeta: metav1.ObjectMeta{Name: user},
-		RoleRef:    rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: role.Name},
-		Subjects:   []rbacv1.Subject{{Kind: rbacv1.UserKind, APIGroup: rbacv1.GroupName, Name: user}},
-	}
-	if err := env.Client.Create(ctx, role); err != nil {
-		t.Fatal(err)
-	}
-	if err := env.Client.Create(ctx, binding); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = env.Client.Delete(context.Background(), binding)
-		_ = env.Client.Delete(context.Background(), role)
-	})
+	grantClusterRole(t, role, user)
 	cfg, err := env.AddUser(user)
 	if err != nil {
 		t.Fatal(err)

@@ -30,7 +30,6 @@ import (
 // into the ledger before it lets it go, and never changes the totals by a fold — not even when
 // the deleted report's writer writes again late.
 func TestReportsSummedAndFolded(t *testing.T) {
-	requireEnv(t)
 	ns := newNamespace(t)
 	startManager(t, ns, controllers.Options{CounterWriteBudget: 1, ReportFloor: 100 * time.Millisecond})
 	foldsBefore := metrics.WriterFolds()
@@ -149,7 +148,6 @@ func waitTotalsOf(t *testing.T, ns, portfolio, arm string, successes, failures i
 // done, once the refusal is lifted. The refusal is a real ValidatingAdmissionPolicy of the API
 // server that denies writes of the namespace's ledger.
 func TestFoldFailureReachesStatus(t *testing.T) {
-	requireEnv(t)
 	ns := newNamespace(t)
 	startManager(t, ns, controllers.Options{})
 	ctx := context.Background()
@@ -198,7 +196,6 @@ func TestFoldFailureReachesStatus(t *testing.T) {
 // current totals. The reconciler runs against the real API server; only the list of the reports
 // fails, by a client interceptor, as a cache that cannot answer would.
 func TestReportListFailureReachesStatus(t *testing.T) {
-	requireEnv(t)
 	ns := newNamespace(t)
 	ctx := context.Background()
 	direct, err := client.NewWithWatch(env.Config, client.Options{Scheme: env.Scheme})
