@@ -34,7 +34,7 @@ func TestLedgerSeededFromPublishedTotals(t *testing.T) {
 	createPortfolio(t, ns, "up", seeds("a", "Answer briefly.", "b", "Answer with an example."), nil)
 	waitActiveArms(t, ns, "up", 2)
 	// A brand-new portfolio: everything is 0, and its ledger is created empty.
-	if ledger := waitLedger(t, ns, "up", ""); len(ledger.Spec.Arms) != 0 {
+	if ledger := waitLedger(t, ns, ""); len(ledger.Spec.Arms) != 0 {
 		t.Errorf("the ledger of a new portfolio holds %+v, want nothing", ledger.Spec.Arms)
 	}
 	m.stop(t)
@@ -47,7 +47,7 @@ func TestLedgerSeededFromPublishedTotals(t *testing.T) {
 	watchB := watchTotals(t, ns, "up-b")
 
 	m = startManager(t, ns, controllers.Options{})
-	waitLedger(t, ns, "up", "")
+	waitLedger(t, ns, "")
 	waitReady(t, ns, "up", metav1.ConditionTrue, promptsv1alpha1.ReasonSucceeded, 30*time.Second)
 	waitTotalsOf(t, ns, "up", "up-a", 100, 40)
 	waitTotalsOf(t, ns, "up", "up-b", 7, 0)
@@ -78,7 +78,7 @@ func TestLedgerSeededFromPublishedTotals(t *testing.T) {
 	waitTotalsOf(t, ns, "up", "up-a", 113, 47)
 	old := getReport(t, ns, counters.LedgerName("up")).UID
 	deleteLedger(t, ns, "up")
-	waitLedger(t, ns, "up", old)
+	waitLedger(t, ns, old)
 	assertLedgerArms(t, ns, map[string]counters.Counts{"up-a": {Successes: 103, Failures: 42}, "up-b": {Successes: 8, Failures: 1}})
 	flush(t, ns, "up-a", "w-2", 12, 6)
 	waitTotalsOf(t, ns, "up", "up-a", 115, 48)
@@ -96,7 +96,7 @@ func TestLedgerSeededFromPublishedTotals(t *testing.T) {
 	old = getReport(t, ns, counters.LedgerName("up")).UID
 	deleteLedger(t, ns, "up")
 	startManager(t, ns, controllers.Options{})
-	waitLedger(t, ns, "up", old)
+	waitLedger(t, ns, old)
 	assertLedgerArms(t, ns, map[string]counters.Counts{"up-a": {Successes: 95, Failures: 38}, "up-b": {Successes: 8, Failures: 1}})
 	waitReady(t, ns, "up", metav1.ConditionTrue, promptsv1alpha1.ReasonSucceeded, 30*time.Second)
 	waitTotalsOf(t, ns, "up", "up-a", 115, 48)
@@ -106,14 +106,14 @@ func TestLedgerSeededFromPublishedTotals(t *testing.T) {
 	watchB()
 }
 
-// waitLedger waits until the portfolio's ledger exists with another uid than old, and returns it.
-func waitLedger(t *testing.T, ns, portfolio string, old types.UID) *promptsv1alpha1.PromptCounterReport {
+// waitLedger waits until portfolio "up"'s ledger exists with another uid than old, and returns it.
+func waitLedger(t *testing.T, ns string, old types.UID) *promptsv1alpha1.PromptCounterReport {
 	t.Helper()
 	var l *promptsv1alpha1.PromptCounterReport
 	eventually(t, 30*time.Second, func() (bool, string) {
 		l = &promptsv1alpha1.PromptCounterReport{}
-		err := env.Client.Get(context.Background(), types.NamespacedName{Namespace: ns, Name: counters.LedgerName(portfolio)}, l)
-		return err == nil && l.UID != old, fmt.Sprintf("ledger of %s: %v", portfolio, err)
+		err := env.Client.Get(context.Background(), types.NamespacedName{Namespace: ns, Name: counters.LedgerName("up")}, l)
+		return err == nil && l.UID != old, fmt.Sprintf("ledger: %v", err)
 	})
 	return l
 }
