@@ -23,7 +23,9 @@ import (
 // upgraded from the data path in which arm status held the counts) keeps those totals: it
 // creates the ledger seeded with them, once, says so in an event, and counts the rewards that
 // reports add afterwards on top, exactly, through a fold too. A ledger deleted by hand while
-// writers report is created again, seeded with what the totals hold beyond the live reports.
+// writers report is created again, seeded with what the totals hold beyond the live reports; a
+// report that grew while no controller ran and no ledger existed has its growth taken into the
+// seed, not on top (the documented price of the rule), and the next rewards count on top.
 // A real watch on the arms checks that no total ever goes down meanwhile.
 func TestLedgerSeededFromPublishedTotals(t *testing.T) {
 	ns := newNamespace(t)
@@ -32,7 +34,7 @@ func TestLedgerSeededFromPublishedTotals(t *testing.T) {
 	createPortfolio(t, ns, "up", seeds("a", "Answer briefly.", "b", "Answer with an example."), nil)
 	waitActiveArms(t, ns, "up", 2)
 	// A brand-new portfolio: everything is 0, and its ledger is created empty.
-	if ledger := waitLedger(t, ns, "up", ""); len(ledger.Spec.Arms) != 0 {
+	if ledger := waitLedger(t, ns, ""); len(ledger.Spec.Arms) != 0 {
 		t.Errorf("the ledger of a new portfolio holds %+v, want nothing", ledger.Spec.Arms)
 	}
 	m.stop(t)
@@ -44,8 +46,8 @@ func TestLedgerSeededFromPublishedTotals(t *testing.T) {
 	watchA := watchTotals(t, ns, "up-a")
 	watchB := watchTotals(t, ns, "up-b")
 
-	startManager(t, ns, controllers.Options{})
-	waitLedger(t, ns, "up", "")
+	m = startManager(t, ns, controllers.Options{})
+	waitLedger(t, ns, "")
 	waitReady(t, ns, "up", metav1.ConditionTrue, promptsv1alpha1.ReasonSucceeded, 30*time.Second)
 	waitTotalsOf(t, ns, "up", "up-a", 100, 40)
 	waitTotalsOf(t, ns, "up", "up-b", 7, 0)
@@ -76,7 +78,7 @@ func TestLedgerSeededFromPublishedTotals(t *testing.T) {
 	waitTotalsOf(t, ns, "up", "up-a", 113, 47)
 	old := getReport(t, ns, counters.LedgerName("up")).UID
 	deleteLedger(t, ns, "up")
-	waitLedger(t, ns, "up", old)
+	waitLedger(t, ns, old)
 	assertLedgerArms(t, ns, map[string]counters.Counts{"up-a": {Successes: 103, Failures: 42}, "up-b": {Successes: 8, Failures: 1}})
 	flush(t, ns, "up-a", "w-2", 12, 6)
 	waitTotalsOf(t, ns, "up", "up-a", 115, 48)
@@ -86,18 +88,32 @@ func TestLedgerSeededFromPublishedTotals(t *testing.T) {
 		ev := eventsOf(t, ns, "up")[promptsv1alpha1.EventLedgerSeeded]
 		return hasAny(ev, "up-a 103/42 (published 113/47, reports 10/5)"), fmt.Sprintf("%s events %q", promptsv1alpha1.EventLedgerSeeded, ev)
 	})
+
+	// A report that grew after the totals were published, with no ledger: the growth goes into
+	// the seed, not on top of it. The totals stay; nothing is counted twice.
+	m.stop(t)
+	flush(t, ns, "up-a", "w-2", 20, 10)
+	old = getReport(t, ns, counters.LedgerName("up")).UID
+	deleteLedger(t, ns, "up")
+	startManager(t, ns, controllers.Options{})
+	waitLedger(t, ns, old)
+	assertLedgerArms(t, ns, map[string]counters.Counts{"up-a": {Successes: 95, Failures: 38}, "up-b": {Successes: 8, Failures: 1}})
+	waitReady(t, ns, "up", metav1.ConditionTrue, promptsv1alpha1.ReasonSucceeded, 30*time.Second)
+	waitTotalsOf(t, ns, "up", "up-a", 115, 48)
+	flush(t, ns, "up-a", "w-2", 21, 10)
+	waitTotalsOf(t, ns, "up", "up-a", 116, 48)
 	watchA()
 	watchB()
 }
 
-// waitLedger waits until the portfolio's ledger exists with another uid than old, and returns it.
-func waitLedger(t *testing.T, ns, portfolio string, old types.UID) *promptsv1alpha1.PromptCounterReport {
+// waitLedger waits until portfolio "up"'s ledger exists with another uid than old, and returns it.
+func waitLedger(t *testing.T, ns string, old types.UID) *promptsv1alpha1.PromptCounterReport {
 	t.Helper()
 	var l *promptsv1alpha1.PromptCounterReport
 	eventually(t, 30*time.Second, func() (bool, string) {
 		l = &promptsv1alpha1.PromptCounterReport{}
-		err := env.Client.Get(context.Background(), types.NamespacedName{Namespace: ns, Name: counters.LedgerName(portfolio)}, l)
-		return err == nil && l.UID != old, fmt.Sprintf("ledger of %s: %v", portfolio, err)
+		err := env.Client.Get(context.Background(), types.NamespacedName{Namespace: ns, Name: counters.LedgerName("up")}, l)
+		return err == nil && l.UID != old, fmt.Sprintf("ledger: %v", err)
 	})
 	return l
 }
