@@ -17,7 +17,6 @@ import (
 	"github.com/promptfolio/promptfolio/controllers"
 	"github.com/promptfolio/promptfolio/internal/cli"
 	"github.com/promptfolio/promptfolio/internal/scheme"
-	"github.com/promptfolio/promptfolio/internal/traffic"
 	pfwebhook "github.com/promptfolio/promptfolio/internal/webhook"
 )
 
@@ -37,6 +36,8 @@ type managerOptions struct {
 	gracefulShutdown time.Duration
 	webhook          pfwebhook.Options
 	zap              zap.Options
+	controllers      controllers.Options
+	watchHealth      controllers.WatchHealthOptions
 }
 
 func (o *managerOptions) bind(fs *flag.FlagSet) {
@@ -47,7 +48,8 @@ func (o *managerOptions) bind(fs *flag.FlagSet) {
 	fs.DurationVar(&o.gracefulShutdown, "graceful-shutdown-timeout", 30*time.Second, "how long running reconciles may take to finish on SIGTERM")
 	o.webhook.BindFlags(fs)
 	o.zap.BindFlags(fs)
-	bindControllerFlags(fs)
+	o.controllers.BindFlags(fs)
+	o.watchHealth.BindFlags(fs)
 }
 
 func run(ctx context.Context, args []string) error {
@@ -63,9 +65,9 @@ func run(ctx context.Context, args []string) error {
 		return fmt.Errorf("loading kubeconfig: %w", err)
 	}
 	sch := scheme.New()
-	controllerOptions.WatchHealth = controllers.NewWatchHealth(sch, watchHealthOptions)
+	opts.controllers.WatchHealth = controllers.NewWatchHealth(sch, opts.watchHealth)
 	var cacheOptions cache.Options
-	controllerOptions.WatchHealth.Install(&cacheOptions)
+	opts.controllers.WatchHealth.Install(&cacheOptions)
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                  sch,
 		Cache:                   cacheOptions,
@@ -79,7 +81,7 @@ func run(ctx context.Context, args []string) error {
 	if err != nil {
 		return fmt.Errorf("creating manager: %w", err)
 	}
-	if err := setupControllers(mgr); err != nil {
+	if err := setupControllers(mgr, opts.controllers); err != nil {
 		return err
 	}
 	if err := pfwebhook.SetupWebhook(mgr, opts.webhook); err != nil {
@@ -95,45 +97,9 @@ func run(ctx context.Context, args []string) error {
 	return mgr.Start(ctx)
 }
 
-// controllerOptions and watchHealthOptions are the flags of the controllers, bound by
-// bindControllerFlags.
-var (
-	controllerOptions  controllers.Options
-	watchHealthOptions controllers.WatchHealthOptions
-)
-
-// bindControllerFlags adds the controllers' flags to the manager's flag set.
-func bindControllerFlags(fs *flag.FlagSet) {
-	o := &controllerOptions
-	fs.DurationVar(&o.StatisticsInterval, "statistics-interval", controllers.DefaultStatisticsInterval,
-		"least time between two statistics recomputations of one portfolio caused by counter reports; reports within it are coalesced into one status write")
-	fs.DurationVar(&o.CycleTimeout, "cycle-timeout", controllers.DefaultCycleTimeout,
-		"bound on the mutator's work (LLM calls and retries included) in one evolution cycle; below --reconcile-timeout")
-	fs.DurationVar(&o.TrafficWindow, "traffic-window", traffic.DefaultMinDuration,
-		"least duration of a traffic window; an arm's trafficShare counts the trials of the current and the previous window (a window also holds at least 100 trials)")
-	fs.DurationVar(&o.ReconcileTimeout, "reconcile-timeout", controllers.DefaultReconcileTimeout,
-		"deadline of one reconcile of a portfolio (the status write that reports its outcome excluded)")
-	fs.IntVar(&o.MaxConcurrentReconciles, "max-concurrent-reconciles", controllers.DefaultMaxConcurrentReconciles,
-		"number of portfolios reconciled in parallel")
-	fs.IntVar(&o.OpenAI.MaxRetries, "llm-max-retries", 0,
-		"consecutive failed calls to an OpenAI-compatible API for one variant before giving up (0: the built-in default of 3)")
-	fs.DurationVar(&o.OpenAI.InitialBackoff, "llm-initial-backoff", 0,
-		"first wait before retrying a failed LLM call, doubling afterwards (0: the built-in default of 1s)")
-	fs.DurationVar(&o.OpenAI.MaxBackoff, "llm-max-backoff", 0,
-		"longest wait between LLM retries; a Retry-After asking for more ends the attempt (0: the built-in default of 1m)")
-	fs.Float64Var(&o.CounterWriteBudget, "counter-write-budget", controllers.DefaultCounterWriteBudget,
-		"counter report writes per second that the selectors of one portfolio send together: each reports every writers/budget seconds (status.reportInterval of the arms)")
-	fs.DurationVar(&o.ReportFloor, "report-floor", controllers.DefaultReportFloor,
-		"shortest report interval of a selector")
-	fs.DurationVar(&watchHealthOptions.FailureBound, "watch-failure-bound", controllers.DefaultWatchFailureBound,
-		"how long the cache's list and watch of the counter reports may fail before portfolios turn Ready=False (CountersUnavailable): their totals stopped moving")
-	fs.DurationVar(&watchHealthOptions.WatchTimeout, "watch-timeout", controllers.DefaultWatchTimeout,
-		"longest watch request of the cache; a permission taken away shows when the next one starts, so a lost watch of the counter reports is reported within --watch-timeout plus --watch-failure-bound")
-}
-
 // setupControllers registers the reconcilers with the manager.
-func setupControllers(mgr ctrl.Manager) error {
-	if err := controllers.SetupWithManager(mgr, controllerOptions); err != nil {
+func setupControllers(mgr ctrl.Manager, o controllers.Options) error {
+	if err := controllers.SetupWithManager(mgr, o); err != nil {
 		return fmt.Errorf("setting up the portfolio controller: %w", err)
 	}
 	return nil
