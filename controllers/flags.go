@@ -15,7 +15,7 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&o.TrafficWindow, "traffic-window", traffic.DefaultMinDuration, "least duration of a traffic window; an arm's trafficShare counts the trials of the current and the previous window (a window also holds at least 100 trials)")
 	fs.DurationVar(&o.ReconcileTimeout, "reconcile-timeout", DefaultReconcileTimeout, "deadline of one reconcile of a portfolio (the status write that reports its outcome excluded)")
 	fs.IntVar(&o.MaxConcurrentReconciles, "max-concurrent-reconciles", DefaultMaxConcurrentReconciles, "number of portfolios reconciled in parallel")
-	fs.Float64Var(&o.CounterWriteBudget, "counter-write-budget", DefaultCounterWriteBudget, "counter report writes per second that the selectors of one portfolio send together: each reports every writers/budget seconds (status.reportInterval of the arms)")
+	fs.Float64Var(&o.CounterWriteBudget, "counter-write-budget", DefaultCounterWriteBudget, "counter report writes per second that the selectors of one portfolio send together: each reports every writers / (0.9 × budget) seconds, the rest being kept for the final writes of selectors that stop (status.reportInterval of the arms)")
 	fs.DurationVar(&o.ReportFloor, "report-floor", DefaultReportFloor, "shortest report interval of a selector")
 	o.OpenAI.BindFlags(fs)
 }

@@ -559,6 +559,14 @@ func run(o options, size int) (res result, err error) {
 	if res.counted != res.acked {
 		fmt.Fprintf(os.Stderr, "S=%d: the arms hold %d of %d acknowledged rewards after the wait; the reports and the ledger hold %d\n",
 			size, res.counted, res.acked, res.inReports)
+		for _, a := range listArms(ctx, env.Client, ns) {
+			fmt.Fprintf(os.Stderr, "S=%d: arm %s: %d trials, phase %s\n", size, a.Name, a.Status.Trials, a.Status.Phase)
+		}
+		var pf v1alpha1.PromptPortfolio
+		if err := env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "fleet"}, &pf); err == nil {
+			fmt.Fprintf(os.Stderr, "S=%d: portfolio conditions %+v\n", size, pf.Status.Conditions)
+		}
+		fmt.Fprintf(os.Stderr, "S=%d: the manager's log ends with: %s\n", size, tail(mgr.log))
 	}
 	return res, nil
 }

@@ -189,8 +189,8 @@ func TestChart(t *testing.T) {
 			{name: "all granted"},
 			{name: "without promptarms list and watch", resource: "promptarms", verbs: []string{"list", "watch"}, wantErrContains: "not ready"},
 			{name: "without promptcounterreports get", resource: "promptcounterreports", verbs: []string{"get"}, wantErrContains: "not ready"},
-			{name: "without promptcounterreports create", resource: "promptcounterreports", verbs: []string{"create"}, wantErrContains: "not ready"},
-			{name: "without promptcounterreports patch", resource: "promptcounterreports", verbs: []string{"patch"}, wantErrContains: "never reached"},
+			{name: "without promptcounterreports create", resource: "promptcounterreports", verbs: []string{"create"}, wantErrContains: "reward 1 never reached"},
+			{name: "without promptcounterreports patch", resource: "promptcounterreports", verbs: []string{"patch"}, wantErrContains: "reward 2 never reached"},
 		},
 		// Long enough for what must happen, short enough for what never will.
 		granted: 30 * time.Second, removed: 8 * time.Second,
@@ -518,16 +518,19 @@ func exerciseSelector(c client.Client, admin *rest.Config, user rest.Impersonati
 		return counters.Totals(nil, []*v1alpha1.PromptCounterReport{&report})[armName].Successes
 	}
 
-	code, drawn := call(http.MethodGet, selector.PathDraw+"?portfolio="+portfolio, "")
-	if code != http.StatusOK {
-		return fmt.Errorf("draw: %d %v", code, drawn)
-	}
-	reward, _ := json.Marshal(map[string]any{"decision": drawn["decision"], "success": true})
-	if code, body := call(http.MethodPost, selector.PathReward, string(reward)); code != http.StatusAccepted {
-		return fmt.Errorf("reward: %d %v", code, body)
-	}
-	if !poll(func() bool { return successes() == 1 }) {
-		return fmt.Errorf("the acknowledged reward never reached the report %s", reportKey.Name)
+	// Two rewards, each waited for: the first write creates the report, the second patches it.
+	for n := int64(1); n <= 2; n++ {
+		code, drawn := call(http.MethodGet, selector.PathDraw+"?portfolio="+portfolio, "")
+		if code != http.StatusOK {
+			return fmt.Errorf("draw: %d %v", code, drawn)
+		}
+		reward, _ := json.Marshal(map[string]any{"decision": drawn["decision"], "success": true})
+		if code, body := call(http.MethodPost, selector.PathReward, string(reward)); code != http.StatusAccepted {
+			return fmt.Errorf("reward: %d %v", code, body)
+		}
+		if !poll(func() bool { return successes() == n }) {
+			return fmt.Errorf("acknowledged reward %d never reached the report %s", n, reportKey.Name)
+		}
 	}
 	later := &v1alpha1.PromptArm{
 		ObjectMeta: metav1.ObjectMeta{Name: portfolio + "-warm", Namespace: ns, Labels: map[string]string{v1alpha1.LabelPortfolio: portfolio}},
@@ -548,8 +551,8 @@ func exerciseSelector(c client.Client, admin *rest.Config, user rest.Impersonati
 	if err := <-done; err != nil {
 		return fmt.Errorf("graceful stop: %w", err)
 	}
-	if got := successes(); got != 1 {
-		return fmt.Errorf("report %s holds %d successes after the graceful stop, want 1", reportKey.Name, got)
+	if got := successes(); got != 2 {
+		return fmt.Errorf("report %s holds %d successes after the graceful stop, want 2", reportKey.Name, got)
 	}
 	return nil
 }
