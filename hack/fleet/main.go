@@ -392,15 +392,11 @@ func run(o options, size int) (res result, err error) {
 	}()
 
 	time.Sleep(o.warmup)
-	before, err := scrape(ctx, env.Config)
+	before, mgrBefore, err := scrapeAll(ctx, env.Config, mgr)
 	if err != nil {
 		return res, err
 	}
 	ackedBefore := acked.Load()
-	mgrBefore, err := mgr.scrape(ctx)
-	if err != nil {
-		return res, err
-	}
 	measuring.Store(true)
 	fifoWindow.Store(true)
 	start := time.Now()
@@ -451,15 +447,11 @@ func run(o options, size int) (res result, err error) {
 	}
 	time.Sleep(time.Until(start.Add(o.duration)))
 	elapsed := time.Since(start)
-	after, err := scrape(ctx, env.Config)
+	after, mgrAfter, err := scrapeAll(ctx, env.Config, mgr)
 	if err != nil {
 		return res, err
 	}
 	end := time.Now()
-	mgrAfter, err := mgr.scrape(ctx)
-	if err != nil {
-		return res, err
-	}
 	res.reconciles = mgrAfter.reconciles.minus(mgrBefore.reconciles)
 	ackedWindow := acked.Load() - ackedBefore
 	measuring.Store(false)
@@ -689,28 +681,23 @@ func scrape(ctx context.Context, cfg *rest.Config) (apiMetrics, error) {
 	return apiMetrics{}, err
 }
 
+// scrapeAll reads the API server's metrics, then the manager's.
+func scrapeAll(ctx context.Context, cfg *rest.Config, mgr *manager) (apiMetrics, managerMetrics, error) {
+	api, err := scrape(ctx, cfg)
+	if err != nil {
+		return api, managerMetrics{}, err
+	}
+	mm, err := mgr.scrape(ctx)
+	return api, mm, err
+}
+
 func scrapeOnce(ctx context.Context, cfg *rest.Config) (apiMetrics, error) {
 	var m apiMetrics
 	hc, err := rest.HTTPClientFor(cfg)
 	if err != nil {
 		return m, err
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimSuffix(cfg.Host, "/")+"/metrics", nil)
-	if err != nil {
-		return m, err
-	}
-	resp, err := hc.Do(req)
-	if err != nil {
-		return m, err
-	}
-	defer resp.Body.Close()
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		name, labels, value, ok := parseSample(sc.Text())
-		if !ok {
-			continue
-		}
+	err = readMetrics(ctx, hc, strings.TrimSuffix(cfg.Host, "/")+"/metrics", func(name string, labels map[string]string, value float64) {
 		switch name {
 		case "apiserver_request_total":
 			switch labels["verb"] {
@@ -762,8 +749,29 @@ func scrapeOnce(ctx context.Context, cfg *rest.Config) (apiMetrics, error) {
 				m.armBytes += value
 			}
 		}
+	})
+	return m, err
+}
+
+// readMetrics reads a Prometheus text endpoint with hc and hands each sample to sample.
+func readMetrics(ctx context.Context, hc *http.Client, url string, sample func(name string, labels map[string]string, value float64)) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err
 	}
-	return m, sc.Err()
+	resp, err := hc.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		if name, labels, value, ok := parseSample(sc.Text()); ok {
+			sample(name, labels, value)
+		}
+	}
+	return sc.Err()
 }
 
 // parseSample parses one line of the Prometheus text format.

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -145,22 +144,7 @@ func (m *manager) scrape(ctx context.Context) (managerMetrics, error) {
 	mm := managerMetrics{byCode: map[string]float64{}, latSum: map[string]float64{}, latCount: map[string]float64{}}
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, m.metrics, nil)
-	if err != nil {
-		return mm, err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return mm, fmt.Errorf("reading the manager's metrics: %w", err)
-	}
-	defer resp.Body.Close()
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		name, labels, value, ok := parseSample(sc.Text())
-		if !ok {
-			continue
-		}
+	err := readMetrics(ctx, http.DefaultClient, m.metrics, func(name string, labels map[string]string, value float64) {
 		switch name {
 		case "controller_runtime_reconcile_errors_total":
 			if labels["controller"] == "promptportfolio" {
@@ -181,9 +165,9 @@ func (m *manager) scrape(ctx context.Context) (managerMetrics, error) {
 		case "rest_client_request_duration_seconds_count":
 			mm.latCount[labels["verb"]] += value
 		}
-	}
-	if err := sc.Err(); err != nil {
-		return mm, err
+	})
+	if err != nil {
+		return mm, fmt.Errorf("reading the manager's metrics: %w", err)
 	}
 	if len(mm.byCode) == 0 {
 		return mm, errors.New("the manager's metrics hold no client requests")

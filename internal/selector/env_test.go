@@ -3,9 +3,14 @@ package selector_test
 import (
 	"context"
 	"fmt"
+	"os"
 	"testing"
 
+	"github.com/go-logr/logr"
+	"go.uber.org/zap/zapcore"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
 	"github.com/promptfolio/promptfolio/api/v1alpha1"
 	"github.com/promptfolio/promptfolio/internal/selector"
@@ -41,4 +46,16 @@ func startWithArms(ctx context.Context, t *testing.T, prefix string, armCount in
 		}
 	}
 	return env, ns, arms
+}
+
+// testLogger returns a logger for the selectors a test runs (in zap's development mode with
+// devMode) and makes it controller-runtime's: errors only, or everything when SELECTOR_LOG is set.
+func testLogger(devMode bool) logr.Logger {
+	level := zapcore.Level(5) // errors only
+	if os.Getenv("SELECTOR_LOG") != "" {
+		level = -1
+	}
+	logger := zap.New(zap.UseDevMode(devMode), zap.Level(level))
+	log.SetLogger(logger)
+	return logger
 }

@@ -17,9 +17,7 @@ import (
 	"testing"
 	"time"
 
-	"go.uber.org/zap/zapcore"
 	"sigs.k8s.io/controller-runtime/pkg/log"
-	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
 	"github.com/promptfolio/promptfolio/internal/counters"
 	"github.com/promptfolio/promptfolio/internal/selector"
@@ -63,8 +61,7 @@ func TestWritesPerFlushInterval(t *testing.T) {
 		intervals = v
 	}
 
-	logger := zap.New(zap.Level(zapcore.Level(zapLevel())))
-	log.SetLogger(logger)
+	logger := testLogger(false)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	env, ns, arms := startWithArms(ctx, t, "writes", armCount, "Prompt %d.")
