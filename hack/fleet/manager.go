@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -49,11 +48,11 @@ type manager struct {
 // startManager starts `bin manager` with the kubeconfig and the write budget, its output in
 // dir/manager.log, and waits until it is ready.
 func startManager(bin, kubeconfig, dir string, budget float64) (*manager, error) {
-	metricsPort, err := freePort()
+	metricsPort, err := testenv.FreePort()
 	if err != nil {
 		return nil, err
 	}
-	probePort, err := freePort()
+	probePort, err := testenv.FreePort()
 	if err != nil {
 		return nil, err
 	}
@@ -110,15 +109,6 @@ func (m *manager) stop() {
 func tail(path string) string {
 	b, _ := os.ReadFile(path)
 	return string(b[max(0, len(b)-2000):])
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 // managerMetrics are the manager's counters the harness reads.

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -48,16 +47,6 @@ type proc struct {
 	mu  sync.Mutex
 	cmd *exec.Cmd
 	gen atomic.Int64 // incarnation, raised on every start
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }
 
 func (p *proc) start(t *testing.T) {
@@ -173,7 +162,10 @@ func TestSIGKILLKeepsAcknowledgedRewards(t *testing.T) {
 
 	ps := make([]*proc, procs)
 	for i := range ps {
-		port := freePort(t)
+		port, err := testenv.FreePort()
+		if err != nil {
+			t.Fatal(err)
+		}
 		logf, err := os.Create(filepath.Join(dir, fmt.Sprintf("sel-%d.log", i)))
 		if err != nil {
 			t.Fatal(err)

@@ -11,6 +11,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -334,4 +335,15 @@ func (b *Buffer) tail(n int) string {
 		data = data[len(data)-n:]
 	}
 	return strconv.Quote(string(data))
+}
+
+// FreePort returns a TCP port of 127.0.0.1 that nothing listened on when it was asked for, for a
+// process a test or harness starts.
+func FreePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
 }
