@@ -95,11 +95,10 @@ func (h *WatchHealth) watchError(ctx context.Context, r *toolscache.Reflector, e
 	}
 	kind := r.TypeDescription()
 	metrics.WatchFailed(kind)
-	if _, failing := h.tracker.Failure(kind); !failing {
+	if h.tracker.Failed(kind, err, h.opts.Now()) {
 		log.FromContext(ctx).Info("the cache's list or watch failed; its objects are not current until it succeeds",
 			"kind", kind, "error", scrubMessage(err.Error(), ""))
 	}
-	h.tracker.Failed(kind, err, h.opts.Now())
 }
 
 // newInformer builds the shared informer of one kind as controller-runtime does, with the kind
@@ -123,8 +122,8 @@ func (h *WatchHealth) failure(now time.Time) (f *errWatchFailing, due time.Time)
 	if !failing {
 		return nil, time.Time{}
 	}
-	if unavailable, due := streak.Unavailable(now, h.opts.FailureBound); !unavailable {
-		return nil, due
+	if unavailable, at := streak.Unavailable(now, h.opts.FailureBound); !unavailable {
+		return nil, at
 	}
 	return &errWatchFailing{failure: streak}, time.Time{}
 }

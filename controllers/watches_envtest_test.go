@@ -75,7 +75,7 @@ func TestCounterWatchFailureReachesStatus(t *testing.T) {
 			t.Fatalf("totals %d/%d written while the reports' watch fails, want 4/2 left alone", st.Successes, st.Failures)
 		}
 	}
-	// Retries do not repeat the failure's event or log line.
+	// The failure has its event, and retries do not repeat its log line.
 	eventually(t, 30*time.Second, func() (bool, string) {
 		ev := eventsOf(t, ns, "watched")[promptsv1alpha1.EventReconcileFailed]
 		return hasAny(ev, "the watch of PromptCounterReport has failed"), fmt.Sprintf("%s events %q", promptsv1alpha1.EventReconcileFailed, ev)

@@ -283,15 +283,10 @@ func (f *flusher) load(ctx context.Context, p *portfolioState) (err error) {
 	}
 	f.reg.mu.Lock()
 	f.setReported(p, report)
-	for name, a := range *p.all.Load() {
-		before := a.pending()
-		c := r.reported[name]
+	f.rebaseArms(p, func(_ string, a *armState, c walCounts) {
 		raise(&a.ackedS, c.successes)
 		raise(&a.ackedF, c.failures)
-		a.flushedS.Store(c.successes)
-		a.flushedF.Store(c.failures)
-		f.api.pending.Add(a.pending() - before)
-	}
+	})
 	r.ready.Store(true)
 	f.reg.mu.Unlock()
 	f.spread(p)
@@ -336,18 +331,30 @@ func (f *flusher) adopt(ctx context.Context, p *portfolioState, report *v1alpha1
 	f.reg.mu.Lock()
 	defer f.reg.mu.Unlock()
 	f.setReported(p, report)
-	for name, a := range *p.all.Load() {
-		before := a.pending()
-		c, r := p.report.reported[name], f.restored[walKey(p.name, name)]
-		if !own {
+	if own {
+		f.rebaseArms(p, func(string, *armState, walCounts) {})
+	} else {
+		f.rebaseArms(p, func(name string, a *armState, c walCounts) {
+			r := f.restored[walKey(p.name, name)]
 			a.ackedS.Add(max(0, c.successes-r.successes))
 			a.ackedF.Add(max(0, c.failures-r.failures))
-		}
+		})
+	}
+	f.markCreated(ctx, p.name)
+}
+
+// rebaseArms makes what p's report holds the written counts of each of p's arms, after credit
+// has added to the arm's acknowledged counts what the report holds beyond them, and keeps the
+// selector's count of pending rewards in step. The caller holds the registry's lock.
+func (f *flusher) rebaseArms(p *portfolioState, credit func(arm string, a *armState, reported walCounts)) {
+	for name, a := range *p.all.Load() {
+		before := a.pending()
+		c := p.report.reported[name]
+		credit(name, a, c)
 		a.flushedS.Store(c.successes)
 		a.flushedF.Store(c.failures)
 		f.api.pending.Add(a.pending() - before)
 	}
-	f.markCreated(ctx, p.name)
 }
 
 // createdMarker returns the path of the marker of the writer's report of portfolio in the state

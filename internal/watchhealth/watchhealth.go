@@ -44,20 +44,21 @@ func New() *Tracker {
 	return &Tracker{failing: map[string]Failure{}, changed: make(chan struct{}, 1)}
 }
 
-// Failed records a failure of kind's watch at now. The first failure of a streak starts it and
-// signals Changes.
-func (t *Tracker) Failed(kind string, err error, now time.Time) {
+// Failed records a failure of kind's watch at now and reports whether it started a streak. The
+// first failure of a streak starts it and signals Changes.
+func (t *Tracker) Failed(kind string, err error, now time.Time) (started bool) {
 	t.mu.Lock()
-	f, ok := t.failing[kind]
-	if !ok {
+	f, failing := t.failing[kind]
+	if !failing {
 		f = Failure{Kind: kind, Since: now}
 	}
 	f.Err = err
 	t.failing[kind] = f
 	t.mu.Unlock()
-	if !ok {
+	if !failing {
 		t.signal()
 	}
+	return !failing
 }
 
 // Succeeded records that kind's watch works: its streak of failures, if any, ends and Changes is

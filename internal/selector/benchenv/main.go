@@ -21,6 +21,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -289,6 +290,9 @@ func runSync(dir string, writers, n int, dsync bool) error {
 		return err
 	}
 	elapsed := time.Since(start)
+	if len(lat) == 0 {
+		return errors.New("sync: nothing was written (-n and -writers must be at least 1)")
+	}
 	slices.Sort(lat)
 	q := func(p float64) time.Duration { return lat[int(p*float64(len(lat)-1))].Round(time.Microsecond) }
 	mode := "write+fdatasync"
